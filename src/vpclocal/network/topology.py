@@ -1,0 +1,56 @@
+"""The network model the reachability engine and the fabric read.
+
+Every record is a plain dict in exactly the shape of the EC2 API's Describe* output element
+(botocore's ec2 service model): a subnet is what DescribeSubnets returns for it, a route table
+what DescribeRouteTables returns, and so on. The store keeps records in these shapes, so a
+Topology is a read-only view of the store, not a copy with its own semantics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+Record = dict
+
+# Store kind -> Topology attribute; the store uses the same kind names.
+KINDS = (
+    "vpcs",
+    "subnets",
+    "route_tables",
+    "network_acls",
+    "security_groups",
+    "network_interfaces",
+    "internet_gateways",
+    "nat_gateways",
+    "vpc_endpoints",
+    "vpc_peering_connections",
+    "prefix_lists",
+    "addresses",
+)
+
+
+@dataclass
+class Topology:
+    """One region's VPC model, each kind a dict from resource id to its record.
+
+    prefix_lists: ManagedPrefixList shape plus "Entries": [{"Cidr": ...}, ...].
+    addresses: Elastic IPs (Address shape) keyed by AllocationId.
+    """
+
+    vpcs: dict[str, Record] = field(default_factory=dict)
+    subnets: dict[str, Record] = field(default_factory=dict)
+    route_tables: dict[str, Record] = field(default_factory=dict)
+    network_acls: dict[str, Record] = field(default_factory=dict)
+    security_groups: dict[str, Record] = field(default_factory=dict)
+    network_interfaces: dict[str, Record] = field(default_factory=dict)
+    internet_gateways: dict[str, Record] = field(default_factory=dict)
+    nat_gateways: dict[str, Record] = field(default_factory=dict)
+    vpc_endpoints: dict[str, Record] = field(default_factory=dict)
+    vpc_peering_connections: dict[str, Record] = field(default_factory=dict)
+    prefix_lists: dict[str, Record] = field(default_factory=dict)
+    addresses: dict[str, Record] = field(default_factory=dict)
+
+    @classmethod
+    def from_view(cls, view) -> "Topology":
+        """Build from anything with .all(kind) -> dict[id, record] (a store view)."""
+        return cls(**{kind: view.all(kind) for kind in KINDS})
