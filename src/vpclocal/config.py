@@ -1,0 +1,21 @@
+"""Server settings, from command-line flags and VPCLOCAL_* environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class Config:
+    host: str = "127.0.0.1"
+    port: int = 4566
+    data_dir: Path = field(default_factory=lambda: Path(".vpclocal"))
+    region: str = field(default_factory=lambda: os.environ.get("VPCLOCAL_REGION", "us-east-1"))
+    account_id: str = field(
+        default_factory=lambda: os.environ.get("VPCLOCAL_ACCOUNT_ID", "000000000000"))
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"

@@ -1,0 +1,300 @@
+"""The `query` protocol (IAM, STS, RDS, ElastiCache) and its `ec2` dialect.
+
+Requests are form-encoded (`Action=...&Filter.1.Name=...`); responses and errors are XML.
+Names, list wrappers and flattening all come from the botocore shapes.
+"""
+
+from __future__ import annotations
+
+import base64
+from urllib.parse import parse_qsl
+
+from botocore.model import OperationModel, ServiceModel, Shape
+
+from vpclocal.errors import ServiceError
+from vpclocal.protocols.base import (
+    BadValue,
+    HttpRequest,
+    HttpResponse,
+    Protocol,
+    format_timestamp,
+    scalar_from_text,
+    validation_message,
+    validation_problems,
+)
+
+_XML_HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n'
+
+
+def xml_escape(text: str) -> str:
+    if "&" in text:
+        text = text.replace("&", "&amp;")
+    if "<" in text:
+        text = text.replace("<", "&lt;")
+    if ">" in text:
+        text = text.replace(">", "&gt;")
+    if '"' in text:
+        text = text.replace('"', "&quot;")
+    return text
+
+
+def _form_tree(pairs: list[tuple[str, str]]) -> dict:
+    """`Filter.1.Value.2=x` -> {"Filter": {"1": {"Value": {"2": "x"}}}}."""
+    tree: dict = {}
+    for key, value in pairs:
+        node = tree
+        parts = key.split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+        if parts[-1] not in node:  # a nested value wins over a bare one
+            node[parts[-1]] = value
+    return tree
+
+
+class QueryProtocol(Protocol):
+    name = "query"
+    validation_code = "ValidationError"
+
+    # ---- request ----------------------------------------------------------------------------
+
+    def _params(self, request: HttpRequest) -> list[tuple[str, str]]:
+        pairs = [(k, v) for k, values in request.query.items() for v in values]
+        if request.body:
+            pairs += parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True)
+        return pairs
+
+    def operation_name(self, request: HttpRequest, service: ServiceModel) -> str | None:
+        for key, value in self._params(request):
+            if key == "Action":
+                return value
+        return None
+
+    def parse(self, request: HttpRequest, operation: OperationModel) -> dict:
+        tree = _form_tree(self._params(request))
+        shape = operation.input_shape
+        if shape is None:
+            return {}
+        params = self._from_tree(tree, shape, "")
+        self.validate(params, shape)
+        return params
+
+    def validate(self, params: dict, shape: Shape) -> None:
+        problems = validation_problems(params, shape)
+        if problems:
+            raise ServiceError(validation_message(problems), code=self.validation_code)
+
+    def member_name(self, shape: Shape, default: str) -> str:
+        return shape.serialization.get("name", default)
+
+    def list_items(self, node, shape: Shape):
+        if shape.serialization.get("flattened"):
+            return node
+        if not isinstance(node, dict):
+            return node
+        return node.get(shape.member.serialization.get("name", "member"), {})
+
+    def _from_tree(self, node, shape: Shape, path: str):
+        kind = shape.type_name
+        if kind == "structure":
+            if not isinstance(node, dict):
+                raise self.bad_value(path, node)
+            out = {}
+            for name, member in shape.members.items():
+                key = self.member_name(member, name)
+                if key in node:
+                    out[name] = self._from_tree(node[key], member, f"{path}.{key}".lstrip("."))
+            return out
+        if kind == "list":
+            items = self.list_items(node, shape)
+            if items == "" or items is None:
+                return []
+            if not isinstance(items, dict):
+                raise self.bad_value(path, items)
+            ordered = sorted(items.items(), key=lambda kv: _index(kv[0]))
+            return [self._from_tree(v, shape.member, f"{path}.{k}") for k, v in ordered]
+        if kind == "map":
+            entries = node if shape.serialization.get("flattened") else (
+                node.get("entry", {}) if isinstance(node, dict) else {})
+            key_name = shape.key.serialization.get("name", "key")
+            value_name = shape.value.serialization.get("name", "value")
+            out = {}
+            for _, entry in sorted(entries.items(), key=lambda kv: _index(kv[0])):
+                if isinstance(entry, dict) and key_name in entry:
+                    out[entry[key_name]] = self._from_tree(
+                        entry.get(value_name, ""), shape.value, path)
+            return out
+        if isinstance(node, dict):
+            raise self.bad_value(path, "")
+        try:
+            return scalar_from_text(node, shape)
+        except BadValue:
+            raise self.bad_value(path, node) from None
+
+    def bad_value(self, path: str, value) -> ServiceError:
+        return ServiceError(
+            f"1 validation error detected: Value '{value}' at '{path}' failed to satisfy "
+            "constraint: Member must be of the right type", code=self.validation_code)
+
+    # ---- response ---------------------------------------------------------------------------
+
+    def serialize(self, operation: OperationModel, result: dict, request_id: str) -> HttpResponse:
+        name = operation.name
+        ns = operation.service_model.metadata.get("xmlNamespace", "")
+        out = [_XML_HEAD, f'<{name}Response xmlns="{ns}">']
+        shape = operation.output_shape
+        wrapper = shape.serialization.get("resultWrapper") if shape is not None else None
+        if shape is not None:
+            if wrapper:
+                out.append(f"<{wrapper}>")
+            self.members_xml(out, result, shape)
+            if wrapper:
+                out.append(f"</{wrapper}>")
+        out.append(f"<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata>")
+        out.append(f"</{name}Response>")
+        return self.xml_response(200, out)
+
+    def serialize_error(
+        self, service: ServiceModel, error: ServiceError, request_id: str
+    ) -> HttpResponse:
+        ns = service.metadata.get("xmlNamespace", "")
+        kind = "Sender" if error.sender_fault else "Receiver"
+        body = [
+            _XML_HEAD, f'<ErrorResponse xmlns="{ns}"><Error><Type>{kind}</Type>',
+            f"<Code>{xml_escape(error.code)}</Code>",
+            f"<Message>{xml_escape(error.message)}</Message>",
+            "</Error>", f"<RequestId>{request_id}</RequestId></ErrorResponse>",
+        ]
+        return self.xml_response(error.status, body, error.headers)
+
+    @staticmethod
+    def xml_response(status: int, parts: list[str], headers=None) -> HttpResponse:
+        head = {"content-type": "text/xml"}
+        if headers:
+            head.update(headers)
+        return HttpResponse(status, head, "".join(parts).encode())
+
+    def members_xml(self, out: list[str], value: dict, shape: Shape) -> None:
+        for name, member in shape.members.items():
+            item = value.get(name)
+            if item is not None:
+                self.value_xml(out, item, member, member.serialization.get("name", name))
+
+    def value_xml(self, out: list[str], value, shape: Shape, tag: str) -> None:
+        kind = shape.type_name
+        if kind == "structure":
+            out.append(f"<{tag}>")
+            self.members_xml(out, value, shape)
+            out.append(f"</{tag}>")
+        elif kind == "list":
+            member = shape.member
+            if shape.serialization.get("flattened"):
+                item_tag = member.serialization.get("name", tag)
+                for item in value:
+                    self.value_xml(out, item, member, item_tag)
+            else:
+                item_tag = member.serialization.get("name", "member")
+                out.append(f"<{tag}>")
+                for item in value:
+                    self.value_xml(out, item, member, item_tag)
+                out.append(f"</{tag}>")
+        elif kind == "map":
+            key_tag = shape.key.serialization.get("name", "key")
+            value_tag = shape.value.serialization.get("name", "value")
+            flat = shape.serialization.get("flattened")
+            if not flat:
+                out.append(f"<{tag}>")
+            for key, item in value.items():
+                out.append(f"<{tag}>" if flat else "<entry>")
+                self.value_xml(out, key, shape.key, key_tag)
+                self.value_xml(out, item, shape.value, value_tag)
+                out.append(f"</{tag}>" if flat else "</entry>")
+            if not flat:
+                out.append(f"</{tag}>")
+        else:
+            out.append(f"<{tag}>{scalar_to_text(value, shape)}</{tag}>")
+
+
+def scalar_to_text(value, shape: Shape) -> str:
+    kind = shape.type_name
+    if kind == "boolean":
+        return "true" if value else "false"
+    if kind == "timestamp":
+        return format_timestamp(value, shape, "iso8601")
+    if kind == "blob":
+        raw = value.encode() if isinstance(value, str) else value
+        return base64.b64encode(raw).decode()
+    if isinstance(value, str):
+        return xml_escape(value)
+    return str(value)
+
+
+def _index(key: str) -> int:
+    try:
+        return int(key)
+    except ValueError:
+        return 1 << 30
+
+
+# EC2 leaves these out of a response when they are empty (an untagged VPC has no tagSet).
+EC2_OMIT_WHEN_EMPTY = frozenset({"Tags", "TagSet", "Ipv6CidrBlockAssociationSet",
+                                 "Ipv6Addresses"})
+
+
+class Ec2Protocol(QueryProtocol):
+    """EC2's dialect: capitalized locationNames on input, flat lists, its own envelope."""
+
+    name = "ec2"
+    validation_code = "InvalidParameterValue"
+
+    def members_xml(self, out: list[str], value: dict, shape: Shape) -> None:
+        for name, member in shape.members.items():
+            item = value.get(name)
+            if item is None or (not item and name in EC2_OMIT_WHEN_EMPTY):
+                continue
+            self.value_xml(out, item, member, member.serialization.get("name", name))
+
+    def member_name(self, shape: Shape, default: str) -> str:
+        ser = shape.serialization
+        if "queryName" in ser:
+            return ser["queryName"]
+        if "name" in ser:
+            return ser["name"][0].upper() + ser["name"][1:]
+        return default
+
+    def list_items(self, node, shape: Shape):
+        return node
+
+    def validate(self, params: dict, shape: Shape) -> None:
+        # EC2 checks presence only; value rules live in each operation.
+        for name in shape.required_members:
+            if params.get(name) is None:
+                key = self.member_name(shape.members[name], name)
+                raise ServiceError(
+                    f"The request must contain the parameter {key}", code="MissingParameter")
+
+    def bad_value(self, path: str, value) -> ServiceError:
+        return ServiceError(
+            f"Invalid value '{value}' for {path}", code="InvalidParameterValue")
+
+    def serialize(self, operation: OperationModel, result: dict, request_id: str) -> HttpResponse:
+        name = operation.name
+        ns = operation.service_model.metadata.get("xmlNamespace", "").rstrip("/") + "/"
+        out = [_XML_HEAD, f'<{name}Response xmlns="{ns}"><requestId>{request_id}</requestId>']
+        if operation.output_shape is not None:
+            self.members_xml(out, result, operation.output_shape)
+        out.append(f"</{name}Response>")
+        return self.xml_response(200, out)
+
+    def serialize_error(
+        self, service: ServiceModel, error: ServiceError, request_id: str
+    ) -> HttpResponse:
+        body = [
+            _XML_HEAD, "<Response><Errors><Error>",
+            f"<Code>{xml_escape(error.code)}</Code>",
+            f"<Message>{xml_escape(error.message)}</Message>",
+            f"</Error></Errors><RequestID>{request_id}</RequestID></Response>",
+        ]
+        return self.xml_response(error.status, body, error.headers)

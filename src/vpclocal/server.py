@@ -1,0 +1,184 @@
+"""The gateway: one ASGI app for every service, and the server's lifecycle.
+
+A request is routed to a service by its SigV4 credential scope (or X-Amz-Target / path when
+unsigned), to an operation by its protocol, parsed and answered through botocore's model.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import re
+import traceback
+from urllib.parse import parse_qs
+
+import botocore.session
+from botocore.model import ServiceModel
+
+from vpclocal.config import Config
+from vpclocal.errors import ServiceError
+from vpclocal.ids import request_id as new_request_id
+from vpclocal.protocols import PROTOCOLS, HttpRequest, HttpResponse
+from vpclocal.services.base import Provider, RequestContext
+from vpclocal.store import Store
+
+log = logging.getLogger("vpclocal")
+
+# SigV4 signing name -> the provider class serving it ("module:Class").
+PROVIDERS = {
+    "ec2": "vpclocal.services.ec2.provider:Ec2Provider",
+}
+
+_CREDENTIAL = re.compile(r"Credential=([^/]*)/[^/]*/([^/]*)/([^/]*)/")
+
+
+class App:
+    """The ASGI application; owns the store and one provider per service."""
+
+    def __init__(self, config: Config, store: Store | None = None) -> None:
+        self.config = config
+        if store is None:
+            config.data_dir.mkdir(parents=True, exist_ok=True)
+            store = Store(config.data_dir / "state.db")
+        self.store = store
+        session = botocore.session.get_session()
+        self.providers: dict[str, Provider] = {}
+        self.models: dict[str, ServiceModel] = {}
+        for signing_name, target in PROVIDERS.items():
+            module, _, cls = target.partition(":")
+            provider_cls = getattr(importlib.import_module(module), cls)
+            model = session.get_service_model(provider_cls.service_name)
+            self.providers[signing_name] = provider_cls(self)
+            self.models[signing_name] = model
+        self._by_target = {m.metadata.get("targetPrefix"): name for name, m in self.models.items()
+                           if m.metadata.get("targetPrefix")}
+        self._by_version = {m.api_version: name for name, m in self.models.items()}
+
+    def provider(self, signing_name: str) -> Provider:
+        return self.providers[signing_name]
+
+    # ---- ASGI -------------------------------------------------------------------------------
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        body = b""
+        more = True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        request = HttpRequest(scope["method"], scope["path"], query, headers, body)
+        response = await self.handle(request)
+        await send({
+            "type": "http.response.start",
+            "status": response.status,
+            "headers": [(k.encode("latin-1"), v.encode("latin-1"))
+                        for k, v in response.headers.items()]
+            + [(b"content-length", str(len(response.body)).encode())],
+        })
+        await send({"type": "http.response.body", "body": response.body})
+
+    async def _lifespan(self, receive, send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                for provider in self.providers.values():
+                    await provider.start()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                for provider in self.providers.values():
+                    await provider.stop()
+                self.store.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # ---- routing ----------------------------------------------------------------------------
+
+    def _route(self, request: HttpRequest) -> tuple[str | None, str, str]:
+        """(signing name, region, access key) for a request."""
+        auth = request.headers.get("authorization", "")
+        found = _CREDENTIAL.search(auth)
+        if found is None and "X-Amz-Credential" in request.query:
+            found = re.match(r"([^/]*)/[^/]*/([^/]*)/([^/]*)/",
+                             request.query["X-Amz-Credential"][0] + "/")
+        if found is not None:
+            key, region, service = found.groups()
+            return service, region or self.config.region, key
+        target = request.headers.get("x-amz-target", "").rpartition(".")[0]
+        if target in self._by_target:
+            return self._by_target[target], self.config.region, ""
+        version = parse_qs(request.body.decode("latin-1")).get("Version", [""])[0]
+        return self._by_version.get(version), self.config.region, ""
+
+    async def handle(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith("/_vpclocal/"):
+            return self._internal(request)
+        rid = new_request_id()
+        signing_name, region, _ = self._route(request)
+        if signing_name not in self.providers:
+            return _plain_error(400, "UnknownService",
+                                f"vpclocal does not serve the service '{signing_name}'.")
+        model = self.models[signing_name]
+        protocol = PROTOCOLS[model.protocol]
+        provider = self.providers[signing_name]
+        try:
+            name = protocol.operation_name(request, model)
+            if not name:
+                raise protocol.unknown_operation(f"{request.method} {request.path}")
+            method = provider.method_for(name) if name in model.operation_names else None
+            if method is None:
+                raise protocol.unknown_operation(name)
+            operation = model.operation_model(name)
+            params = protocol.parse(request, operation)
+            ctx = RequestContext(self.config.account_id, region, rid, signing_name, name, self)
+            if _is_async(method):
+                result = await method(ctx, params)
+            else:
+                with self.store.transaction(provider.scope(ctx)) as tx:
+                    ctx.tx = tx
+                    provider.prepare(ctx)
+                    result = method(ctx, params)
+            return protocol.serialize(operation, result or {}, rid)
+        except ServiceError as exc:
+            return protocol.serialize_error(model, exc, rid)
+        except Exception:  # a bug of ours: answer like AWS's InternalError, keep serving
+            log.error("internal error in %s: %s", signing_name, traceback.format_exc())
+            return protocol.serialize_error(
+                model,
+                ServiceError("An internal error has occurred.", code="InternalError",
+                             status=500, sender_fault=False), rid)
+
+    def _internal(self, request: HttpRequest) -> HttpResponse:
+        if request.path == "/_vpclocal/health":
+            body = {"status": "running", "services": sorted(
+                self.models[name].service_name for name in self.providers)}
+            return HttpResponse(200, {"content-type": "application/json"},
+                                json.dumps(body).encode())
+        return _plain_error(404, "NotFound", f"No such vpclocal endpoint: {request.path}")
+
+
+def _is_async(method) -> bool:
+    return getattr(method, "__code__", None) is not None and bool(method.__code__.co_flags & 0x80)
+
+
+def _plain_error(status: int, code: str, message: str) -> HttpResponse:
+    body = json.dumps({"__type": code, "message": message}).encode()
+    return HttpResponse(status, {"content-type": "application/json"}, body)
+
+
+def serve(config: Config) -> None:
+    """Run the server in the foreground until SIGINT/SIGTERM."""
+    import uvicorn
+
+    app = App(config)
+    server = uvicorn.Server(uvicorn.Config(
+        app, host=config.host, port=config.port, loop="uvloop", http="httptools",
+        lifespan="on", log_level="warning", access_log=False))
+    server.run()

@@ -1,0 +1,1 @@
+"""One package per AWS service; each exposes a Provider with one method per operation."""

@@ -1,0 +1,104 @@
+"""Fixtures shared by every test: a real vpclocal server, boto3 clients and the `aws` CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import boto3
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """A `vpclocal up` subprocess on a free port with its own data directory."""
+
+    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+        self.log = data_dir.parent / f"server-{self.port}.log"
+
+    def start(self) -> "Server":
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [str(BIN / "vpclocal"), "up", "--port", str(self.port),
+             "--data-dir", str(self.data_dir)],
+            stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log.read_text()}")
+            try:
+                with urllib.request.urlopen(self.endpoint + "/_vpclocal/health", timeout=1) as r:
+                    if json.load(r)["status"] == "running":
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("server did not become healthy")
+
+    def stop(self, sig: int = 15) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def client(self, service: str, region: str = "us-east-1"):
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=region,
+                            aws_access_key_id="test", aws_secret_access_key="test")
+
+    def env(self, region: str = "us-east-1") -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(AWS_ENDPOINT_URL=self.endpoint, AWS_ACCESS_KEY_ID="test",
+                   AWS_SECRET_ACCESS_KEY="test", AWS_DEFAULT_REGION=region,
+                   AWS_PAGER="", AWS_CONFIG_FILE="/dev/null",
+                   AWS_SHARED_CREDENTIALS_FILE="/dev/null")
+        env["PATH"] = f"{BIN}:{env.get('PATH', '')}"
+        return env
+
+    def aws(self, *args: str, check: bool = True, region: str = "us-east-1"):
+        """Run the real `aws` CLI; returns parsed JSON output (or the CompletedProcess)."""
+        proc = subprocess.run([str(BIN / "aws"), *args, "--output", "json"],
+                              env=self.env(region), capture_output=True, text=True, timeout=120)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"aws {' '.join(args)} failed: {proc.stderr}")
+        if not check:
+            return proc
+        return json.loads(proc.stdout) if proc.stdout.strip() else {}
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    srv = Server(tmp_path_factory.mktemp("vpclocal") / "data").start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def ec2(server):
+    return server.client("ec2")
+
+
+@pytest.fixture
+def vpc(ec2):
+    """A fresh 10.0.0.0/16 VPC for one test."""
+    vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    return vpc_id
