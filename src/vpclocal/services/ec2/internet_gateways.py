@@ -10,3 +10,7 @@ def new_internet_gateway(tx, ctx, tags: list | None = None) -> dict:
     record = {"InternetGatewayId": igw_id, "OwnerId": ctx.account_id, "Attachments": [],
               "Tags": tags or []}
     return tx.put("internet_gateways", igw_id, record)
+
+
+class InternetGatewayOperations:
+    """Operations (to be filled in)."""

@@ -40,3 +40,7 @@ def disassociate_subnet(tx, subnet_id: str) -> None:
         if any(a["SubnetId"] == subnet_id for a in acl["Associations"]):
             rec = tx.edit("network_acls", acl["NetworkAclId"])
             rec["Associations"] = [a for a in rec["Associations"] if a["SubnetId"] != subnet_id]
+
+
+class NetworkAclOperations:
+    """Operations (to be filled in)."""

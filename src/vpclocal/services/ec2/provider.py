@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 from vpclocal.services.base import Provider
+from vpclocal.services.ec2.addresses import AddressOperations
 from vpclocal.services.ec2.defaults import ensure_region
+from vpclocal.services.ec2.flow_logs import FlowLogOperations
+from vpclocal.services.ec2.internet_gateways import InternetGatewayOperations
+from vpclocal.services.ec2.nat_gateways import NatGatewayOperations
+from vpclocal.services.ec2.network_acls import NetworkAclOperations
+from vpclocal.services.ec2.peering import PeeringOperations
+from vpclocal.services.ec2.prefix_lists import PrefixListOperations
+from vpclocal.services.ec2.route_tables import RouteTableOperations
+from vpclocal.services.ec2.security_groups import SecurityGroupOperations
+from vpclocal.services.ec2.vpc_endpoints import VpcEndpointOperations
 from vpclocal.services.ec2.network_interfaces import NetworkInterfaceOperations
 from vpclocal.services.ec2.subnets import SubnetOperations
 from vpclocal.services.ec2.tags import TagOperations
@@ -14,6 +24,16 @@ from vpclocal.services.ec2.zones import ZoneOperations
 class Ec2Provider(
     VpcOperations,
     SubnetOperations,
+    AddressOperations,
+    FlowLogOperations,
+    InternetGatewayOperations,
+    NatGatewayOperations,
+    NetworkAclOperations,
+    PeeringOperations,
+    PrefixListOperations,
+    RouteTableOperations,
+    SecurityGroupOperations,
+    VpcEndpointOperations,
     NetworkInterfaceOperations,
     TagOperations,
     ZoneOperations,

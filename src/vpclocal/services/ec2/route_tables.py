@@ -31,3 +31,7 @@ def disassociate_subnet(tx, subnet_id: str) -> None:
             rec = tx.edit("route_tables", table["RouteTableId"])
             rec["Associations"] = [a for a in rec["Associations"]
                                    if a.get("SubnetId") != subnet_id]
+
+
+class RouteTableOperations:
+    """Operations (to be filled in)."""

@@ -31,3 +31,7 @@ def new_default_security_group(tx, ctx, vpc_id: str) -> dict:
         "UserIdGroupPairs": [{"GroupId": record["GroupId"], "UserId": ctx.account_id}]}]
     record["_RuleIds"]["ingress"] = [resource_id("sgr")]
     return record
+
+
+class SecurityGroupOperations:
+    """Operations (to be filled in)."""

@@ -1,0 +1,7 @@
+"""VPC endpoints (Gateway and Interface)."""
+
+from __future__ import annotations
+
+
+class VpcEndpointOperations:
+    """Operations (to be filled in)."""
