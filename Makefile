@@ -1,0 +1,32 @@
+# vpclocal: `make up` runs the server, `make test` runs the tests. Both install what is missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup up test bench lint clean
+
+setup: $(STAMP)
+	@scripts/install-debs.sh
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+up: setup
+	$(BIN)/vpclocal up $(ARGS)
+
+test: setup
+	$(BIN)/pytest -n 2 $(ARGS)
+
+lint: setup
+	$(BIN)/ruff check src tests bench
+
+bench: setup
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements-bench.txt
+	$(BIN)/python bench/control_plane.py
+
+clean:
+	rm -rf $(VENV) .vpclocal
