@@ -97,7 +97,7 @@ def _priority(kind: str, rec: dict, via_pl: bool) -> int:
 class RouteTable:
     """One route table, ready for longest-prefix-match lookups."""
 
-    __slots__ = ("id", "record", "by_plen", "plens", "routes")
+    __slots__ = ("by_plen", "id", "plens", "record", "routes")
 
     def __init__(
         self, record: dict, prefix_list_cidrs: Callable[[str], Sequence[str]]
