@@ -28,6 +28,8 @@ log = logging.getLogger("vpclocal")
 # SigV4 signing name -> the provider class serving it ("module:Class").
 PROVIDERS = {
     "ec2": "vpclocal.services.ec2.provider:Ec2Provider",
+    "iam": "vpclocal.services.iam.provider:IamProvider",
+    "sts": "vpclocal.services.sts.provider:StsProvider",
 }
 
 _CREDENTIAL = re.compile(r"Credential=([^/]*)/[^/]*/([^/]*)/([^/]*)/")
@@ -121,7 +123,7 @@ class App:
         if request.path.startswith("/_vpclocal/"):
             return self._internal(request)
         rid = new_request_id()
-        signing_name, region, _ = self._route(request)
+        signing_name, region, access_key = self._route(request)
         if signing_name not in self.providers:
             return _plain_error(400, "UnknownService",
                                 f"vpclocal does not serve the service '{signing_name}'.")
@@ -137,7 +139,8 @@ class App:
                 raise protocol.unknown_operation(name)
             operation = model.operation_model(name)
             params = protocol.parse(request, operation)
-            ctx = RequestContext(self.config.account_id, region, rid, signing_name, name, self)
+            ctx = RequestContext(self.config.account_id, region, rid, signing_name, name, self,
+                                 access_key=access_key)
             if _is_async(method):
                 result = await method(ctx, params)
             else:

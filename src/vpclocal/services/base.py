@@ -21,6 +21,7 @@ class RequestContext:
     operation: str
     app: "App"
     tx: "Transaction | None" = None  # open for synchronous operations
+    access_key: str = ""  # the SigV4 credential's access key ID ("" when unsigned)
 
     @property
     def partition_arn(self) -> str:

@@ -1,0 +1,14 @@
+"""IAM: roles, managed and inline policies, and the policy evaluator other services use."""
+
+from vpclocal.services.iam.evaluator import (
+    LAMBDA_ENI_ACTIONS,
+    can_assume,
+    decide,
+    is_allowed,
+    role_allows,
+    role_trusts,
+)
+from vpclocal.services.iam.roles import role_by_arn
+
+__all__ = ["LAMBDA_ENI_ACTIONS", "can_assume", "decide", "is_allowed", "role_allows",
+           "role_by_arn", "role_trusts"]
