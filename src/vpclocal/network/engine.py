@@ -280,7 +280,7 @@ class _Walk:
         if attached is None or vpc not in attached:
             self.block("BAD_STATE_ATTACHMENT", igw_id, T.INTERNET_GATEWAY,
                        f"{igw_id} is not attached to {vpc}", vpc_id=vpc,
-                       internet_gateway_id=igw_id)
+                       internet_gateway_id=igw_id, route_table_id=rtb_id)
         if is_private(pkt.dst):
             self.block("IGW_DESTINATION_ADDRESS_NOT_IN_RFC1918_EGRESS", igw_id,
                        T.INTERNET_GATEWAY,
@@ -312,7 +312,8 @@ class _Walk:
                        f"{who} ({ip_str(pkt.src)}) has no public IPv4 address, so {igw_id} "
                        f"cannot carry its traffic to the internet{lam}",
                        internet_gateway_id=igw_id, network_interface_id=ctx_eni,
-                       nat_gateway_id=ctx_nat, address=ip_str(pkt.src))
+                       nat_gateway_id=ctx_nat, address=ip_str(pkt.src), route_table_id=rtb_id,
+                       subnet_id=subnet_id, vpc_id=vpc)
             public = private  # the blocked path goes on as if it had one
         if self.trace and self.hops:
             self.hops[-1].note = f"translates {ip_str(pkt.src)} to {ip_str(public)}"
@@ -382,7 +383,8 @@ class _Walk:
         state = nat.get("State", "available")
         if state != "available":
             self.block("BAD_STATE", nat_id, T.NAT_GATEWAY,
-                       f"{nat_id} is {state}, not available", state=state, nat_gateway_id=nat_id)
+                       f"{nat_id} is {state}, not available", state=state, nat_gateway_id=nat_id,
+                       route_table_id=rtb_id)
         if self.path == "return":
             self.block("NO_PATH", nat_id, T.NAT_GATEWAY,
                        f"the reply to {ip_str(pkt.dst)} is routed to {nat_id}, which did not carry "
@@ -393,7 +395,7 @@ class _Walk:
             self.block("NGW_REQUIRES_SOURCE_IN_VPC", nat_id, T.NAT_GATEWAY,
                        f"{nat_id} only translates traffic from {nat_vpc}, not from "
                        f"{ip_str(pkt.src)}", nat_gateway_id=nat_id, vpc_id=nat_vpc,
-                       address=ip_str(pkt.src))
+                       address=ip_str(pkt.src), route_table_id=rtb_id)
         if nat_ip is None:
             self.block("BAD_STATE", nat_id, T.NAT_GATEWAY, f"{nat_id} has no address",
                        nat_gateway_id=nat_id)
@@ -436,17 +438,19 @@ class _Walk:
         if status != "active":
             self.block("BAD_STATE", pcx_id, T.VPC_PEERING_CONNECTION,
                        f"{pcx_id} is {status}, not active", state=status,
-                       vpc_peering_connection_id=pcx_id)
+                       vpc_peering_connection_id=pcx_id, route_table_id=rtb_id)
         if not any(in_cidr(pkt.src, blk) for blk in self._peer_blocks(pcx, vpc)):
             self.block("PCX_REQUIRES_ADDRESS_IN_VPC_CIDR", pcx_id, T.VPC_PEERING_CONNECTION,
                        f"{pcx_id} only carries traffic from {vpc}'s addresses, not from "
                        f"{ip_str(pkt.src)} (peering is not transitive)",
-                       vpc_peering_connection_id=pcx_id, address=ip_str(pkt.src))
+                       vpc_peering_connection_id=pcx_id, address=ip_str(pkt.src),
+                       route_table_id=rtb_id)
         if not any(in_cidr(pkt.dst, blk) for blk in self._peer_blocks(pcx, peer)):
             self.block("PCX_REQUIRES_ADDRESS_IN_VPC_CIDR", pcx_id, T.VPC_PEERING_CONNECTION,
                        f"{ip_str(pkt.dst)} is not in the CIDR blocks of {peer}, the VPC at the "
                        f"other end of {pcx_id} (peering is not transitive)",
-                       vpc_peering_connection_id=pcx_id, vpc_id=peer, address=ip_str(pkt.dst))
+                       vpc_peering_connection_id=pcx_id, vpc_id=peer, address=ip_str(pkt.dst),
+                       route_table_id=rtb_id, route=desc)
             return None
         target = self.ix.subnet_for(peer, pkt.dst)
         if target is None:
@@ -470,7 +474,7 @@ class _Walk:
         state = str(ep.get("State", "available"))
         if state.lower() != "available":
             self.block("BAD_STATE", vpce_id, T.VPC_ENDPOINT, f"{vpce_id} is {state}",
-                       state=state, vpc_endpoint_id=vpce_id)
+                       state=state, vpc_endpoint_id=vpce_id, route_table_id=rtb_id)
         if not self.ix.in_vpc(vpc, pkt.src):
             self.block("VPCE_GATEWAY_EGRESS_SOURCE_ADDRESS_RESTRICTION", vpce_id, T.VPC_ENDPOINT,
                        f"{vpce_id} only carries traffic from {vpc}, not from {ip_str(pkt.src)}",
