@@ -463,14 +463,14 @@ class _Ctx:
                      f"{igw or 'the internet gateway'})")
             cmds += [f"aws ec2 create-subnet --vpc-id {vpc} --cidr-block <cidr>",
                      f"aws ec2 create-route-table --vpc-id {vpc}",
-                     f"aws ec2 create-route --route-table-id <public-rtb-id> "
-                     f"--destination-cidr-block 0.0.0.0/0 --gateway-id {igw or '<igw-id>'}",
-                     "aws ec2 associate-route-table --route-table-id <public-rtb-id> "
-                     "--subnet-id <public-subnet-id>"]
+                     (f"aws ec2 create-route --route-table-id <public-rtb-id> "
+                     f"--destination-cidr-block 0.0.0.0/0 --gateway-id {igw or '<igw-id>'}"),
+                     ("aws ec2 associate-route-table --route-table-id <public-rtb-id> "
+                     "--subnet-id <public-subnet-id>")]
         cmds += ["aws ec2 allocate-address --domain vpc",
                  f"aws ec2 create-nat-gateway --subnet-id {subnet} --allocation-id <allocation-id>",
-                 f"aws ec2 create-route --route-table-id {rtb_id} --destination-cidr-block "
-                 f"0.0.0.0/0 --nat-gateway-id <nat-gateway-id>"]
+                 (f"aws ec2 create-route --route-table-id {rtb_id} --destination-cidr-block "
+                 f"0.0.0.0/0 --nat-gateway-id <nat-gateway-id>")]
         desc = (f"no simple fix: {vpc} has no NAT gateway that can carry this traffic to the "
                 f"internet. Create a NAT gateway in {where} and add a route 0.0.0.0/0 → it to "
                 f"{rtb_id}")
@@ -527,8 +527,8 @@ class _Ctx:
         dest = self.topo.vpcs.get(other, {}).get("CidrBlock", "<peer-vpc-cidr>")
         cmds = [f"aws ec2 create-vpc-peering-connection --vpc-id {vpc} --peer-vpc-id {other}",
                 "aws ec2 accept-vpc-peering-connection --vpc-peering-connection-id <pcx-id>",
-                f"aws ec2 create-route --route-table-id {rtb_id} --destination-cidr-block {dest} "
-                f"--vpc-peering-connection-id <pcx-id>",
+                (f"aws ec2 create-route --route-table-id {rtb_id} --destination-cidr-block {dest} "
+                f"--vpc-peering-connection-id <pcx-id>"),
                 "(and the return route in the peer VPC's route table)"]
         return _Candidate(T.Fix(f"no simple fix: nothing connects {vpc} to {ip_str(addr)}; peer "
                                 f"{vpc} with {other} and route {dest} over the peering connection",
@@ -554,8 +554,8 @@ class _Ctx:
             cmd_flag = ("--destination-prefix-list-id" if str(dest).startswith("pl-")
                         else "--destination-cidr-block")
             out.append(_Candidate(T.Fix(f"delete the blackhole route {dest} from {rtb_id}",
-                                        [f"aws ec2 delete-route --route-table-id {rtb_id} "
-                                         f"{cmd_flag} {dest}"], e.code, rtb_id, False,
+                                        [(f"aws ec2 delete-route --route-table-id {rtb_id} "
+                                         f"{cmd_flag} {dest}")], e.code, rtb_id, False,
                                         {"action": "delete-route", "route_table_id": rtb_id,
                                          "destination": dest}),
                                   _delete_route(rtb_id, dest)))
@@ -580,8 +580,8 @@ class _Ctx:
                 f"no simple fix: {nat_id} is a private NAT gateway and cannot reach the internet; "
                 f"use a public NAT gateway (with an Elastic IP) in a public subnet",
                 ["aws ec2 allocate-address --domain vpc",
-                 "aws ec2 create-nat-gateway --subnet-id <public-subnet-id> --allocation-id "
-                 "<allocation-id>"], e.code, nat_id, False,
+                 ("aws ec2 create-nat-gateway --subnet-id <public-subnet-id> --allocation-id "
+                 "<allocation-id>")], e.code, nat_id, False,
                 {"action": "create-nat-gateway"}), None))
             return out
         if not eni_id:
@@ -637,16 +637,16 @@ class _Ctx:
                     f"{name} needs a private subnet whose route table sends 0.0.0.0/0 to a NAT "
                     f"gateway in a public subnet", [
                         "aws ec2 allocate-address --domain vpc",
-                        "aws ec2 create-nat-gateway --subnet-id <public-subnet-id> "
-                        "--allocation-id <allocation-id>",
+                        ("aws ec2 create-nat-gateway --subnet-id <public-subnet-id> "
+                        "--allocation-id <allocation-id>"),
                         f"aws ec2 create-subnet --vpc-id {vpc} --cidr-block <cidr>",
                         f"aws ec2 create-route-table --vpc-id {vpc}",
-                        "aws ec2 create-route --route-table-id <private-rtb-id> "
-                        "--destination-cidr-block 0.0.0.0/0 --nat-gateway-id <nat-gateway-id>",
-                        "aws ec2 associate-route-table --route-table-id <private-rtb-id> "
-                        "--subnet-id <private-subnet-id>",
-                        f"aws lambda update-function-configuration --function-name {name} "
-                        f"--vpc-config SubnetIds=<private-subnet-id>,SecurityGroupIds={groups}"],
+                        ("aws ec2 create-route --route-table-id <private-rtb-id> "
+                        "--destination-cidr-block 0.0.0.0/0 --nat-gateway-id <nat-gateway-id>"),
+                        ("aws ec2 associate-route-table --route-table-id <private-rtb-id> "
+                        "--subnet-id <private-subnet-id>"),
+                        (f"aws lambda update-function-configuration --function-name {name} "
+                        f"--vpc-config SubnetIds=<private-subnet-id>,SecurityGroupIds={groups}")],
                     e.code, eni_id, False, {"action": "create-nat-gateway"}), None))
             return out
         if rec.get("InterfaceType", "interface") == "interface" and not rec.get("RequesterManaged"):
@@ -655,8 +655,8 @@ class _Ctx:
             out.append(_Candidate(T.Fix(
                 f"associate an Elastic IP address with {eni_id}",
                 ["aws ec2 allocate-address --domain vpc",
-                 f"aws ec2 associate-address --allocation-id <allocation-id> "
-                 f"--network-interface-id {eni_id}"], e.code, eni_id, False,
+                 (f"aws ec2 associate-address --allocation-id <allocation-id> "
+                 f"--network-interface-id {eni_id}")], e.code, eni_id, False,
                 {"action": "associate-address", "network_interface_id": eni_id}), apply))
         if rtb_id:
             for nat in self.working_nats(vpc):
@@ -681,8 +681,8 @@ class _Ctx:
             else:
                 out.append(_Candidate(T.Fix(
                     f"no simple fix: {pcx} is {state}; create a new peering connection and "
-                    f"route over it", ["aws ec2 create-vpc-peering-connection --vpc-id <vpc-id> "
-                                       "--peer-vpc-id <peer-vpc-id>"], e.code, pcx, False,
+                    f"route over it", [("aws ec2 create-vpc-peering-connection --vpc-id <vpc-id> "
+                                       "--peer-vpc-id <peer-vpc-id>")], e.code, pcx, False,
                     {"action": "create-vpc-peering-connection"}), None))
         elif nat:
             rtb = e.context.get("route_table_id")
@@ -727,8 +727,8 @@ class _Ctx:
         return [_Candidate(T.Fix(
             f"no simple fix: {nat} only serves its own VPC (peering is not transitive); give the "
             f"source's VPC its own NAT gateway and route 0.0.0.0/0 to it",
-            ["aws ec2 create-nat-gateway --subnet-id <public-subnet-in-source-vpc> "
-             "--allocation-id <allocation-id>"], e.code, nat, False,
+            [("aws ec2 create-nat-gateway --subnet-id <public-subnet-in-source-vpc> "
+             "--allocation-id <allocation-id>")], e.code, nat, False,
             {"action": "create-nat-gateway"}), None)]
 
     def c_DISCONNECTED_VPCS(self, e: T.Explanation) -> list[_Candidate]:
@@ -738,19 +738,19 @@ class _Ctx:
             f"no simple fix: {a} and {b} are not connected; peer them and add routes both ways",
             [f"aws ec2 create-vpc-peering-connection --vpc-id {a} --peer-vpc-id {b}",
              "aws ec2 accept-vpc-peering-connection --vpc-peering-connection-id <pcx-id>",
-             f"aws ec2 create-route --route-table-id <route-table-of-{a}> --destination-cidr-block "
+             (f"aws ec2 create-route --route-table-id <route-table-of-{a}> --destination-cidr-block "
              f"{self.topo.vpcs.get(b, {}).get('CidrBlock', '<cidr>')} --vpc-peering-connection-id "
-             f"<pcx-id>",
-             f"aws ec2 create-route --route-table-id <route-table-of-{b}> --destination-cidr-block "
+             f"<pcx-id>"),
+             (f"aws ec2 create-route --route-table-id <route-table-of-{b}> --destination-cidr-block "
              f"{self.topo.vpcs.get(a, {}).get('CidrBlock', '<cidr>')} --vpc-peering-connection-id "
-             f"<pcx-id>"], e.code, b, False, {"action": "create-vpc-peering-connection"}), None)]
+             f"<pcx-id>")], e.code, b, False, {"action": "create-vpc-peering-connection"}), None)]
 
     def c_ENI_SOURCE_DEST_CHECK_RESTRICTION(self, e: T.Explanation) -> list[_Candidate]:
         eni = e.context.get("network_interface_id", e.component_id)
         return [_Candidate(T.Fix(
             f"disable the source/destination check of {eni}",
-            [f"aws ec2 modify-network-interface-attribute --network-interface-id {eni} "
-             f"--no-source-dest-check"], e.code, eni, False,
+            [(f"aws ec2 modify-network-interface-attribute --network-interface-id {eni} "
+             f"--no-source-dest-check")], e.code, eni, False,
             {"action": "modify-network-interface-attribute", "network_interface_id": eni,
              "source_dest_check": False}),
             _patch("network_interfaces", eni, SourceDestCheck=False))]
@@ -765,8 +765,8 @@ class _Ctx:
                 out.append(_Candidate(T.Fix(
                     f"associate an Elastic IP address with {eni}",
                     ["aws ec2 allocate-address --domain vpc",
-                     f"aws ec2 associate-address --allocation-id <allocation-id> "
-                     f"--network-interface-id {eni}"], e.code, eni, False,
+                     (f"aws ec2 associate-address --allocation-id <allocation-id> "
+                     f"--network-interface-id {eni}")], e.code, eni, False,
                     {"action": "associate-address", "network_interface_id": eni}),
                     _patch("network_interfaces", eni, Association=assoc)))
         nat = e.context.get("nat_gateway_id")
