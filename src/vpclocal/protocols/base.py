@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import email.utils
 import re
 from dataclasses import dataclass, field
 
@@ -15,10 +16,13 @@ from vpclocal.errors import ServiceError
 @dataclass
 class HttpRequest:
     method: str
-    path: str
+    path: str  # percent-decoded, as ASGI gives it
     query: dict[str, list[str]]
     headers: dict[str, str]  # lower-case names
     body: bytes
+    # The path as sent, still percent-encoded: a URI label may hold an encoded "/" (%2F), which
+    # only the raw path keeps apart from the path's own slashes. None when unknown.
+    raw_path: str | None = None
 
 
 @dataclass
@@ -52,31 +56,43 @@ class Protocol:
             f"The action {name} is not valid for this web service.", code="InvalidAction"
         )
 
+    validation_code = "ValidationException"
+
+    def validate(self, params: dict, shape: Shape, service: ServiceModel) -> None:
+        """Raise the service's validation error when `params` break the shape's constraints."""
+        problems = validation_problems(params, shape)
+        if problems:
+            raise ServiceError(validation_message(problems),
+                               code=validation_code(service, self.validation_code))
+
 
 # ---- timestamps -------------------------------------------------------------------------------
 
 
 def now_iso() -> str:
     """The store's timestamp format: ISO 8601, UTC, milliseconds."""
-    return to_iso(dt.datetime.now(dt.timezone.utc))
+    return to_iso(dt.datetime.now(dt.UTC))
 
 
 def to_datetime(value) -> dt.datetime:
     if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
     if isinstance(value, (int, float)):
-        return dt.datetime.fromtimestamp(value, dt.timezone.utc)
+        return dt.datetime.fromtimestamp(value, dt.UTC)
     text = str(value).strip()
     try:
-        return dt.datetime.fromtimestamp(float(text), dt.timezone.utc)
+        return dt.datetime.fromtimestamp(float(text), dt.UTC)
     except ValueError:
         pass
-    parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(text)  # HTTP-date (rfc822) headers
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def to_iso(value) -> str:
-    stamp = to_datetime(value).astimezone(dt.timezone.utc)
+    stamp = to_datetime(value).astimezone(dt.UTC)
     return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
 
 
@@ -126,6 +142,33 @@ def scalar_from_text(text: str, shape: Shape):
 
 
 # ---- input validation, as AWS's smithy services phrase it ----------------------------------------
+#
+# The wording follows messages AWS services return (seen in public issue threads):
+#   1 validation error detected: Value null at 'roleName' failed to satisfy constraint:
+#     Member must not be null
+#   Value 'x' at 'roleName' failed to satisfy constraint: Member must have length less than or
+#     equal to 64   (also "greater than or equal to", "have value ...", "satisfy regular
+#     expression pattern: P", "satisfy enum value set: [a, b]")
+#   Value '[a, b]' at 'cors.allowMethods' failed to satisfy constraint: Member must satisfy
+#     constraint: [Member must have length less than or equal to 6, Member must have length
+#     greater than or equal to 0, Member must satisfy regular expression pattern: .*]
+#     (a list of scalars: every constraint of the member, in this order, once for the list)
+#   Value '{k=v}' at 'physicalTableMap' failed to satisfy constraint: Map keys must satisfy
+#     constraint: [...]   and   ... Map value must satisfy constraint: [...]
+#   Value at 'environment.variables' failed ...   (a sensitive value is not shown)
+#   Value '' at 'logGroupNamePrefix' ... pattern ...; Value '' at 'logGroupNamePrefix' ...
+#     length ...   (a value breaking several rules: the pattern first)
+# Lists of structures continue the path as 'topicsConfig.2.member.definition'.
+
+# The error code a service answers a constraint violation with, where it is not the protocol's
+# default (query: ValidationError, json and rest-json: ValidationException). CloudWatch Logs
+# answers InvalidParameterException; CloudWatch's ValidationException shape travels as
+# ValidationError through its query-compatible header.
+VALIDATION_CODES = {"logs": "InvalidParameterException"}
+
+
+def validation_code(service: ServiceModel, default: str) -> str:
+    return VALIDATION_CODES.get(service.service_name, default)
 
 
 def _camel(name: str) -> str:
@@ -142,7 +185,83 @@ def _java_repr(value) -> str:
     return str(value)
 
 
-_pattern_cache: dict[str, re.Pattern] = {}
+_pattern_cache: dict[str, re.Pattern | None] = {}
+
+
+def _compiled(pattern: str) -> re.Pattern | None:
+    """The pattern for Python's `re`, or None for Java-only syntax (\\p{L}...): AWS checks
+    those; we accept the value."""
+    if pattern not in _pattern_cache:
+        try:
+            _pattern_cache[pattern] = re.compile(pattern)
+        except re.error:
+            _pattern_cache[pattern] = None
+    return _pattern_cache[pattern]
+
+
+def _number(value) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _constraints(shape: Shape) -> list[str]:
+    """Every constraint of a scalar shape, as AWS lists them for list members and map keys."""
+    meta = shape.metadata
+    kind = shape.type_name
+    out = []
+    if kind in ("string", "blob", "list", "map"):
+        if "max" in meta:
+            out.append(f"Member must have length less than or equal to {_number(meta['max'])}")
+        if "min" in meta:
+            out.append(f"Member must have length greater than or equal to {_number(meta['min'])}")
+    elif kind in ("integer", "long", "float", "double"):
+        if "max" in meta:
+            out.append(f"Member must have value less than or equal to {_number(meta['max'])}")
+        if "min" in meta:
+            out.append(f"Member must have value greater than or equal to {_number(meta['min'])}")
+    if kind == "string":
+        if meta.get("pattern"):
+            out.append(f"Member must satisfy regular expression pattern: {meta['pattern']}")
+        if shape.enum:
+            out.append("Member must satisfy enum value set: [" + ", ".join(shape.enum) + "]")
+    return out
+
+
+def _broken(value, shape: Shape) -> list[str]:
+    """The constraints a scalar (or a list's or map's own size) breaks, pattern first."""
+    meta = shape.metadata
+    kind = shape.type_name
+    out = []
+    if kind == "string" and isinstance(value, str):
+        pattern = meta.get("pattern")
+        compiled = _compiled(pattern) if pattern else None
+        if compiled is not None and not compiled.fullmatch(value):
+            out.append(f"Member must satisfy regular expression pattern: {pattern}")
+        if shape.enum and value not in shape.enum:
+            out.append("Member must satisfy enum value set: [" + ", ".join(shape.enum) + "]")
+    if kind in ("string", "blob", "list", "map") and hasattr(value, "__len__"):
+        size = len(value)
+        if "max" in meta and size > meta["max"]:
+            out.append(f"Member must have length less than or equal to {_number(meta['max'])}")
+        if "min" in meta and size < meta["min"]:
+            out.append(f"Member must have length greater than or equal to {_number(meta['min'])}")
+    if (kind in ("integer", "long", "float", "double") and isinstance(value, (int, float))
+            and not isinstance(value, bool)):
+        if "max" in meta and value > meta["max"]:
+            out.append(f"Member must have value less than or equal to {_number(meta['max'])}")
+        if "min" in meta and value < meta["min"]:
+            out.append(f"Member must have value greater than or equal to {_number(meta['min'])}")
+    return out
+
+
+def _sensitive(shape: Shape) -> bool:
+    if shape.metadata.get("sensitive"):
+        return True
+    kind = shape.type_name
+    if kind == "list":
+        return bool(shape.member.metadata.get("sensitive"))
+    if kind == "map":
+        return bool(shape.key.metadata.get("sensitive") or shape.value.metadata.get("sensitive"))
+    return False
 
 
 def validation_problems(value, shape: Shape, path: str = "") -> list[str]:
@@ -154,62 +273,44 @@ def validation_problems(value, shape: Shape, path: str = "") -> list[str]:
 
 def _check(value, shape: Shape, path: str, out: list[str]) -> None:
     kind = shape.type_name
-    meta = shape.metadata
     if kind == "structure":
         if not isinstance(value, dict):
             return
-        for name in shape.required_members:
-            if value.get(name) is None:
-                where = f"{path}.{_camel(name)}" if path else _camel(name)
-                out.append(f"Value null at '{where}' failed to satisfy constraint: "
-                           "Member must not be null")
+        required = shape.required_members
         for name, member in shape.members.items():
-            if value.get(name) is not None:
-                where = f"{path}.{_camel(name)}" if path else _camel(name)
-                _check(value[name], member, where, out)
+            item = value.get(name)
+            where = f"{path}.{_camel(name)}" if path else _camel(name)
+            if item is None:
+                if name in required:
+                    out.append(f"Value null at '{where}' failed to satisfy constraint: "
+                               "Member must not be null")
+            else:
+                _check(item, member, where, out)
         return
-    shown = _java_repr(value)
-    fail = f"Value '{shown}' at '{path}' failed to satisfy constraint: Member must "
-    if kind in ("string", "list", "map", "blob"):
-        size = len(value) if hasattr(value, "__len__") else 0
-        if "min" in meta and size < meta["min"]:
-            out.append(fail + f"have length greater than or equal to {meta['min']}")
-        if "max" in meta and size > meta["max"]:
-            out.append(fail + f"have length less than or equal to {meta['max']}")
-    if kind in ("integer", "long", "float", "double") and isinstance(value, (int, float)):
-        if "min" in meta and value < meta["min"]:
-            out.append(fail + f"have value greater than or equal to {meta['min']}")
-        if "max" in meta and value > meta["max"]:
-            out.append(fail + f"have value less than or equal to {meta['max']}")
-    if kind == "string" and isinstance(value, str):
-        if shape.enum and value not in shape.enum:
-            out.append(fail + "satisfy enum value set: [" + ", ".join(shape.enum) + "]")
-        pattern = meta.get("pattern")
-        if pattern:
-            compiled = _pattern_cache.get(pattern)
-            if compiled is None:
-                try:
-                    compiled = _pattern_cache[pattern] = re.compile(pattern)
-                except re.error:  # a Java-only construct: AWS's own check; skip ours
-                    compiled = _pattern_cache[pattern] = re.compile(".*", re.S)
-            if not compiled.fullmatch(value):
-                out.append(fail + f"satisfy regular expression pattern: {pattern}")
+    shown = f"Value at '{path}'" if _sensitive(shape) else f"Value '{_java_repr(value)}' at '{path}'"
+    fail = f"{shown} failed to satisfy constraint: "
+    out.extend(fail + reason for reason in _broken(value, shape))
     if kind == "list" and isinstance(value, list):
         member = shape.member
-        if member.type_name == "structure":
+        if member.type_name in ("structure", "list", "map"):
             for i, item in enumerate(value, 1):
-                _check(item, member, f"{path}.{i}.member", out)
-        else:
-            inner: list[str] = []
-            for item in value:
-                _check(item, member, path, inner)
-            if inner:
-                reasons = sorted({p.split("Member must ", 1)[1] for p in inner})
-                out.append(fail + "satisfy constraint: ["
-                           + ", ".join("Member must " + r for r in reasons) + "]")
-    if kind == "map" and isinstance(value, dict):
-        for key, item in value.items():
-            _check(item, shape.value, f"{path}.{key}", out)
+                if item is not None:
+                    _check(item, member, f"{path}.{i}.member", out)
+        elif any(item is not None and _broken(item, member) for item in value):
+            out.append(fail + "Member must satisfy constraint: ["
+                       + ", ".join(_constraints(member)) + "]")
+    elif kind == "map" and isinstance(value, dict):
+        if any(_broken(key, shape.key) for key in value):
+            out.append(fail + "Map keys must satisfy constraint: ["
+                       + ", ".join(_constraints(shape.key)) + "]")
+        inner = shape.value
+        if inner.type_name in ("structure", "list", "map"):
+            for key, item in value.items():
+                if item is not None:
+                    _check(item, inner, f"{path}.{key}", out)
+        elif any(item is not None and _broken(item, inner) for item in value.values()):
+            out.append(fail + "Map value must satisfy constraint: ["
+                       + ", ".join(_constraints(inner)) + "]")
 
 
 def validation_message(problems: list[str]) -> str:

@@ -12,8 +12,6 @@ from vpclocal.protocols.base import (
     HttpRequest,
     HttpResponse,
     Protocol,
-    validation_message,
-    validation_problems,
 )
 from vpclocal.protocols.document import from_document, to_document
 
@@ -27,11 +25,14 @@ def error_shape_for(service: ServiceModel, code: str) -> Shape | None:
 
 
 def query_error_header(service: ServiceModel, error: ServiceError) -> dict[str, str]:
-    """awsQueryCompatible services also send the query code, which older clients expect."""
+    """awsQueryCompatible services also send the query code, which clients match exceptions
+    by. A provider may raise with either the shape's name or its query code."""
     if "awsQueryCompatible" not in service.metadata:
         return {}
+    shape = error_shape_for(service, error.code)
+    code = shape.error_code if shape is not None else error.code
     fault = "Sender" if error.sender_fault else "Receiver"
-    return {"x-amzn-query-error": f"{error.code};{fault}"}
+    return {"x-amzn-query-error": f"{code};{fault}"}
 
 
 class JsonProtocol(Protocol):
@@ -61,18 +62,16 @@ class JsonProtocol(Protocol):
         shape = operation.input_shape
         if shape is None:
             return {}
-        return self.read_input(document, shape)
+        return self.read_input(document, shape, operation.service_model)
 
-    def read_input(self, document, shape: Shape) -> dict:
+    def read_input(self, document, shape: Shape, service: ServiceModel) -> dict:
         try:
             params = from_document(document, shape)
         except BadValue as exc:
             where = f" at '{exc.args[0]}'" if exc.args and exc.args[0] else ""
             raise ServiceError(f"Unexpected value type in payload{where}",
                                code="SerializationException") from None
-        problems = validation_problems(params, shape)
-        if problems:
-            raise ServiceError(validation_message(problems), code=self.validation_code)
+        self.validate(params, shape, service)
         return params
 
     def content_type(self, service: ServiceModel) -> str:

@@ -19,8 +19,6 @@ from vpclocal.protocols.base import (
     Protocol,
     format_timestamp,
     scalar_from_text,
-    validation_message,
-    validation_problems,
 )
 
 _XML_HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -78,13 +76,8 @@ class QueryProtocol(Protocol):
         if shape is None:
             return {}
         params = self._from_tree(tree, shape, "")
-        self.validate(params, shape)
+        self.validate(params, shape, operation.service_model)
         return params
-
-    def validate(self, params: dict, shape: Shape) -> None:
-        problems = validation_problems(params, shape)
-        if problems:
-            raise ServiceError(validation_message(problems), code=self.validation_code)
 
     def member_name(self, shape: Shape, default: str) -> str:
         return shape.serialization.get("name", default)
@@ -267,7 +260,7 @@ class Ec2Protocol(QueryProtocol):
     def list_items(self, node, shape: Shape):
         return node
 
-    def validate(self, params: dict, shape: Shape) -> None:
+    def validate(self, params: dict, shape: Shape, service: ServiceModel) -> None:
         # EC2 checks presence only; value rules live in each operation.
         for name in shape.required_members:
             if params.get(name) is None:

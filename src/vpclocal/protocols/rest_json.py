@@ -6,11 +6,12 @@ string, headers and status code are read and written from the shape's `location`
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from urllib.parse import unquote
 
-from botocore.model import OperationModel, ServiceModel
+from botocore.model import OperationModel, ServiceModel, Shape
 
 from vpclocal.errors import ServiceError
 from vpclocal.protocols.base import (
@@ -18,13 +19,38 @@ from vpclocal.protocols.base import (
     HttpRequest,
     HttpResponse,
     Protocol,
+    format_timestamp,
     scalar_from_text,
-    to_http_date,
-    validation_message,
-    validation_problems,
 )
 from vpclocal.protocols.document import from_document, to_document
 from vpclocal.protocols.json_rpc import error_shape_for
+
+
+def header_text(value, shape: Shape) -> str:
+    """A member bound to an HTTP header, as text."""
+    kind = shape.type_name
+    if kind == "timestamp":
+        return str(format_timestamp(value, shape, "rfc822"))
+    if kind == "boolean":
+        return "true" if value else "false"
+    if kind == "list":
+        return ", ".join(header_text(v, shape.member) for v in value)
+    if kind == "string" and shape.serialization.get("jsonvalue"):
+        return base64.b64encode(json.dumps(value, separators=(",", ":")).encode()).decode()
+    return str(value)
+
+
+def header_value(text: str, shape: Shape):
+    """A header's text as the member's value (the reverse of `header_text`)."""
+    kind = shape.type_name
+    if kind == "list":
+        return [scalar_from_text(part.strip(), shape.member) for part in text.split(",")]
+    if kind == "string" and shape.serialization.get("jsonvalue"):
+        try:
+            return json.loads(base64.b64decode(text))
+        except ValueError:
+            raise BadValue(text) from None
+    return scalar_from_text(text, shape)
 
 
 class Route:
@@ -51,12 +77,15 @@ class Route:
     def match(self, request: HttpRequest) -> dict[str, str] | None:
         if request.method != self.method:
             return None
-        found = self.regex.match(request.path)
+        raw = request.raw_path
+        found = self.regex.match(request.path if raw is None else raw)
         if found is None:
             return None
         for key, value in self.required_query.items():
             if key not in request.query or (value and request.query[key][0] != value):
                 return None
+        if raw is None:
+            return found.groupdict()
         return {k: unquote(v) for k, v in found.groupdict().items()}
 
 
@@ -110,16 +139,21 @@ class RestJsonProtocol(Protocol):
                 elif where == "header":
                     value = request.headers.get(key.lower())
                     if value is not None:
-                        params[name] = scalar_from_text(value, member)
+                        params[name] = header_value(value, member)
                 elif where is None and name != payload:
                     body_members[name] = member
             if payload:
                 member = shape.members[payload]
-                if member.type_name in ("blob", "string"):
+                if member.type_name == "blob":
                     if request.body:
                         params[payload] = request.body
+                elif member.type_name == "string":
+                    if request.body:
+                        params[payload] = request.body.decode("utf-8", "replace")
                 elif request.body.strip():
-                    params[payload] = from_document(self._json(request.body), member, payload)
+                    document = self._json(request.body)
+                    if document != {}:  # clients send {} when the payload member is absent
+                        params[payload] = from_document(document, member, payload)
             elif body_members and request.body.strip():
                 document = self._json(request.body)
                 if not isinstance(document, dict):
@@ -129,9 +163,7 @@ class RestJsonProtocol(Protocol):
             where = f" at '{exc.args[0]}'" if exc.args and exc.args[0] else ""
             raise ServiceError(f"Unexpected value type in payload{where}",
                                code="SerializationException") from None
-        problems = validation_problems(params, shape)
-        if problems:
-            raise ServiceError(validation_message(problems), code=self.validation_code)
+        self.validate(params, shape, operation.service_model)
         return params
 
     @staticmethod
@@ -150,6 +182,7 @@ class RestJsonProtocol(Protocol):
             return HttpResponse(status, headers, b"")
         payload = shape.serialization.get("payload")
         body_doc = {}
+        raw_payload = None
         for name, member in shape.members.items():
             value = result.get(name)
             if value is None:
@@ -159,19 +192,21 @@ class RestJsonProtocol(Protocol):
             if where == "statusCode":
                 status = int(value)
             elif where == "header":
-                headers[key.lower()] = (to_http_date(value) if member.type_name == "timestamp"
-                                        else str(value).lower() if isinstance(value, bool)
-                                        else str(value))
+                headers[key.lower()] = header_text(value, member)
             elif where == "headers":
                 for k, v in value.items():
                     headers[(key + k).lower()] = str(v)
             elif name == payload:
                 if member.type_name in ("blob", "string"):
-                    raw = value.encode() if isinstance(value, str) else bytes(value)
-                    return HttpResponse(status, headers, raw)
-                body_doc = to_document(value, member)
+                    raw_payload = value.encode() if isinstance(value, str) else bytes(value)
+                else:
+                    body_doc = to_document(value, member)
             elif where is None:
                 body_doc[key] = to_document(value, member)
+        if raw_payload is not None:
+            return HttpResponse(status, headers, raw_payload)
+        if payload and result.get(payload) is None:  # e.g. Invoke with InvocationType Event
+            return HttpResponse(status, headers, b"")
         if status == 204 and not body_doc:
             return HttpResponse(status, headers, b"")
         return HttpResponse(status, headers, json.dumps(body_doc, separators=(",", ":")).encode())
