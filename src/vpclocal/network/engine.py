@@ -81,7 +81,7 @@ class _Walk:
         self.exit_igw: str | None = None
         self.endpoint_used: str | None = None
         self.middlebox: tuple[str, str] | None = None  # (eni, vpc) of the last forwarding ENI
-        self.last_rtb: tuple[str, Route | None] | None = None
+        self.first_rtb: tuple[str, Route | None] | None = None
         self.internet_hosts = {e.ip for e in (src, dst) if e.kind == "internet"}
 
     # ---- recording ---------------------------------------------------------------------------
@@ -212,7 +212,8 @@ class _Walk:
         rtb_id = self.ix.rtb_id_for_subnet(subnet_id)
         table = self.ix.route_table(rtb_id) if rtb_id else None
         route = table.lookup(pkt.dst) if table else None
-        self.last_rtb = (rtb_id or "", route)
+        if self.first_rtb is None and self.path == "forward":
+            self.first_rtb = (rtb_id or "", route)
         if route is None:
             self.hop(rtb_id or subnet_id, T.ROUTE_TABLE, pkt, allowed=False, subnet_id=subnet_id)
             self.block("NO_ROUTE_TO_DESTINATION", rtb_id or subnet_id, T.ROUTE_TABLE,
@@ -623,7 +624,7 @@ class _Walk:
                 return False
             self.hop(node.id, T.AWS_SERVICE, pkt)
             if dst.via and self.endpoint_used != dst.via:
-                rtb, route = self.last_rtb or ("", None)
+                rtb, route = self.first_rtb or ("", None)
                 how = f"to {route.target}" if route is not None else "elsewhere"
                 self.block("NO_ROUTE_TO_DESTINATION", rtb or dst.via, T.ROUTE_TABLE,
                            f"route table {rtb} sends the traffic for {ip_str(pkt.dst)} {how}, "
