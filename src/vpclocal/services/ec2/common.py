@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 from vpclocal.services.ec2.errors import check_id, invalid, not_found
@@ -31,6 +32,13 @@ def parse_cidr(text: str, param: str = "cidrBlock") -> ipaddress.IPv4Network:
     except (ValueError, TypeError):
         raise invalid(f"Value ({text}) for parameter {param} is invalid. "
                       "This is not a valid CIDR block.") from None
+
+
+@functools.lru_cache(maxsize=65536)
+def cidr_range(cidr: str) -> tuple[int, int]:
+    """First and last address of a canonical CIDR, as integers (cached: checked often)."""
+    network = ipaddress.IPv4Network(cidr)
+    return int(network.network_address), int(network.broadcast_address)
 
 
 def vpc_networks(vpc: dict) -> list[ipaddress.IPv4Network]:

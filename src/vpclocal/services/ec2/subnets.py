@@ -7,7 +7,7 @@ import ipaddress
 from vpclocal.errors import ServiceError
 from vpclocal.ids import resource_id
 from vpclocal.services.ec2 import network_acls, route_tables
-from vpclocal.services.ec2.common import arn, edit, get, parse_cidr, vpc_networks
+from vpclocal.services.ec2.common import arn, cidr_range, edit, get, parse_cidr, vpc_networks
 from vpclocal.services.ec2.errors import dependency, invalid
 from vpclocal.services.ec2.query import describe, tags_for
 from vpclocal.services.ec2.zones import zone_id, zone_names
@@ -113,9 +113,12 @@ class SubnetOperations:
         if not 16 <= network.prefixlen <= 28 or not any(
                 network.subnet_of(n) for n in vpc_networks(vpc)):
             raise ServiceError(f"The CIDR '{text}' is invalid.", code="InvalidSubnet.Range")
+        first, last = cidr_range(str(network))
         for other in tx.all("subnets").values():
-            if other["VpcId"] == vpc["VpcId"] and network.overlaps(
-                    ipaddress.IPv4Network(other["CidrBlock"])):
+            if other["VpcId"] != vpc["VpcId"]:
+                continue
+            other_first, other_last = cidr_range(other["CidrBlock"])
+            if first <= other_last and other_first <= last:
                 raise ServiceError(f"The CIDR '{text}' conflicts with another subnet",
                                    code="InvalidSubnet.Conflict")
         zones = zone_names(ctx.region)
