@@ -335,6 +335,8 @@ class _Walk:
             return _Node("internet", ip_str(pkt.dst), address=pkt.dst)
         vpc, private = owner
         igw_id = self.ix.vpc_igw.get(vpc)
+        if self.path == "return" and self.exit_igw and pkt.dst in self.igw_table:
+            igw_id = self.exit_igw  # back in where it went out (its state was reported then)
         if igw_id is None:
             self.hop(vpc, T.VPC, pkt, allowed=False)
             self.block("NO_PATH", vpc, T.VPC,
@@ -780,13 +782,21 @@ class Engine:
                                  f"{src.id} has no IPv4 address")
         if (src.vpc and dst.vpc and src.vpc != dst.vpc and dst.kind in ("eni", "nat")
                 and is_private(dst.ip)
-                and not self.index.pcx_between.get(frozenset((src.vpc, dst.vpc)))):
+                and not self.index.pcx_between.get(frozenset((src.vpc, dst.vpc)))
+                and not self._routed_to_peering(src, dst.ip)):
             return T.Explanation(
                 "DISCONNECTED_VPCS", dst.vpc, T.VPC,
                 f"{src.vpc} (of {src.id}) and {dst.vpc} (of {dst.id}) are not connected by a "
                 f"peering connection, and {dst.id} has no public address",
                 context={"vpc_id": dst.vpc, "source_vpc_id": src.vpc})
         return None
+
+    def _routed_to_peering(self, src: Endpoint, address: int) -> bool:
+        """Does the source's route table send this address to a peering connection?"""
+        rtb = self.index.rtb_id_for_subnet(src.subnet) if src.subnet else None
+        table = self.index.route_table(rtb) if rtb else None
+        route = table.lookup(address) if table else None
+        return route is not None and route.kind == PCX
 
     def reachable(self, source: str, destination: str, protocol: str | int = "tcp",
                   port: int | None = None, **kw) -> bool:
