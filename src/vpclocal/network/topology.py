@@ -51,6 +51,25 @@ class Topology:
     addresses: dict[str, Record] = field(default_factory=dict)
 
     @classmethod
-    def from_view(cls, view) -> "Topology":
+    def from_view(cls, view) -> Topology:
         """Build from anything with .all(kind) -> dict[id, record] (a store view)."""
-        return cls(**{kind: view.all(kind) for kind in KINDS})
+        kinds = {kind: view.all(kind) for kind in KINDS}
+        kinds["network_acls"] = with_acl_associations(kinds["network_acls"], kinds["subnets"])
+        return cls(**kinds)
+
+
+def with_acl_associations(acls: dict[str, Record], subnets: dict[str, Record]) -> dict:
+    """ACL records with their Associations, derived from the subnets.
+
+    The store keeps a subnet's ACL on the subnet (`_NetworkAclId`, `_NetworkAclAssociationId`):
+    every subnet has exactly one, and keeping the list on the ACL would rewrite the default
+    ACL each time a subnet is created.
+    """
+    associations: dict[str, list] = {acl_id: [] for acl_id in acls}
+    for subnet in subnets.values():
+        acl_id = subnet.get("_NetworkAclId")
+        if acl_id in associations:
+            associations[acl_id].append({
+                "NetworkAclAssociationId": subnet["_NetworkAclAssociationId"],
+                "NetworkAclId": acl_id, "SubnetId": subnet["SubnetId"]})
+    return {acl_id: dict(acl, Associations=associations[acl_id]) for acl_id, acl in acls.items()}

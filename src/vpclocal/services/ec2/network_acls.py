@@ -7,6 +7,7 @@ import re
 
 from vpclocal.errors import ServiceError
 from vpclocal.ids import resource_id
+from vpclocal.network.topology import with_acl_associations
 from vpclocal.services.ec2.common import edit, get, parse_cidr
 from vpclocal.services.ec2.errors import dependency, invalid
 from vpclocal.services.ec2.query import describe, tags_for
@@ -59,28 +60,23 @@ def new_network_acl(tx, ctx, vpc_id: str, default: bool, tags: list | None = Non
         if default:
             entries.append(_entry(100, "allow", egress))
         entries.append(_entry(CATCH_ALL, "deny", egress))
+    # Associations live on the subnets (see topology.with_acl_associations).
     record = {"NetworkAclId": acl_id, "VpcId": vpc_id, "IsDefault": default,
-              "OwnerId": ctx.account_id, "Associations": [], "Entries": entries,
-              "Tags": tags or []}
+              "OwnerId": ctx.account_id, "Entries": entries, "Tags": tags or []}
     return tx.put("network_acls", acl_id, record)
 
 
-def associate_default_acl(tx, vpc_id: str, subnet_id: str) -> None:
-    """A new subnet joins its VPC's default network ACL."""
+def associate_default_acl(tx, vpc_id: str, subnet: dict) -> None:
+    """A new subnet (a record being written) joins its VPC's default network ACL."""
     for acl in tx.all("network_acls").values():
         if acl["VpcId"] == vpc_id and acl["IsDefault"]:
-            rec = tx.edit("network_acls", acl["NetworkAclId"])
-            rec["Associations"].append({
-                "NetworkAclAssociationId": resource_id("aclassoc"),
-                "NetworkAclId": acl["NetworkAclId"], "SubnetId": subnet_id})
+            subnet["_NetworkAclId"] = acl["NetworkAclId"]
+            subnet["_NetworkAclAssociationId"] = resource_id("aclassoc")
             return
 
 
-def disassociate_subnet(tx, subnet_id: str) -> None:
-    for acl in tx.all("network_acls").values():
-        if any(a["SubnetId"] == subnet_id for a in acl["Associations"]):
-            rec = tx.edit("network_acls", acl["NetworkAclId"])
-            rec["Associations"] = [a for a in rec["Associations"] if a["SubnetId"] != subnet_id]
+def acls_with_associations(tx) -> dict[str, dict]:
+    return with_acl_associations(tx.all("network_acls"), tx.all("subnets"))
 
 
 # ---- entry parsing ---------------------------------------------------------------------------
@@ -186,26 +182,27 @@ class NetworkAclOperations:
         if token:  # idempotent retry: the ACL this token already created
             for acl in tx.all("network_acls").values():
                 if acl.get("_ClientToken") == token:
-                    return {"NetworkAcl": acl, "ClientToken": token}
+                    return {"NetworkAcl": acls_with_associations(tx)[acl["NetworkAclId"]],
+                            "ClientToken": token}
         record = new_network_acl(tx, ctx, vpc["VpcId"], default=False,
                                  tags=tags_for(p, "network-acl"))
         if token:
             record["_ClientToken"] = token
-        return {"NetworkAcl": record, "ClientToken": token}
+        return {"NetworkAcl": dict(record, Associations=[]), "ClientToken": token}
 
     def delete_network_acl(self, ctx, p):
         tx = ctx.tx
         acl = get(tx, "network_acls", p["NetworkAclId"])
         if acl["IsDefault"]:
             raise invalid(f"cannot delete default network ACL {acl['NetworkAclId']}")
-        if acl["Associations"]:
+        if any(s.get("_NetworkAclId") == acl["NetworkAclId"] for s in tx.all("subnets").values()):
             raise dependency("networkAcl", acl["NetworkAclId"])
         tx.delete("network_acls", acl["NetworkAclId"])
         return {}
 
     def describe_network_acls(self, ctx, p):
         acls, token = describe(ctx.tx, "network_acls", p, ids_param="NetworkAclIds",
-                               filters=ACL_FILTERS)
+                               filters=ACL_FILTERS, records=acls_with_associations(ctx.tx))
         return {"NetworkAcls": acls, "NextToken": token}
 
     def create_network_acl_entry(self, ctx, p):
@@ -244,22 +241,17 @@ class NetworkAclOperations:
         tx = ctx.tx
         target = get(tx, "network_acls", p["NetworkAclId"])
         assoc_id = p["AssociationId"]
-        current = next((a for a in tx.all("network_acls").values()
-                        if any(x["NetworkAclAssociationId"] == assoc_id
-                               for x in a["Associations"])), None)
-        if current is None:
+        subnet = next((s for s in tx.all("subnets").values()
+                       if s.get("_NetworkAclAssociationId") == assoc_id), None)
+        if subnet is None:
             raise _error("InvalidAssociationID.NotFound",
                          f"The association ID '{assoc_id}' does not exist")
-        subnet_id = next(x["SubnetId"] for x in current["Associations"]
-                         if x["NetworkAclAssociationId"] == assoc_id)
-        if target["VpcId"] != current["VpcId"]:  # AWS's wording here is unconfirmed
+        subnet_id = subnet["SubnetId"]
+        if target["VpcId"] != subnet["VpcId"]:  # AWS's wording here is unconfirmed
             raise invalid(f"Network ACL {target['NetworkAclId']} and subnet {subnet_id} "
                           "belong to different networks.")
-        old = tx.edit("network_acls", current["NetworkAclId"])
-        old["Associations"] = [x for x in old["Associations"]
-                               if x["NetworkAclAssociationId"] != assoc_id]
         new_id = resource_id("aclassoc")
-        tx.edit("network_acls", target["NetworkAclId"])["Associations"].append({
-            "NetworkAclAssociationId": new_id, "NetworkAclId": target["NetworkAclId"],
-            "SubnetId": subnet_id})
+        record = tx.edit("subnets", subnet_id)
+        record["_NetworkAclId"] = target["NetworkAclId"]
+        record["_NetworkAclAssociationId"] = new_id
         return {"NewAssociationId": new_id}

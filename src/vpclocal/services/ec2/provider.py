@@ -9,14 +9,14 @@ from vpclocal.services.ec2.flow_logs import FlowLogOperations
 from vpclocal.services.ec2.internet_gateways import InternetGatewayOperations
 from vpclocal.services.ec2.nat_gateways import NatGatewayOperations
 from vpclocal.services.ec2.network_acls import NetworkAclOperations
+from vpclocal.services.ec2.network_interfaces import NetworkInterfaceOperations
 from vpclocal.services.ec2.peering import PeeringOperations
 from vpclocal.services.ec2.prefix_lists import PrefixListOperations
 from vpclocal.services.ec2.route_tables import RouteTableOperations
 from vpclocal.services.ec2.security_groups import SecurityGroupOperations
-from vpclocal.services.ec2.vpc_endpoints import VpcEndpointOperations
-from vpclocal.services.ec2.network_interfaces import NetworkInterfaceOperations
 from vpclocal.services.ec2.subnets import SubnetOperations
 from vpclocal.services.ec2.tags import TagOperations
+from vpclocal.services.ec2.vpc_endpoints import VpcEndpointOperations
 from vpclocal.services.ec2.vpcs import VpcOperations
 from vpclocal.services.ec2.zones import ZoneOperations
 

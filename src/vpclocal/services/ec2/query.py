@@ -87,13 +87,16 @@ def describe(
     plain_filters: set[str] = frozenset(),
     visible=None,
     page: bool = True,
+    records: dict[str, Record] | None = None,
 ) -> tuple[list[Record], str | None]:
     """Records of a kind selected by ids (each must exist), filters and pagination.
 
     `filters` maps AWS filter names to record paths; `plain_filters` lists names whose path is
-    just the camel-cased name. Returns the page and the NextToken (or None).
+    just the camel-cased name; `records` replaces the stored ones (derived views). Returns the
+    page and the NextToken (or None).
     """
-    records = tx.all(kind)
+    if records is None:
+        records = tx.all(kind)
     ids = params.get(ids_param) or []
     if ids:
         chosen = []

@@ -58,8 +58,8 @@ def new_subnet(tx, ctx, vpc_id: str, cidr: str, zone: str, *, default: bool = Fa
                                           "EnableResourceNameDnsAAAARecord": False},
         "Tags": tags or [],
     }
+    network_acls.associate_default_acl(tx, vpc_id, record)
     tx.put("subnets", subnet_id, record)
-    network_acls.associate_default_acl(tx, vpc_id, subnet_id)
     return record
 
 
@@ -79,7 +79,7 @@ def allocate_address(tx, subnet_id: str, wanted: str | None = None) -> str:
             raise invalid(f"Value ({wanted}) for parameter privateIpAddress is invalid. "
                           "Invalid IP address format.") from None
         if not first <= value <= last:
-            raise invalid(f"Address does not fall within the subnet's address range",
+            raise invalid("Address does not fall within the subnet's address range",
                           code="InvalidParameterValue")
         if wanted in used:
             raise ServiceError(f"The specified address {wanted} is already in use.",
@@ -154,7 +154,6 @@ class SubnetOperations:
         if any(n["SubnetId"] == subnet_id and n["State"] not in ("deleted", "failed")
                for n in tx.all("nat_gateways").values()):
             raise dependency("subnet", subnet_id)
-        network_acls.disassociate_subnet(tx, subnet_id)
         route_tables.disassociate_subnet(tx, subnet_id)
         tx.delete("subnets", subnet_id)
         return {}

@@ -75,7 +75,7 @@ class VpcOperations:
         tx = ctx.tx
         vpc_id = p["VpcId"]
         get(tx, "vpcs", vpc_id)
-        in_vpc = lambda kind, extra=lambda r: True: [  # noqa: E731
+        in_vpc = lambda kind, extra=lambda r: True: [
             r for r in tx.all(kind).values() if r.get("VpcId") == vpc_id and extra(r)]
         blockers = (
             in_vpc("subnets")
