@@ -56,11 +56,16 @@ class Protocol:
             f"The action {name} is not valid for this web service.", code="InvalidAction"
         )
 
+    def missing_operation(self, request: HttpRequest) -> ServiceError:
+        """A request that names no operation at all."""
+        return self.unknown_operation(f"{request.method} {request.path}")
+
     validation_code = "ValidationException"
 
     def validate(self, params: dict, shape: Shape, service: ServiceModel) -> None:
         """Raise the service's validation error when `params` break the shape's constraints."""
-        problems = validation_problems(params, shape)
+        problems = validation_problems(
+            params, shape, list_members_not_null=service.service_name in LIST_MEMBERS_NOT_NULL)
         if problems:
             raise ServiceError(validation_message(problems),
                                code=validation_code(service, self.validation_code))
@@ -165,6 +170,9 @@ def scalar_from_text(text: str, shape: Shape):
 # answers InvalidParameterException; CloudWatch's ValidationException shape travels as
 # ValidationError through its query-compatible header.
 VALIDATION_CODES = {"logs": "InvalidParameterException"}
+# Services whose list-member constraint lists end with "Member must not be null" (Lambda:
+# "... [Member must satisfy enum value set: [x86_64, arm64], Member must not be null]").
+LIST_MEMBERS_NOT_NULL = frozenset({"lambda"})
 
 
 def validation_code(service: ServiceModel, default: str) -> str:
@@ -264,14 +272,15 @@ def _sensitive(shape: Shape) -> bool:
     return False
 
 
-def validation_problems(value, shape: Shape, path: str = "") -> list[str]:
+def validation_problems(value, shape: Shape, path: str = "", *,
+                        list_members_not_null: bool = False) -> list[str]:
     """Every constraint `value` breaks, in AWS's words ("Value 'x' at 'a.b' failed to ...")."""
     problems: list[str] = []
-    _check(value, shape, path, problems)
+    _check(value, shape, path, problems, list_members_not_null)
     return problems
 
 
-def _check(value, shape: Shape, path: str, out: list[str]) -> None:
+def _check(value, shape: Shape, path: str, out: list[str], not_null: bool) -> None:
     kind = shape.type_name
     if kind == "structure":
         if not isinstance(value, dict):
@@ -285,7 +294,7 @@ def _check(value, shape: Shape, path: str, out: list[str]) -> None:
                     out.append(f"Value null at '{where}' failed to satisfy constraint: "
                                "Member must not be null")
             else:
-                _check(item, member, where, out)
+                _check(item, member, where, out, not_null)
         return
     shown = f"Value at '{path}'" if _sensitive(shape) else f"Value '{_java_repr(value)}' at '{path}'"
     fail = f"{shown} failed to satisfy constraint: "
@@ -295,10 +304,10 @@ def _check(value, shape: Shape, path: str, out: list[str]) -> None:
         if member.type_name in ("structure", "list", "map"):
             for i, item in enumerate(value, 1):
                 if item is not None:
-                    _check(item, member, f"{path}.{i}.member", out)
-        elif any(item is not None and _broken(item, member) for item in value):
-            out.append(fail + "Member must satisfy constraint: ["
-                       + ", ".join(_constraints(member)) + "]")
+                    _check(item, member, f"{path}.{i}.member", out, not_null)
+        elif any(item is None or _broken(item, member) for item in value):
+            rules = _constraints(member) + (["Member must not be null"] if not_null else [])
+            out.append(fail + "Member must satisfy constraint: [" + ", ".join(rules) + "]")
     elif kind == "map" and isinstance(value, dict):
         if any(_broken(key, shape.key) for key in value):
             out.append(fail + "Map keys must satisfy constraint: ["
@@ -307,7 +316,7 @@ def _check(value, shape: Shape, path: str, out: list[str]) -> None:
         if inner.type_name in ("structure", "list", "map"):
             for key, item in value.items():
                 if item is not None:
-                    _check(item, inner, f"{path}.{key}", out)
+                    _check(item, inner, f"{path}.{key}", out, not_null)
         elif any(item is not None and _broken(item, inner) for item in value.values()):
             out.append(fail + "Map value must satisfy constraint: ["
                        + ", ".join(_constraints(inner)) + "]")

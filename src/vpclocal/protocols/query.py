@@ -126,10 +126,16 @@ class QueryProtocol(Protocol):
         except BadValue:
             raise self.bad_value(path, node) from None
 
+    def missing_operation(self, request: HttpRequest) -> ServiceError:
+        # MissingAction (400) is in AWS's common errors of the query APIs; the wording is ours
+        return ServiceError("The request must contain the parameter Action",
+                            code="MissingAction")
+
     def bad_value(self, path: str, value) -> ServiceError:
+        # A value that does not parse as its type; AWS's exact wording for this is unconfirmed
         return ServiceError(
-            f"1 validation error detected: Value '{value}' at '{path}' failed to satisfy "
-            "constraint: Member must be of the right type", code=self.validation_code)
+            f"1 validation error detected: Value '{value}' at '{_member_path(path)}' failed to "
+            "satisfy constraint: Member must be of the right type", code=self.validation_code)
 
     # ---- response ---------------------------------------------------------------------------
 
@@ -224,6 +230,19 @@ def scalar_to_text(value, shape: Shape) -> str:
     return str(value)
 
 
+def _member_path(wire: str) -> str:
+    """`Tags.2.Key` (form keys, list wrappers already stripped) as AWS's validation messages
+    name it: `tags.2.member.key`."""
+    parts = wire.split(".")
+    out = []
+    for i, part in enumerate(parts):
+        if part.isdigit():
+            out.append(part + (".member" if i < len(parts) - 1 else ""))
+        else:
+            out.append(part[:1].lower() + part[1:])
+    return ".".join(out)
+
+
 def _index(key: str) -> int:
     try:
         return int(key)
@@ -269,8 +288,11 @@ class Ec2Protocol(QueryProtocol):
                     f"The request must contain the parameter {key}", code="MissingParameter")
 
     def bad_value(self, path: str, value) -> ServiceError:
-        return ServiceError(
-            f"Invalid value '{value}' for {path}", code="InvalidParameterValue")
+        # EC2 phrases bad values as "Value ( 3 ) for parameter maxResults is invalid. Expecting
+        # a value greater than 5."; what follows "is invalid." for a type error is unconfirmed.
+        name = ".".join(p[:1].lower() + p[1:] for p in path.split("."))
+        return ServiceError(f"Value ( {value} ) for parameter {name} is invalid.",
+                            code="InvalidParameterValue")
 
     def serialize(self, operation: OperationModel, result: dict, request_id: str) -> HttpResponse:
         name = operation.name
