@@ -20,7 +20,8 @@ STATUS = {
 MESSAGES = {
     "role_not_found": ("NoSuchEntity", "The role with name {} cannot be found."),
     "role_exists": ("EntityAlreadyExists", "Role with name {} already exists."),
-    "role_has_attached": ("DeleteConflict", "Cannot delete entity, must detach all policies first."),
+    "role_has_attached": ("DeleteConflict",
+                          "Cannot delete entity, must detach all policies first."),
     "role_has_inline": ("DeleteConflict", "Cannot delete entity, must delete policies first."),
     "role_policy_not_found": ("NoSuchEntity", "The role policy with name {} cannot be found."),
     "not_attachable": ("NoSuchEntity", "Policy {} does not exist or is not attachable."),

@@ -170,7 +170,7 @@ class RoleOperations:
             policy = find_policy(tx, arn)
             if policy is not None and policy["Path"].startswith(prefix):
                 attached.append({"PolicyName": policy["PolicyName"], "PolicyArn": arn})
-        chunk, meta = page(attached, p, key=lambda a: a["PolicyName"].lower() + " " + a["PolicyArn"])
+        chunk, meta = page(attached, p, key=lambda a: f"{a['PolicyName'].lower()} {a['PolicyArn']}")
         return {"AttachedPolicies": chunk, **meta}
 
     # ---- inline policies ------------------------------------------------------------------
