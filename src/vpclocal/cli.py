@@ -23,6 +23,12 @@ def _up(args) -> int:
     return 0
 
 
+def _reach(args) -> int:
+    from vpclocal.reach_cli import run
+
+    return run(args)
+
+
 def _version() -> str:
     from vpclocal import __version__
 
@@ -37,6 +43,19 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=int, default=4566)
     up.add_argument("--data-dir", default=".vpclocal")
     up.set_defaults(func=_up)
+    reach = sub.add_parser(
+        "reach", help="can SOURCE reach DESTINATION? hop by hop, with the fix if not",
+        description="SOURCE and DESTINATION: resource ids or ARNs (eni-, nat-, igw-, vpce-), "
+        "function:NAME, rds:ID, proxy:NAME, cache:ID, IP addresses or hostnames. "
+        "Exit status 0 reachable, 1 blocked, 2 error.")
+    reach.add_argument("source")
+    reach.add_argument("destination")
+    reach.add_argument("--port", type=int)
+    reach.add_argument("--protocol", default="tcp", choices=["tcp", "udp", "icmp", "-1"])
+    reach.add_argument("--json", action="store_true", help="print the analysis as JSON")
+    reach.add_argument("--endpoint", help="server URL (default $AWS_ENDPOINT_URL or :4566)")
+    reach.add_argument("--region", help="default $AWS_DEFAULT_REGION or the server's")
+    reach.set_defaults(func=_reach)
     return parser
 
 

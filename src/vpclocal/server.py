@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 import botocore.session
 from botocore.model import ServiceModel
 
+from vpclocal import admin
 from vpclocal.config import Config
 from vpclocal.errors import ServiceError
 from vpclocal.ids import request_id as new_request_id
@@ -76,7 +77,9 @@ class App:
             more = message.get("more_body", False)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
-        request = HttpRequest(scope["method"], scope["path"], query, headers, body)
+        raw_path = scope.get("raw_path")
+        request = HttpRequest(scope["method"], scope["path"], query, headers, body,
+                              raw_path=raw_path.decode("latin-1") if raw_path else None)
         response = await self.handle(request)
         await send({
             "type": "http.response.start",
@@ -116,14 +119,19 @@ class App:
         target = request.headers.get("x-amz-target", "").rpartition(".")[0]
         if target in self._by_target:
             return self._by_target[target], self.config.region, ""
-        version = parse_qs(request.body.decode("latin-1")).get("Version", [""])[0]
+        version = (parse_qs(request.body.decode("latin-1")).get("Version")
+                   or request.query.get("Version") or [""])[0]
         return self._by_version.get(version), self.config.region, ""
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
         if request.path.startswith("/_vpclocal/"):
-            return self._internal(request)
+            return admin.handle(self, request)
         rid = new_request_id()
         signing_name, region, access_key = self._route(request)
+        if signing_name is None:
+            return _plain_error(400, "UnknownService",
+                                "vpclocal could not tell the service of this request: it has no "
+                                "SigV4 credential scope, known X-Amz-Target or API Version.")
         if signing_name not in self.providers:
             return _plain_error(400, "UnknownService",
                                 f"vpclocal does not serve the service '{signing_name}'.")
@@ -133,7 +141,7 @@ class App:
         try:
             name = protocol.operation_name(request, model)
             if not name:
-                raise protocol.unknown_operation(f"{request.method} {request.path}")
+                raise protocol.missing_operation(request)
             method = provider.method_for(name) if name in model.operation_names else None
             if method is None:
                 raise protocol.unknown_operation(name)
@@ -151,21 +159,13 @@ class App:
             return protocol.serialize(operation, result or {}, rid)
         except ServiceError as exc:
             return protocol.serialize_error(model, exc, rid)
-        except Exception:  # a bug of ours: answer like AWS's InternalError, keep serving
+        # a bug of ours: answer like AWS's InternalError, keep serving
+        except Exception:  # noqa: BLE001
             log.error("internal error in %s: %s", signing_name, traceback.format_exc())
             return protocol.serialize_error(
                 model,
                 ServiceError("An internal error has occurred.", code="InternalError",
                              status=500, sender_fault=False), rid)
-
-    def _internal(self, request: HttpRequest) -> HttpResponse:
-        if request.path == "/_vpclocal/health":
-            body = {"status": "running", "services": sorted(
-                self.models[name].service_name for name in self.providers)}
-            return HttpResponse(200, {"content-type": "application/json"},
-                                json.dumps(body).encode())
-        return _plain_error(404, "NotFound", f"No such vpclocal endpoint: {request.path}")
-
 
 def _is_async(method) -> bool:
     return getattr(method, "__code__", None) is not None and bool(method.__code__.co_flags & 0x80)

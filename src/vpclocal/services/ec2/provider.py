@@ -9,6 +9,7 @@ from vpclocal.services.ec2.flow_logs import FlowLogOperations
 from vpclocal.services.ec2.internet_gateways import InternetGatewayOperations
 from vpclocal.services.ec2.nat_gateways import NatGatewayOperations
 from vpclocal.services.ec2.network_acls import NetworkAclOperations
+from vpclocal.services.ec2.network_insights import NetworkInsightsOperations
 from vpclocal.services.ec2.network_interfaces import NetworkInterfaceOperations
 from vpclocal.services.ec2.peering import PeeringOperations
 from vpclocal.services.ec2.prefix_lists import PrefixListOperations
@@ -35,6 +36,7 @@ class Ec2Provider(
     SecurityGroupOperations,
     VpcEndpointOperations,
     NetworkInterfaceOperations,
+    NetworkInsightsOperations,
     TagOperations,
     ZoneOperations,
     Provider,

@@ -1,0 +1,48 @@
+"""vpclocal's own endpoints under /_vpclocal/: health and the reachability query."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from vpclocal.network import UnknownComponentError
+from vpclocal.protocols import HttpRequest, HttpResponse
+
+if TYPE_CHECKING:
+    from vpclocal.server import App
+
+
+def _json(status: int, body) -> HttpResponse:
+    return HttpResponse(status, {"content-type": "application/json"}, json.dumps(body).encode())
+
+
+def health(app: App, request: HttpRequest) -> HttpResponse:
+    services = sorted(app.models[name].service_name for name in app.providers)
+    return _json(200, {"status": "running", "services": services})
+
+
+def reach(app: App, request: HttpRequest) -> HttpResponse:
+    """POST {"source", "destination", "protocol"?, "port"?, "region"?} -> the analysis."""
+    from vpclocal.services.ec2.network_insights import reach as run
+
+    try:
+        query = json.loads(request.body or b"{}")
+        region = query.get("region") or app.config.region
+        port = query.get("port")
+        result = run(app.store.view(region), query["source"], query["destination"],
+                     query.get("protocol") or "tcp", int(port) if port is not None else None)
+    except KeyError as exc:
+        return _json(400, {"error": f"missing field {exc.args[0]}"})
+    except (UnknownComponentError, ValueError) as exc:
+        return _json(400, {"error": str(exc)})
+    return _json(200, result.to_dict())
+
+
+ROUTES = {("GET", "/_vpclocal/health"): health, ("POST", "/_vpclocal/reach"): reach}
+
+
+def handle(app: App, request: HttpRequest) -> HttpResponse:
+    handler = ROUTES.get((request.method, request.path))
+    if handler is None:
+        return _json(404, {"error": f"no such vpclocal endpoint: {request.method} {request.path}"})
+    return handler(app, request)
