@@ -81,9 +81,21 @@ def test_s3_gateway_endpoint_adds_prefix_list_routes(ec2, vpc):
     ec2.modify_vpc_endpoint(VpcEndpointId=vpce, ResetPolicy=True)
     assert "Allow" in endpoint(ec2, vpce)["PolicyDocument"]
 
+    # The endpoint's own routes change only through the endpoint.
+    err = error(ec2.delete_route, RouteTableId=second, DestinationPrefixListId=S3_PREFIX_LIST)
+    assert err["Code"] == "InvalidParameterValue"
+    assert error(ec2.replace_route, RouteTableId=second, DestinationPrefixListId=S3_PREFIX_LIST,
+                 GatewayId=vpce)["Code"] == "InvalidParameterValue"
+    # A route made by hand to the endpoint outlives it as a blackhole.
+    ec2.create_route(RouteTableId=first, DestinationCidrBlock="192.0.2.0/24", GatewayId=vpce)
+    assert {"DestinationCidrBlock": "192.0.2.0/24", "GatewayId": vpce, "Origin": "CreateRoute",
+            "State": "active"} in routes(ec2, first)
+
     assert error(ec2.delete_vpc, VpcId=vpc)["Code"] == "DependencyViolation"
     assert ec2.delete_vpc_endpoints(VpcEndpointIds=[vpce])["Unsuccessful"] == []
     assert all(r.get("GatewayId") != vpce for r in routes(ec2, second))
+    assert {"DestinationCidrBlock": "192.0.2.0/24", "GatewayId": vpce, "Origin": "CreateRoute",
+            "State": "blackhole"} in routes(ec2, first)
     err = error(ec2.describe_vpc_endpoints, VpcEndpointIds=[vpce])
     assert err == {"Code": "InvalidVpcEndpointId.NotFound",
                    "Message": f"The Vpc Endpoint Id '{vpce}' does not exist"}

@@ -103,6 +103,14 @@ def is_local(route: dict) -> bool:
     return route.get("GatewayId") == "local"
 
 
+def endpoint_managed(tx, table: dict, route: dict) -> bool:
+    """A gateway endpoint's own route: changed only through ModifyVpcEndpoint."""
+    target = route.get("GatewayId") or ""
+    endpoint = tx.get("vpc_endpoints", target) if target.startswith("vpce-") else None
+    return bool(route.get("DestinationPrefixListId") and endpoint
+                and table["RouteTableId"] in endpoint.get("RouteTableIds", []))
+
+
 def route_state(tx, table: dict, route: dict) -> str:
     """active while the target can carry traffic, blackhole once it cannot (AWS's RouteState)."""
     target = route.get("GatewayId")
@@ -365,6 +373,10 @@ class RouteTableOperations:
             # Wording unconfirmed; modelled on DeleteRoute's "cannot remove local route".
             raise invalid(f"cannot replace local route {dest} in route table "
                           f"{table['RouteTableId']}")
+        if endpoint_managed(tx, table, route):
+            # Wording unconfirmed, modelled on the local route's.
+            raise invalid(f"cannot replace vpc endpoint route {dest} in route table "
+                          f"{table['RouteTableId']}")
         target = _target(tx, table, p)
         new = {key: dest, **target, "Origin": "CreateRoute"}
         new["State"] = route_state(tx, table, new)
@@ -385,6 +397,9 @@ class RouteTableOperations:
                                code="InvalidRoute.NotFound")
         if is_local(route):
             raise invalid(f"cannot remove local route {dest} in route table {rtb}")
+        if endpoint_managed(tx, table, route):
+            # Wording unconfirmed, modelled on the local route's.
+            raise invalid(f"cannot remove vpc endpoint route {dest} in route table {rtb}")
         rec = tx.edit("route_tables", rtb)
         rec["Routes"] = [r for r in rec["Routes"] if r.get(key) != dest]
         return {}
