@@ -26,7 +26,7 @@ def two_subnets():
 
 
 def test_eni_sg_rules_mismatch_names_the_group_and_direction():
-    n, vpc, a, b, sg, x, y = two_subnets()
+    n, _vpc, _a, _b, sg, x, y = two_subnets()
     n.clear_egress(sg)
     res = analyze(n.t, x, y, "tcp", 80)
     e = res.explanations[0]
@@ -39,7 +39,7 @@ def test_eni_sg_rules_mismatch_names_the_group_and_direction():
 
 
 def test_subnet_acl_restriction_outbound_with_the_deny_rule():
-    n, vpc, a, b, sg, x, y = two_subnets()
+    n, vpc, a, _b, _sg, x, y = two_subnets()
     acl = n.acl(vpc, [a])
     n.acl_entry(acl, 100, True, "deny", "6", "10.0.2.0/24", (80, 80))
     n.acl_entry(acl, 200, True, "allow", "-1")
@@ -56,7 +56,7 @@ def test_subnet_acl_restriction_outbound_with_the_deny_rule():
 
 
 def test_subnet_acl_restriction_on_the_reply_ephemeral_ports():
-    n, vpc, a, b, sg, x, y = two_subnets()
+    n, vpc, _a, b, _sg, x, y = two_subnets()
     acl = n.acl(vpc, [b])
     n.acl_entry(acl, 100, False, "allow", "6", "10.0.1.0/24", (80, 80))  # inbound request only
     res = analyze(n.t, x, y, "tcp", 80)
@@ -73,7 +73,7 @@ def test_subnet_acl_restriction_on_the_reply_ephemeral_ports():
 
 
 def test_ephemeral_range_must_be_fully_allowed_unless_a_source_port_is_given():
-    n, vpc, a, b, sg, x, y = two_subnets()
+    n, vpc, _a, b, _sg, x, y = two_subnets()
     acl = n.acl(vpc, [b])
     n.acl_entry(acl, 100, False, "allow", "-1")
     n.acl_entry(acl, 100, True, "allow", "6", "10.0.1.0/24", (32768, 65535))
@@ -84,7 +84,7 @@ def test_ephemeral_range_must_be_fully_allowed_unless_a_source_port_is_given():
 
 
 def test_same_subnet_traffic_skips_network_acls():
-    n, vpc, a, b, sg, x, y = two_subnets()
+    n, vpc, a, _b, sg, x, _y = two_subnets()
     n.acl(vpc, [a])  # denies everything
     z = n.eni(a, [sg])
     res = analyze(n.t, x, z, "tcp", 22)
@@ -93,7 +93,7 @@ def test_same_subnet_traffic_skips_network_acls():
 
 
 def test_no_route_to_destination():
-    n, vpc, a, b, sg, x, y = two_subnets()
+    n, vpc, _a, _b, _sg, x, _y = two_subnets()
     res = analyze(n.t, x, HOST, "tcp", 443)
     e = res.explanations[0]
     assert e.code == "NO_ROUTE_TO_DESTINATION"
@@ -102,7 +102,7 @@ def test_no_route_to_destination():
 
 
 def test_bad_state_route_blackhole_and_fix():
-    n, vpc, a, b, sg, x, y = two_subnets()
+    n, vpc, a, _b, _sg, x, _y = two_subnets()
     igw = n.igw(vpc)
     pub = n.public_subnet(vpc, "10.0.3.0/24", igw)
     nat = n.nat(pub)
@@ -114,12 +114,12 @@ def test_bad_state_route_blackhole_and_fix():
     assert e.route["DestinationCidr"] == "0.0.0.0/0" and e.route["State"] == "blackhole"
     assert res.fixes_verified
     assert res.fixes[0].commands == [
-        f"aws ec2 replace-route --route-table-id {rtb} --destination-cidr-block 0.0.0.0/0 "
-        f"--nat-gateway-id {nat}"]
+        (f"aws ec2 replace-route --route-table-id {rtb} --destination-cidr-block 0.0.0.0/0 "
+        f"--nat-gateway-id {nat}")]
 
 
 def test_bad_state_for_a_nat_gateway_that_is_not_available():
-    n, vpc, a, b, sg, x, y = two_subnets()
+    n, vpc, a, _b, _sg, x, _y = two_subnets()
     igw = n.igw(vpc)
     pub = n.public_subnet(vpc, "10.0.3.0/24", igw)
     nat = n.nat(pub, state="pending")
@@ -133,7 +133,7 @@ def test_bad_state_for_a_nat_gateway_that_is_not_available():
 
 
 def test_igw_public_ip_association_for_egress_and_eip_fix():
-    n, vpc, a, b, sg, x, y = two_subnets()
+    n, vpc, a, _b, _sg, x, _y = two_subnets()
     igw = n.igw(vpc)
     rtb = n.route_table(vpc, [a])
     n.route(rtb, "0.0.0.0/0", igw)
@@ -149,7 +149,7 @@ def test_igw_public_ip_association_for_egress_and_eip_fix():
 
 
 def test_bad_state_attachment_for_a_detached_igw():
-    n, vpc, a, b, sg, x, y = two_subnets()
+    n, vpc, a, _b, _sg, x, _y = two_subnets()
     igw = n.igw(None)
     rtb = n.route_table(vpc, [a])
     n.route(rtb, "0.0.0.0/0", igw)
@@ -178,7 +178,7 @@ def peered():
 
 
 def test_peering_reachable_with_routes_both_ways():
-    n, vpcs, subs, groups, (x, y, z), pcx = peered()
+    n, vpcs, _subs, _groups, (x, y, _z), pcx = peered()
     n.route(n.main_rtb[vpcs[0]], "10.1.0.0/16", pcx)
     n.route(n.main_rtb[vpcs[1]], "10.0.0.0/16", pcx)
     res = analyze(n.t, x, y, "tcp", 5432)
@@ -188,7 +188,7 @@ def test_peering_reachable_with_routes_both_ways():
 
 
 def test_peering_needs_the_return_route():
-    n, vpcs, subs, groups, (x, y, z), pcx = peered()
+    n, vpcs, _subs, _groups, (x, y, _z), pcx = peered()
     n.route(n.main_rtb[vpcs[0]], "10.1.0.0/16", pcx)
     res = analyze(n.t, x, y, "tcp", 5432)
     e = res.explanations[0]
@@ -196,12 +196,12 @@ def test_peering_needs_the_return_route():
         "NO_ROUTE_TO_DESTINATION", "return", n.main_rtb[vpcs[1]])
     assert res.fixes_verified
     assert res.fixes[0].commands == [
-        f"aws ec2 create-route --route-table-id {n.main_rtb[vpcs[1]]} "
-        f"--destination-cidr-block 10.0.0.0/16 --vpc-peering-connection-id {pcx}"]
+        (f"aws ec2 create-route --route-table-id {n.main_rtb[vpcs[1]]} "
+        f"--destination-cidr-block 10.0.0.0/16 --vpc-peering-connection-id {pcx}")]
 
 
 def test_pcx_requires_address_in_vpc_cidr():
-    n, vpcs, subs, groups, (x, y, z), pcx = peered()
+    n, vpcs, _subs, _groups, (x, _y, _z), pcx = peered()
     # a route for VPC C's range over the peering with B: peering is not transitive
     n.route(n.main_rtb[vpcs[0]], "10.2.0.0/16", pcx)
     res = analyze(n.t, x, "10.2.1.4", "tcp", 5432)
@@ -229,7 +229,7 @@ def test_pending_peering_is_bad_state_and_accepting_fixes_it():
 
 
 def test_disconnected_vpcs():
-    n, vpcs, subs, groups, (x, y, z), pcx = peered()
+    n, vpcs, _subs, _groups, (x, _y, z), _pcx = peered()
     res = analyze(n.t, x, z, "tcp", 5432)
     assert res.codes == ["DISCONNECTED_VPCS"]
     assert res.explanations[0].component_id == vpcs[2]
@@ -263,12 +263,12 @@ def test_ngw_requires_source_in_vpc_direct():
     route = Route(("nat-gateway", nat, "active", {"NatGatewayId": nat}, "0.0.0.0/0", 1, None, 0))
     pkt = _Packet(src.ip, dst.ip, ((6, 443, 443),), (1024, 65535), (443, 443))
     walk.via_nat(va, sa, rtb, route, pkt)
-    assert [x.code for x in walk.explanations][0] == "NGW_REQUIRES_SOURCE_IN_VPC"
+    assert next(x.code for x in walk.explanations) == "NGW_REQUIRES_SOURCE_IN_VPC"
     assert walk.explanations[0].component_id == nat
 
 
 def test_no_path_from_the_internet_to_an_interface_without_public_ip():
-    n, vpc, a, b, sg, x, y = two_subnets()
+    n, vpc, _a, _b, _sg, x, _y = two_subnets()
     igw = n.igw(vpc)
     res = analyze(n.t, igw, x, "tcp", 22)
     assert res.codes == ["NO_PATH"]
@@ -281,7 +281,7 @@ def test_no_path_from_the_internet_to_an_interface_without_public_ip():
 
 
 def test_internet_to_public_instance_and_back():
-    n, vpc, a, b, sg, x, y = two_subnets()
+    n, vpc, _a, _b, _sg, _x, _y = two_subnets()
     igw = n.igw(vpc)
     pub = n.public_subnet(vpc, "10.0.5.0/24", igw)
     web_sg = n.sg(vpc, "web")
@@ -297,7 +297,7 @@ def test_internet_to_public_instance_and_back():
 
 
 def test_public_ip_in_a_private_subnet_replies_asymmetrically():
-    n, vpc, a, b, sg, x, y = two_subnets()
+    n, vpc, a, _b, sg, x, _y = two_subnets()
     igw = n.igw(vpc)
     pub = n.public_subnet(vpc, "10.0.5.0/24", igw)
     nat = n.nat(pub)
@@ -314,7 +314,7 @@ def test_public_ip_in_a_private_subnet_replies_asymmetrically():
 
 
 def test_igw_does_not_carry_private_destinations():
-    n, vpc, a, b, sg, x, y = two_subnets()
+    n, vpc, a, _b, _sg, x, _y = two_subnets()
     igw = n.igw(vpc)
     rtb = n.route_table(vpc, [a])
     n.route(rtb, "0.0.0.0/0", igw)
@@ -340,8 +340,8 @@ def test_source_dest_check_on_a_middlebox_and_nat_instance():
     assert res.codes == ["ENI_SOURCE_DEST_CHECK_RESTRICTION"]
     assert res.fixes_verified
     assert res.fixes[0].commands == [
-        f"aws ec2 modify-network-interface-attribute --network-interface-id {box} "
-        f"--no-source-dest-check"]
+        (f"aws ec2 modify-network-interface-attribute --network-interface-id {box} "
+        f"--no-source-dest-check")]
     n.t.network_interfaces[box]["SourceDestCheck"] = False
     res = analyze(n.t, app, HOST, "tcp", 443)
     assert res.reachable, res.summary()
@@ -349,7 +349,7 @@ def test_source_dest_check_on_a_middlebox_and_nat_instance():
 
 
 def test_vpc_dns_resolver_is_not_filtered():
-    n, vpc, a, b, sg, x, y = two_subnets()
+    n, vpc, a, _b, sg, x, _y = two_subnets()
     n.clear_egress(sg)
     n.acl(vpc, [a])
     res = analyze(n.t, x, "10.0.0.2", "udp", 53)
@@ -359,7 +359,7 @@ def test_vpc_dns_resolver_is_not_filtered():
 
 
 def test_address_without_interface_is_no_possible_destination():
-    n, vpc, a, b, sg, x, y = two_subnets()
+    n, _vpc, _a, _b, _sg, x, _y = two_subnets()
     res = analyze(n.t, x, "10.0.2.200", "tcp", 80)
     assert res.codes == ["NO_POSSIBLE_DESTINATION"]
     assert res.forward[-1].component_id == "10.0.2.200"
@@ -376,7 +376,7 @@ def test_unknown_components_raise():
 
 
 def test_every_result_is_json_serializable():
-    n, vpc, a, b, sg, x, y = two_subnets()
+    n, vpc, _a, b, _sg, x, y = two_subnets()
     n.acl(vpc, [b])
     res = analyze(n.t, x, y, "tcp", 80)
     data = json.loads(json.dumps(res.to_dict()))

@@ -31,9 +31,9 @@ def guide(nat: str | None = None):
         nat_id = n.nat(private_a)
     if nat_id:
         n.route(private_rtb, "0.0.0.0/0", nat_id)
-    return n, dict(vpc=vpc, igw=igw, public=public, private_a=private_a, private_b=private_b,
-                   private_rtb=private_rtb, lambda_sg=lambda_sg, rds_sg=rds_sg, fn=fn, db=db,
-                   nat=nat_id)
+    return n, {"vpc": vpc, "igw": igw, "public": public, "private_a": private_a, "private_b": private_b,
+                   "private_rtb": private_rtb, "lambda_sg": lambda_sg, "rds_sg": rds_sg, "fn": fn, "db": db,
+                   "nat": nat_id}
 
 
 def test_function_to_internet_without_nat_is_blocked_and_fix_proposes_a_nat():
@@ -85,8 +85,8 @@ def test_adding_the_suggested_nat_route_opens_the_path():
     assert a.fixes_verified
     assert a.fixes[0].verified
     assert a.fixes[0].commands == [
-        f"aws ec2 create-route --route-table-id {r['private_rtb']} "
-        f"--destination-cidr-block 0.0.0.0/0 --nat-gateway-id {nat}"]
+        (f"aws ec2 create-route --route-table-id {r['private_rtb']} "
+        f"--destination-cidr-block 0.0.0.0/0 --nat-gateway-id {nat}")]
     assert a.fixes[0].description == f"add a route 0.0.0.0/0 → {nat} to {r['private_rtb']}"
 
 
@@ -170,8 +170,8 @@ def test_s3_endpoint_not_associated_with_the_route_table():
     assert a.codes == ["NO_ROUTE_TO_DESTINATION"]
     assert a.fixes_verified
     assert a.fixes[0].commands == [
-        f"aws ec2 modify-vpc-endpoint --vpc-endpoint-id {vpce} "
-        f"--add-route-table-ids {r['private_rtb']}"]
+        (f"aws ec2 modify-vpc-endpoint --vpc-endpoint-id {vpce} "
+        f"--add-route-table-ids {r['private_rtb']}")]
 
 
 def test_security_group_prefix_list_rule_for_s3():

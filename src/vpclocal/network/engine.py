@@ -76,13 +76,15 @@ class _Walk:
         self.blocked = False
         self.steps = 0
         self.nat_table: dict[int, tuple[str, str, int]] = {}  # translated src -> (kind, id, orig)
-        self.igw_table: dict[int, tuple[str, int]] = {}  # public (or pseudo) -> (vpc, private)
+        # public (or stand-in) address -> (vpc, private, igw) for requests that left by an IGW
+        self.igw_table: dict[int, tuple[str, int, str]] = {}
         self.visited: set[tuple[str, str, str]] = set()
         self.exit_igw: str | None = None
         self.endpoint_used: str | None = None
         self.middlebox: tuple[str, str] | None = None  # (eni, vpc) of the last forwarding ENI
         self.first_rtb: tuple[str, Route | None] | None = None
         self.internet_hosts = {e.ip for e in (src, dst) if e.kind == "internet"}
+        self.internet_source: int | None = None
 
     # ---- recording ---------------------------------------------------------------------------
 
@@ -286,7 +288,7 @@ class _Walk:
             self.block("IGW_DESTINATION_ADDRESS_NOT_IN_RFC1918_EGRESS", igw_id,
                        T.INTERNET_GATEWAY,
                        f"{igw_id} does not carry traffic to the private address {ip_str(pkt.dst)}",
-                       internet_gateway_id=igw_id, address=ip_str(pkt.dst))
+                       internet_gateway_id=igw_id, address=ip_str(pkt.dst), route_table_id=rtb_id)
             return None
         private = pkt.src
         public = self.ix.public_of.get((vpc, private))
@@ -318,16 +320,21 @@ class _Walk:
             public = private  # the blocked path goes on as if it had one
         if self.trace and self.hops:
             self.hops[-1].note = f"translates {ip_str(pkt.src)} to {ip_str(public)}"
-        self.igw_table[public] = (vpc, private)
+        if self.path == "forward":
+            self.igw_table[public] = (vpc, private, igw_id)
+            self.exit_igw = igw_id
         pkt.src = public
-        self.exit_igw = igw_id
         return self.on_internet(pkt)
 
     def on_internet(self, pkt: _Packet):
         self._step()
+        if self.path == "forward" and self.internet_source is None:
+            self.internet_source = pkt.src  # the address the internet sees the client at
         owner = None
         if pkt.dst not in self.internet_hosts:
-            owner = self.ix.public_owner.get(pkt.dst) or self.igw_table.get(pkt.dst)
+            owner = self.ix.public_owner.get(pkt.dst)
+            if owner is None and pkt.dst in self.igw_table:
+                owner = self.igw_table[pkt.dst][:2]
         if owner is None:
             pl = self.ix.service_prefix_list(pkt.dst)
             if pl is not None:
@@ -335,8 +342,9 @@ class _Walk:
             return _Node("internet", ip_str(pkt.dst), address=pkt.dst)
         vpc, private = owner
         igw_id = self.ix.vpc_igw.get(vpc)
-        if self.path == "return" and self.exit_igw and pkt.dst in self.igw_table:
-            igw_id = self.exit_igw  # back in where it went out (its state was reported then)
+        left_by = self.igw_table.get(pkt.dst) if self.path == "return" else None
+        if left_by is not None:
+            igw_id = left_by[2]  # back in where it went out (its state was reported then)
         if igw_id is None:
             self.hop(vpc, T.VPC, pkt, allowed=False)
             self.block("NO_PATH", vpc, T.VPC,
@@ -392,7 +400,8 @@ class _Walk:
             self.block("NO_PATH", nat_id, T.NAT_GATEWAY,
                        f"the reply to {ip_str(pkt.dst)} is routed to {nat_id}, which did not carry "
                        f"the request (asymmetric routing: {rtb_id} should send it back the way "
-                       f"it came)", nat_gateway_id=nat_id, route_table_id=rtb_id)
+                       f"it came)", nat_gateway_id=nat_id, route_table_id=rtb_id,
+                       address=ip_str(pkt.dst))
             return None
         if not self.ix.in_vpc(nat_vpc, pkt.src) or nat_vpc != vpc:
             self.block("NGW_REQUIRES_SOURCE_IN_VPC", nat_id, T.NAT_GATEWAY,
@@ -624,7 +633,7 @@ class _Walk:
                 self.block("NO_PATH", node.id, node.kind,
                            f"the traffic arrives at {node.id}, not at the service")
                 return False
-            self.hop(node.id, T.AWS_SERVICE, pkt)
+            self.hop(ip_str(node.ip), T.AWS_SERVICE, pkt, note=self._service_note(node.id))
             if dst.via and self.endpoint_used != dst.via:
                 rtb, route = self.first_rtb or ("", None)
                 how = f"to {route.target}" if route is not None else "elsewhere"
@@ -635,6 +644,10 @@ class _Walk:
             return True
         return False
 
+    def _service_note(self, pl_id: str) -> str:
+        name = (self.topo.prefix_lists.get(pl_id) or {}).get("PrefixListName", pl_id)
+        return f"AWS service endpoint ({name}, {pl_id})"
+
     def _reply(self, node: _Node, pkt: _Packet):
         if node.kind == "dns":
             self.hop(node.id, T.AMAZON_DNS, pkt)
@@ -643,7 +656,7 @@ class _Walk:
             self.hop(node.id, T.INTERNET, pkt)
             return self.on_internet(pkt)
         if node.kind == "service":
-            self.hop(node.id, T.AWS_SERVICE, pkt)
+            self.hop(ip_str(node.ip), T.AWS_SERVICE, pkt, note=self._service_note(node.id))
             if self.endpoint_used:
                 vpce = self.endpoint_used
                 vpc = node.vpc or ""

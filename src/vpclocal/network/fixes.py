@@ -626,7 +626,7 @@ class _Ctx:
                     f"{rec.get('SubnetId')}: Lambda network interfaces never get a public IP "
                     f"address", [cmd], e.code, eni_id, False,
                     {"action": "update-function-configuration", "function_name": name,
-                     "subnet_ids": [sub_id]}), apply))
+                     "subnet_ids": [sub_id], "network_interface_id": eni_id}), apply))
             if rtb_id:
                 for nat in self.working_nats(vpc):
                     if self.ix.rtb_id_for_subnet(self.topo.nat_gateways[nat]["SubnetId"]) != rtb_id:
@@ -755,9 +755,21 @@ class _Ctx:
              "source_dest_check": False}),
             _patch("network_interfaces", eni, SourceDestCheck=False))]
 
+    def c_IGW_DESTINATION_ADDRESS_NOT_IN_RFC1918_EGRESS(self, e: T.Explanation) -> list[_Candidate]:
+        rtb = e.context.get("route_table_id")
+        address = e.context.get("address")
+        if not rtb or not address:
+            return []
+        return (self._peering_targets(rtb, e.code, ip(address))
+                or [self._peering_suggestion(rtb, ip(address), e.code)])
+
     def c_NO_PATH(self, e: T.Explanation) -> list[_Candidate]:
         eni = e.context.get("network_interface_id")
         out: list[_Candidate] = []
+        rtb = e.context.get("route_table_id")
+        address = e.context.get("address")
+        if rtb and address and is_private(ip(address)):
+            out += self._peering_targets(rtb, e.code, ip(address))
         if eni and eni in self.topo.network_interfaces and self.src.kind == "internet":
             rec = self.topo.network_interfaces[eni]
             if rec.get("InterfaceType", "interface") == "interface":
@@ -770,7 +782,6 @@ class _Ctx:
                     {"action": "associate-address", "network_interface_id": eni}),
                     _patch("network_interfaces", eni, Association=assoc)))
         nat = e.context.get("nat_gateway_id")
-        rtb = e.context.get("route_table_id")
         if nat and rtb and e.path == "return" and self.src.kind == "internet":
             igw = self.ix.vpc_igw.get(self.rtb_vpc(rtb))
             if igw and self.src.ip is not None:
@@ -812,6 +823,74 @@ def _free_address(topo: Topology, subnet: dict) -> str | None:
 
 def _key(e: T.Explanation) -> tuple:
     return (e.code, e.component_id, e.path, e.direction)
+
+
+def apply_changes(topology: Topology, fixes: list[T.Fix]) -> Topology:
+    """Apply the machine-readable ``change`` of verified fixes to a copy of a topology.
+
+    This is how a caller (or a test) replays fixes without the engine's closures; suggestions
+    (unverified fixes) are skipped. The topology passed in is not modified.
+    """
+    topo = topology
+    for fix in fixes:
+        if not fix.verified:
+            continue
+        c = fix.change
+        action = c.get("action")
+        if action in ("create-route", "replace-route"):
+            topo = _add_route(c["route_table_id"], dict(c["route"]),
+                              action == "replace-route")(topo)
+        elif action == "delete-route":
+            topo = _delete_route(c["route_table_id"], c["destination"])(topo)
+        elif action in ("authorize-security-group-egress", "authorize-security-group-ingress"):
+            key = "IpPermissionsEgress" if action.endswith("egress") else "IpPermissions"
+            sg = dict(topo.security_groups[c["group_id"]])
+            sg[key] = list(sg.get(key) or []) + [dict(c["ip_permission"])]
+            topo = _with(topo, "security_groups", c["group_id"], sg)
+        elif action == "create-network-acl-entry":
+            acl = dict(topo.network_acls[c["network_acl_id"]])
+            acl["Entries"] = list(acl.get("Entries") or []) + [dict(c["entry"])]
+            topo = _with(topo, "network_acls", c["network_acl_id"], acl)
+        elif action == "delete-network-acl-entry":
+            acl = dict(topo.network_acls[c["network_acl_id"]])
+            acl["Entries"] = [x for x in acl.get("Entries") or []
+                              if not (x.get("RuleNumber") == c["rule_number"]
+                                      and bool(x.get("Egress")) == c["egress"])]
+            topo = _with(topo, "network_acls", c["network_acl_id"], acl)
+        elif action == "modify-vpc-endpoint":
+            vpce = c["vpc_endpoint_id"]
+            ep = topo.vpc_endpoints[vpce]
+            pl = next((p for p, rec in topo.prefix_lists.items()
+                       if rec.get("PrefixListName") == ep.get("ServiceName")), None)
+            for rtb in c["add_route_table_ids"]:
+                route = {"DestinationPrefixListId": pl, "GatewayId": vpce, "State": "active",
+                         "Origin": "CreateRoute"}
+                topo = _add_route(rtb, route, True)(topo)
+            ids = list(ep.get("RouteTableIds") or []) + list(c["add_route_table_ids"])
+            topo = _patch("vpc_endpoints", vpce, RouteTableIds=ids)(topo)
+        elif action == "accept-vpc-peering-connection":
+            topo = _patch("vpc_peering_connections", c["vpc_peering_connection_id"],
+                          Status={"Code": "active", "Message": "Active"})(topo)
+        elif action == "attach-internet-gateway":
+            topo = _patch("internet_gateways", c["internet_gateway_id"],
+                          Attachments=[{"VpcId": c["vpc_id"], "State": "available"}])(topo)
+        elif action == "modify-network-interface-attribute":
+            topo = _patch("network_interfaces", c["network_interface_id"],
+                          SourceDestCheck=c["source_dest_check"])(topo)
+        elif action == "associate-address":
+            topo = _patch("network_interfaces", c["network_interface_id"],
+                          Association={"PublicIp": PLACEHOLDER_EIP,
+                                       "AllocationId": "<allocation-id>"})(topo)
+        elif action == "update-function-configuration":
+            sub = topo.subnets[c["subnet_ids"][0]]
+            new_ip = _free_address(topo, sub)
+            topo = _patch("network_interfaces", c["network_interface_id"],
+                          SubnetId=sub["SubnetId"], PrivateIpAddress=new_ip,
+                          PrivateIpAddresses=[{"Primary": True, "PrivateIpAddress": new_ip}],
+                          AvailabilityZone=sub.get("AvailabilityZone"))(topo)
+        else:
+            raise ValueError(f"cannot apply {action!r}")
+    return topo
 
 
 class _Search:
@@ -885,4 +964,4 @@ def propose_fixes(engine, analysis: T.Analysis, request: dict) -> tuple[list[T.F
     return fixes, final.reachable
 
 
-__all__ = ["PLACEHOLDER_EIP", "propose_fixes"]
+__all__ = ["PLACEHOLDER_EIP", "apply_changes", "propose_fixes"]

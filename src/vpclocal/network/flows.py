@@ -160,7 +160,7 @@ def _lookup_id(index: Index, spec: str, as_destination: bool) -> Endpoint | None
                 raise UnknownComponentError(
                     f"no prefix list for the service {ep.get('ServiceName')!r} of {spec}"
                 )
-            net, m, plen = blocks[0]
+            net, _m, plen = blocks[0]
             host = net + 1 if plen < 31 else net
             return Endpoint("service", spec, host, ep.get("VpcId"), via=spec, fixed=True)
         enis = [e for e in ep.get("NetworkInterfaceIds") or () if e in t.network_interfaces]
