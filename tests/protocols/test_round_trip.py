@@ -235,6 +235,17 @@ class TestEc2:
         parsed = botocore_parse("ec2", "DescribeVpcs", response)
         assert parsed["Vpcs"] == [{"VpcId": "vpc-1", "IsDefault": False}]
 
+    def test_characters_xml_cannot_carry(self):
+        op = model("ec2").operation_model("DescribeTags")
+        value = "a\x00b\x1fc\rd\ne\tf \ud800 é <&>"
+        response = protocol_of("ec2").serialize(op, {"Tags": [{"Key": "k", "Value": value}]}, "r")
+        parsed = botocore_parse("ec2", "DescribeTags", response)  # well-formed, or this raises
+        assert parsed["Tags"][0]["Value"] == "a\ufffdb\ufffdc\rd\ne\tf \ufffd é <&>"
+        error = ServiceError("The action Describe\x00Vpcs is not valid", code="InvalidAction")
+        response = protocol_of("ec2").serialize_error(model("ec2"), error, "r")
+        assert botocore_parse("ec2", None, response)["Error"]["Message"] == \
+            "The action Describe\ufffdVpcs is not valid"
+
     def test_empty_list_is_an_empty_wrapper(self):
         response = response_round_trip("ec2", "DescribeSubnets", {"Subnets": []})
         assert b"<subnetSet></subnetSet>" in response.body

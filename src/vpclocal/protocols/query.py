@@ -7,6 +7,7 @@ Names, list wrappers and flattening all come from the botocore shapes.
 from __future__ import annotations
 
 import base64
+import re
 from urllib.parse import parse_qsl
 
 from botocore.model import OperationModel, ServiceModel, Shape
@@ -24,6 +25,15 @@ from vpclocal.protocols.base import (
 _XML_HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n'
 
 
+# Characters XML 1.0 cannot carry at all (even as references): shown as U+FFFD. A carriage
+# return is legal but parsers turn it into a line feed, so it travels as a reference.
+_XML_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\r\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_unsafe(found: re.Match) -> str:
+    return "&#13;" if found.group() == "\r" else "\ufffd"
+
+
 def xml_escape(text: str) -> str:
     if "&" in text:
         text = text.replace("&", "&amp;")
@@ -33,6 +43,8 @@ def xml_escape(text: str) -> str:
         text = text.replace(">", "&gt;")
     if '"' in text:
         text = text.replace('"', "&quot;")
+    if not (text.isascii() and text.isprintable()):  # the common case skips the regex
+        text = _XML_UNSAFE.sub(_xml_unsafe, text)
     return text
 
 
@@ -55,6 +67,9 @@ def _form_tree(pairs: list[tuple[str, str]]) -> dict:
 class QueryProtocol(Protocol):
     name = "query"
     validation_code = "ValidationError"
+
+    def __init__(self) -> None:
+        self._plans: dict = {}
 
     # ---- request ----------------------------------------------------------------------------
 
@@ -175,11 +190,54 @@ class QueryProtocol(Protocol):
             head.update(headers)
         return HttpResponse(status, head, "".join(parts).encode())
 
-    def members_xml(self, out: list[str], value: dict, shape: Shape) -> None:
+    # Serializing walks a plan per structure and list shape, built once from the botocore
+    # shape: member names, ready-made tags and kinds, so the hot loop does no model lookups.
+    omit_when_empty: frozenset[str] = frozenset()
+
+    def _plan(self, shape: Shape) -> tuple:
+        cached = self._plans.get(id(shape))
+        if cached is not None and cached[0] is shape:
+            return cached[1]
+        plan = []
         for name, member in shape.members.items():
-            item = value.get(name)
-            if item is not None:
-                self.value_xml(out, item, member, member.serialization.get("name", name))
+            tag = member.serialization.get("name", name)
+            plan.append((name, f"<{tag}>", f"</{tag}>", _KINDS.get(member.type_name, _SCALAR),
+                         member, name in self.omit_when_empty, tag))
+        self._plans[id(shape)] = (shape, tuple(plan))  # holding the shape keeps its id unique
+        return self._plans[id(shape)][1]
+
+    def _list_plan(self, shape: Shape, tag: str) -> tuple:
+        cached = self._plans.get((id(shape), tag))
+        if cached is not None and cached[0] is shape:
+            return cached[1]
+        member = shape.member
+        flat = bool(shape.serialization.get("flattened"))
+        item_tag = member.serialization.get("name", tag if flat else "member")
+        plan = (flat, f"<{item_tag}>", f"</{item_tag}>", _KINDS.get(member.type_name, _SCALAR),
+                member, item_tag)
+        self._plans[(id(shape), tag)] = (shape, plan)
+        return plan
+
+    def members_xml(self, out: list[str], value: dict, shape: Shape) -> None:
+        get = value.get
+        append = out.append
+        for name, open_tag, close_tag, kind, member, omit, tag in self._plan(shape):
+            item = get(name)
+            if item is None or (omit and not item):
+                continue
+            if kind is _STRING:
+                append(open_tag + xml_escape(item if item.__class__ is str else str(item))
+                       + close_tag)
+            elif kind is _BOOLEAN:
+                append(open_tag + ("true" if item else "false") + close_tag)
+            elif kind is _NUMBER:
+                append(open_tag + str(item) + close_tag)
+            elif kind is _STRUCTURE:
+                append(open_tag)
+                self.members_xml(out, item, member)
+                append(close_tag)
+            else:
+                self.value_xml(out, item, member, tag)
 
     def value_xml(self, out: list[str], value, shape: Shape, tag: str) -> None:
         kind = shape.type_name
@@ -188,17 +246,24 @@ class QueryProtocol(Protocol):
             self.members_xml(out, value, shape)
             out.append(f"</{tag}>")
         elif kind == "list":
-            member = shape.member
-            if shape.serialization.get("flattened"):
-                item_tag = member.serialization.get("name", tag)
+            flat, open_item, close_item, item_kind, member, item_tag = self._list_plan(shape, tag)
+            append = out.append
+            if not flat:
+                append(f"<{tag}>")
+            if item_kind is _STRUCTURE:
                 for item in value:
-                    self.value_xml(out, item, member, item_tag)
+                    append(open_item)
+                    self.members_xml(out, item, member)
+                    append(close_item)
+            elif item_kind is _STRING:
+                for item in value:
+                    append(open_item + xml_escape(item if item.__class__ is str else str(item))
+                           + close_item)
             else:
-                item_tag = member.serialization.get("name", "member")
-                out.append(f"<{tag}>")
                 for item in value:
                     self.value_xml(out, item, member, item_tag)
-                out.append(f"</{tag}>")
+            if not flat:
+                append(f"</{tag}>")
         elif kind == "map":
             key_tag = shape.key.serialization.get("name", "key")
             value_tag = shape.value.serialization.get("name", "value")
@@ -214,6 +279,13 @@ class QueryProtocol(Protocol):
                 out.append(f"</{tag}>")
         else:
             out.append(f"<{tag}>{scalar_to_text(value, shape)}</{tag}>")
+
+
+_STRING, _BOOLEAN, _NUMBER, _SCALAR, _STRUCTURE, _LIST, _MAP = (
+    "string", "boolean", "number", "scalar", "structure", "list", "map")
+_KINDS = {"string": _STRING, "boolean": _BOOLEAN, "integer": _NUMBER, "long": _NUMBER,
+          "float": _NUMBER, "double": _NUMBER, "structure": _STRUCTURE, "list": _LIST,
+          "map": _MAP}
 
 
 def scalar_to_text(value, shape: Shape) -> str:
@@ -261,12 +333,7 @@ class Ec2Protocol(QueryProtocol):
     name = "ec2"
     validation_code = "InvalidParameterValue"
 
-    def members_xml(self, out: list[str], value: dict, shape: Shape) -> None:
-        for name, member in shape.members.items():
-            item = value.get(name)
-            if item is None or (not item and name in EC2_OMIT_WHEN_EMPTY):
-                continue
-            self.value_xml(out, item, member, member.serialization.get("name", name))
+    omit_when_empty = EC2_OMIT_WHEN_EMPTY
 
     def member_name(self, shape: Shape, default: str) -> str:
         ser = shape.serialization
