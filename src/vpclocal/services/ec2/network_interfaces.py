@@ -13,6 +13,7 @@ from vpclocal.ids import resource_id
 from vpclocal.services.ec2.common import dns_name, edit, get
 from vpclocal.services.ec2.errors import invalid
 from vpclocal.services.ec2.query import describe, tags_for
+from vpclocal.services.ec2.route_tables import refresh_route_states
 from vpclocal.services.ec2.subnets import allocate_address, release_address
 
 ENI_FILTERS = {
@@ -100,6 +101,7 @@ def delete_interface(tx, eni_id: str) -> None:
                 rec.pop(key, None)
     release_address(tx, eni["SubnetId"])
     tx.delete("network_interfaces", eni_id)
+    refresh_route_states(tx, {eni["VpcId"]})  # routes to it turn blackhole
 
 
 class NetworkInterfaceOperations:

@@ -271,7 +271,6 @@ class RouteTableOperations:
         return {}
 
     def describe_route_tables(self, ctx, p):
-        refresh_route_states(ctx.tx)  # targets other modules delete (ENIs) go blackhole
         tables, token = describe(ctx.tx, "route_tables", p, ids_param="RouteTableIds",
                                  filters=ROUTE_TABLE_FILTERS)
         return {"RouteTables": tables, "NextToken": token}

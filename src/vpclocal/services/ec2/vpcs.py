@@ -8,7 +8,7 @@ from vpclocal.services.ec2.common import edit, get, parse_cidr
 from vpclocal.services.ec2.errors import dependency, invalid
 from vpclocal.services.ec2.network_acls import new_network_acl
 from vpclocal.services.ec2.query import describe, tags_for
-from vpclocal.services.ec2.route_tables import new_route_table
+from vpclocal.services.ec2.route_tables import new_route_table, refresh_route_states
 from vpclocal.services.ec2.security_groups import new_default_security_group
 
 VPC_FILTERS = {
@@ -94,11 +94,18 @@ class VpcOperations:
                           ("route_tables", "RouteTableId")):
             for rec in in_vpc(kind):
                 tx.delete(kind, rec[key])
+        peers = set()
         for pcx in tx.all("vpc_peering_connections").values():
-            if vpc_id in (pcx["RequesterVpcInfo"]["VpcId"], pcx["AccepterVpcInfo"]["VpcId"]):
+            ends = {pcx["RequesterVpcInfo"]["VpcId"], pcx["AccepterVpcInfo"]["VpcId"]}
+            if vpc_id in ends and pcx["Status"]["Code"] != "deleted":
                 rec = tx.edit("vpc_peering_connections", pcx["VpcPeeringConnectionId"])
-                rec["Status"] = {"Code": "deleted", "Message": "Deleted"}
+                rec["Status"] = {"Code": "deleted", "Message": f"Deleted by {ctx.account_id}"}
+                peers |= ends - {vpc_id}
+        for flow_log in list(tx.all("flow_logs").values()):
+            if flow_log.get("ResourceId") == vpc_id:
+                tx.delete("flow_logs", flow_log["FlowLogId"])
         tx.delete("vpcs", vpc_id)
+        refresh_route_states(tx, peers)  # the peers' routes over the deleted peering
         return {}
 
     def describe_vpc_attribute(self, ctx, p):
