@@ -352,6 +352,16 @@ class TestJson:
         assert back["Item"] == item
 
 
+def test_json_target_of_another_service_is_no_operation():
+    request = to_http_request("logs", "DescribeLogGroups", {})
+    assert protocol_of("logs").operation_name(request, model("logs")) == "DescribeLogGroups"
+    request.headers["x-amz-target"] = "DynamoDB_20120810.DescribeLogGroups"
+    name = protocol_of("logs").operation_name(request, model("logs"))
+    assert name not in model("logs").operation_names
+    del request.headers["x-amz-target"]
+    assert protocol_of("logs").operation_name(request, model("logs")) is None
+
+
 class TestRestJson:
     def test_create_function_zip(self):
         parsed = request_round_trip("lambda", "CreateFunction", {

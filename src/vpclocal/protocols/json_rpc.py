@@ -42,9 +42,9 @@ class JsonProtocol(Protocol):
     def operation_name(self, request: HttpRequest, service: ServiceModel) -> str | None:
         target = request.headers.get("x-amz-target", "")
         prefix, _, op = target.rpartition(".")
-        if prefix and prefix == service.metadata.get("targetPrefix"):
-            return op
-        return op or None
+        if prefix == service.metadata.get("targetPrefix"):
+            return op or None
+        return target or None  # another service's target: no operation of this one
 
     def unknown_operation(self, name: str) -> ServiceError:
         return ServiceError(f"Operation {name} is not supported.",
