@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from vpclocal.network import Engine, Topology  # noqa: E402
+from vpclocal.network import Engine, Topology
 
 GOAL_QUERY_MS = 1.0
 GOAL_MATRIX_S = 10.0
