@@ -156,7 +156,7 @@ def lambda_in_two_subnets():
 
 
 def test_analyze_any_returns_the_first_source_that_gets_through():
-    n, enis, acl = lambda_in_two_subnets()
+    n, enis, _acl = lambda_in_two_subnets()
     res = analyze_any(n.t, enis, HOST, "tcp", 443)
     assert res.reachable
     assert res.analysis.source["id"] == enis[1]
@@ -256,7 +256,7 @@ def test_icmp_echo_and_reply_through_acls():
 
 
 def test_matrix_api():
-    n, enis, acl = lambda_in_two_subnets()
+    n, enis, _acl = lambda_in_two_subnets()
     vpc = next(iter(n.t.vpcs))
     db_sg = n.sg(vpc, "db")
     n.allow(db_sg, "ingress", "tcp", 5432, group=n.t.network_interfaces[enis[0]]["Groups"][0]["GroupId"])
