@@ -205,6 +205,8 @@ class _Walk:
         self._step()
         sub = self.topo.subnets.get(subnet_id)
         if sub is None:
+            self.block("NO_PATH", subnet_id or "", T.SUBNET,
+                       f"the subnet {subnet_id} does not exist", subnet_id=subnet_id)
             return None
         vpc = sub.get("VpcId", "")
         block = self.ix.subnet_block.get(subnet_id)
@@ -362,6 +364,9 @@ class _Walk:
         pkt.dst = private
         subnet = self.ix.subnet_for(vpc, private)
         if subnet is None:
+            self.block("NO_POSSIBLE_DESTINATION", igw_id, T.INTERNET_GATEWAY,
+                       f"{ip_str(private)} is in no subnet of {vpc}", vpc_id=vpc,
+                       address=ip_str(private))
             return None
         self.acl(subnet, False, pkt)
         return self.arrive(vpc, subnet, pkt)
@@ -663,6 +668,8 @@ class _Walk:
                 self.hop(vpce, T.VPC_ENDPOINT, pkt, vpc_id=vpc)
                 subnet = self.ix.subnet_for(vpc, pkt.dst)
                 if subnet is None:
+                    self.block("NO_PATH", vpce, T.VPC_ENDPOINT,
+                               f"{ip_str(pkt.dst)} is in no subnet of {vpc}", vpc_id=vpc)
                     return None
                 self.acl(subnet, False, pkt)
                 return self.arrive(vpc, subnet, pkt)
@@ -670,6 +677,7 @@ class _Walk:
         self.hop(node.id, {"eni": T.NETWORK_INTERFACE, "nat": T.NAT_GATEWAY}.get(node.kind, T.ADDRESS),
                  pkt, vpc_id=node.vpc, subnet_id=node.subnet)
         if node.subnet is None:
+            self.block("NO_PATH", node.id, node.kind, f"{node.id} is in no subnet")
             return None
         return self.leave_subnet(node.subnet, pkt)
 

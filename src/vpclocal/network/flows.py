@@ -129,6 +129,9 @@ def _lookup_id(index: Index, spec: str, as_destination: bool) -> Endpoint | None
     t = index.topo
     if spec in t.network_interfaces:
         eni = t.network_interfaces[spec]
+        owner = index.owner_in_vpc(eni.get("VpcId", ""), index.eni_ip.get(spec, -1))
+        if owner is not None and owner[0] == "nat":
+            return _lookup_id(index, owner[1], as_destination)  # a NAT gateway's interface
         return Endpoint(
             "eni",
             spec,
