@@ -330,3 +330,31 @@ def test_no_path_into_a_vpc_without_internet_gateway():
     assert res.explanations[0].component_id == vb
     assert not res.fixes_verified
     assert "create-internet-gateway" in " ".join(res.fixes[0].commands)
+
+
+def test_nat_gateway_picks_its_own_source_ports():
+    n = Net()
+    vpc = n.vpc()
+    igw = n.igw(vpc)
+    pub = n.public_subnet(vpc, "10.0.1.0/24", igw)
+    priv = n.subnet(vpc, "10.0.2.0/24")
+    rtb = n.route_table(vpc, [priv])
+    n.route(rtb, "0.0.0.0/0", n.nat(pub))
+    client = n.eni(priv)
+    client_acl = n.acl(vpc, [priv])
+    n.acl_entry(client_acl, 100, True, "allow", "-1")
+    n.acl_entry(client_acl, 100, False, "allow", "6", "0.0.0.0/0", (40000, 40000))
+    nat_acl = n.acl(vpc, [pub])
+    n.acl_entry(nat_acl, 100, True, "allow", "-1")
+    n.acl_entry(nat_acl, 90, False, "allow", "-1", "10.0.0.0/16")
+    n.acl_entry(nat_acl, 100, False, "allow", "6", "0.0.0.0/0", (32768, 65535))
+    e = Engine(n.t)
+    res = e.analyze(client, HOST, "tcp", 443, source_port=40000, fixes=False)
+    # the NAT gateway translates to any port in 1024-65535: its subnet must let all back in
+    assert res.codes == ["SUBNET_ACL_RESTRICTION"]
+    assert res.explanations[0].component_id == nat_acl and res.explanations[0].path == "return"
+    n.acl_entry(nat_acl, 100, False, "allow", "6", "0.0.0.0/0", (1024, 65535))
+    e = Engine(n.t)
+    assert e.analyze(client, HOST, "tcp", 443, source_port=40000).reachable
+    # ...while the client's own subnet sees the client's port
+    assert not e.reachable(client, HOST, "tcp", 443, source_port=40001)

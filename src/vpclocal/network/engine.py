@@ -21,7 +21,15 @@ from collections.abc import Iterable, Sequence
 
 from . import types as T
 from .addr import cidr, in_cidr, ip_str, is_private
-from .flows import Endpoint, Flow, Resolver, UnknownComponentError, make_flow, resolve
+from .flows import (
+    EPHEMERAL,
+    Endpoint,
+    Flow,
+    Resolver,
+    UnknownComponentError,
+    make_flow,
+    resolve,
+)
 from .index import Index
 from .routing import ENI, IGW, LOCAL, NAT, PCX, VPCE, Route
 from .rules import ANY, acl_allows, proto_name, sg_allows
@@ -75,7 +83,8 @@ class _Walk:
         self.explanations: list[T.Explanation] = []
         self.blocked = False
         self.steps = 0
-        self.nat_table: dict[int, tuple[str, str, int]] = {}  # translated src -> (kind, id, orig)
+        # translated source address -> (kind, id, original address, original source ports)
+        self.nat_table: dict[int, tuple[str, str, int, tuple[int, int]]] = {}
         # public (or stand-in) address -> (vpc, private, igw) for requests that left by an IGW
         self.igw_table: dict[int, tuple[str, int, str]] = {}
         self.visited: set[tuple[str, str, str]] = set()
@@ -259,16 +268,29 @@ class _Walk:
                    f"vpclocal does not model", route=desc, route_table_id=rtb_id)
         return None
 
+    def _translate_ports(self, pkt: _Packet) -> None:
+        """NAT gateways (and NAT instances) pick the translated source port themselves, from
+        1024-65535, whatever port the client used."""
+        if len(pkt.classes) == 1 and pkt.classes[0][0] in (6, 17):
+            pkt.sports = EPHEMERAL
+
+    def _set_dports(self, pkt: _Packet, ports: tuple[int, int]) -> None:
+        """The reply's destination ports (the request's source ports at that point)."""
+        if len(pkt.classes) == 1 and pkt.classes[0][0] in (6, 17):
+            pkt.dports = ports
+            pkt.classes = ((pkt.classes[0][0], ports[0], ports[1]),)
+
     def arrive(self, vpc: str, subnet_id: str | None, pkt: _Packet):
         owner = self.ix.owner_in_vpc(vpc, pkt.dst)
         if self.path == "return" and owner is not None:
             entry = self.nat_table.get(pkt.dst)
             if entry is not None and entry[1] == owner[1]:
-                kind, ident, original = entry
+                kind, ident, original, ports = entry
                 ctype = T.NAT_GATEWAY if kind == "nat" else T.NETWORK_INTERFACE
                 self.hop(ident, ctype, pkt, vpc_id=vpc, subnet_id=subnet_id,
                          note=f"translates {ip_str(pkt.dst)} back to {ip_str(original)}")
                 pkt.dst = original
+                self._set_dports(pkt, ports)
                 if kind == "nat":
                     home = self.topo.nat_gateways[ident].get("SubnetId")
                 else:
@@ -299,7 +321,8 @@ class _Walk:
             mb, mb_vpc = self.middlebox
             mb_ip = self.ix.eni_ip.get(mb)
             if mb_vpc == vpc and mb_ip is not None and (vpc, mb_ip) in self.ix.public_of:
-                self.nat_table[mb_ip] = ("eni", mb, private)
+                self.nat_table[mb_ip] = ("eni", mb, private, pkt.sports)
+                self._translate_ports(pkt)
                 private = mb_ip
                 public = self.ix.public_of[(vpc, mb_ip)]
         if public is None:
@@ -419,7 +442,8 @@ class _Walk:
             return None
         if self.trace:
             self.hops[-1].note = f"translates {ip_str(pkt.src)} to {ip_str(nat_ip)}"
-        self.nat_table[nat_ip] = ("nat", nat_id, pkt.src)
+        self.nat_table[nat_ip] = ("nat", nat_id, pkt.src, pkt.sports)
+        self._translate_ports(pkt)
         pkt.src = nat_ip
         return self.leave_subnet(nat_subnet, pkt)
 
@@ -556,8 +580,8 @@ class _Walk:
             self.hops = []
             self.visited.clear()
             self.steps = 0
-            reply = _Packet(pkt.dst, pkt.src, flow.reply_classes, flow.destination_ports,
-                            flow.source_ports)
+            reply = _Packet(pkt.dst, pkt.src, flow.reply_classes, pkt.dports, pkt.sports)
+            self._set_dports(reply, pkt.sports)
             back = self._reply(node, reply)
             back_ok = back is not None and self._returned(back, reply)
             return fwd_ok and back_ok and not self.blocked
