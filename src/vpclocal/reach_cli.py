@@ -88,6 +88,10 @@ def run(args) -> int:
     except OSError as exc:
         print(f"vpclocal reach: cannot reach the server at {endpoint}: {exc}", file=sys.stderr)
         return 2
+    except ValueError as exc:  # an answer that is not JSON: not a vpclocal server
+        print(f"vpclocal reach: {endpoint} is not a vpclocal server (its answer is not JSON: "
+              f"{exc})", file=sys.stderr)
+        return 2
     if status != 200:
         print(f"vpclocal reach: {result.get('error', result)}", file=sys.stderr)
         return 2

@@ -114,6 +114,17 @@ def reach(tx, source: str, destination: str, protocol: str = "tcp",
 # ---- the EC2 API --------------------------------------------------------------------------
 
 
+def _port(path: dict) -> int | None:
+    """The path's destination port, or the single port its source filter names (AWS's
+    getting-started example gives the port only as FilterAtSource.DestinationPortRange)."""
+    if path.get("DestinationPort") is not None:
+        return path["DestinationPort"]
+    span = (path.get("FilterAtSource") or {}).get("DestinationPortRange") or {}
+    if span.get("FromPort") is not None and span.get("FromPort") == span.get("ToPort"):
+        return span["FromPort"]
+    return None
+
+
 class NetworkInsightsOperations:
     def create_network_insights_path(self, ctx, p):
         tx = ctx.tx
@@ -163,10 +174,14 @@ class NetworkInsightsOperations:
         tx = ctx.tx
         path_id = p["NetworkInsightsPathId"]
         get(tx, "network_insights_paths", path_id)
-        for analysis in tx.all("network_insights_analyses").values():
-            if analysis["NetworkInsightsPathId"] == path_id:
-                raise ServiceError(f"The network insights path '{path_id}' has dependencies "
-                                   "and cannot be deleted.", code="DependencyViolation")
+        analyses = [a["NetworkInsightsAnalysisId"]
+                    for a in tx.all("network_insights_analyses").values()
+                    if a["NetworkInsightsPathId"] == path_id]
+        if analyses:
+            # AWS's wording (as the Terraform provider reports it, issue #28330)
+            raise ServiceError(f"At least one analysis [{', '.join(analyses)}] exists for path "
+                               f"{path_id}. Delete all the analyses before deleting this network "
+                               "path.", code="AnalysisExistsForNetworkInsightsPath")
         tx.delete("network_insights_paths", path_id)
         return {"NetworkInsightsPathId": path_id}
 
@@ -177,8 +192,9 @@ class NetworkInsightsOperations:
         destination = path.get("Destination") or path["DestinationIp"]
         protocol = path["Protocol"]
         try:
-            result = engine.analyze(path["Source"], destination, protocol,
-                                    path.get("DestinationPort"))
+            # no fixes: DescribeNetworkInsightsAnalyses has no place for them
+            result = engine.analyze(path["Source"], destination, protocol, _port(path),
+                                    fixes=False)
             found = result.to_aws()
         except (UnknownComponentError, ValueError) as exc:
             found = {"NetworkPathFound": False, "ForwardPathComponents": [],
