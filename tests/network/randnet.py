@@ -130,6 +130,20 @@ def networks(draw) -> tuple[Net, list[str]]:
                     enis.append(n.lambda_eni(s, gs))
                 else:
                     enis.append(n.eni(s, gs, public=draw(st.integers(0, 2)) == 0))
+    # now and then a middlebox (a NAT instance or an inspection appliance) in a route
+    for vpc in vpc_ids:
+        mine = [e for e in enis if n.t.network_interfaces[e]["VpcId"] == vpc
+                and n.t.network_interfaces[e]["InterfaceType"] == "interface"]
+        if mine and draw(st.integers(0, 3)) == 0:
+            box = draw(st.sampled_from(mine))
+            n.t.network_interfaces[box]["SourceDestCheck"] = draw(st.booleans())
+            rtb = draw(st.sampled_from(rtbs[vpc]))
+            dest = draw(st.sampled_from(["198.51.100.0/24", "0.0.0.0/0"]
+                                        + [n.t.subnets[x]["CidrBlock"] for x in subnets[vpc]]))
+            n.t.route_tables[rtb]["Routes"] = [
+                r for r in n.t.route_tables[rtb]["Routes"] if r.get("DestinationCidrBlock") != dest
+                or r.get("GatewayId") == "local"]
+            n.route(rtb, dest, box)
     return n, enis
 
 
