@@ -136,7 +136,9 @@ class _Walk:
         groups = self.ix.eni_groups.get(eni_id)
         if not groups:
             return  # requester-managed interfaces (NAT gateways) have no security groups
-        ordered = sorted(groups)
+        # in the interface's own order: the first group is the one a fix names
+        listed = [g.get("GroupId") for g in self.topo.network_interfaces[eni_id].get("Groups") or ()]
+        ordered = list(dict.fromkeys(g for g in listed if g in groups))
         lists = [self.ix.sg_rules(g, egress) for g in ordered]
         ok, rule = sg_allows(lists, peer_ip, peer_groups, self.ix.in_prefix_list, pkt.classes)
         direction = "egress" if egress else "ingress"
