@@ -8,7 +8,7 @@ import pytest
 from botocore.exceptions import ClientError, WaiterError
 
 ACCOUNT = "000000000000"
-PUBLIC = ipaddress.IPv4Network("198.51.100.0/24")
+PUBLIC = ipaddress.IPv4Network("192.0.2.0/24")  # where Elastic IPs come from
 
 
 def error(call, **kwargs) -> dict:
@@ -131,9 +131,9 @@ def test_allocate_describe_release(ec2):
         {"Name": "allocation-id", "Values": [first["AllocationId"]]},
         {"Name": "domain", "Values": ["vpc"]}])["Addresses"][0]["PublicIp"] == first["PublicIp"]
 
-    err = error(ec2.describe_addresses, PublicIps=["198.51.100.255"])
+    err = error(ec2.describe_addresses, PublicIps=["192.0.2.255"])
     assert err == {"Code": "InvalidAddress.NotFound",
-                   "Message": "Address '198.51.100.255' not found."}
+                   "Message": "Address '192.0.2.255' not found."}
     err = error(ec2.release_address, PublicIp=first["PublicIp"])
     assert err == {"Code": "InvalidParameterValue",
                    "Message": "You must specify an allocation id when releasing a VPC elastic "

@@ -6,8 +6,7 @@ CreateNetworkInsightsPath + StartNetworkInsightsAnalysis + DescribeNetworkInsigh
 way a user of AWS would. The blocked paths' proposed fixes (from POST /_vpclocal/reach) are run
 with the real aws CLI and the path analyzed again.
 
-Internet hosts are on 203.0.113.0/27 (RFC 5737): 198.51.100.0/24 is where vpclocal hands out
-Elastic IPs, so an address there may belong to some other test's interface.
+Internet hosts used here are on 203.0.113.0/27 (RFC 5737); Elastic IPs come from 192.0.2.0/24.
 """
 
 from __future__ import annotations

@@ -11,9 +11,10 @@ from vpclocal.services.ec2.errors import invalid
 from vpclocal.services.ec2.internet_gateways import attached_gateway
 from vpclocal.services.ec2.query import describe, tags_for
 
-# Public addresses of the simulated internet (RFC 5737), shared by every region: a registry
-# in the "global" scope keeps one address from being handed out twice.
-PUBLIC_RANGE = ipaddress.IPv4Network("198.51.100.0/24")
+# Elastic IPs come from TEST-NET-1 (RFC 5737), apart from the simulated internet's hosts
+# (198.51.100.0/24, 203.0.113.0/24), so an EIP never collides with a public host's address.
+# Shared by every region: a registry in the "global" scope hands each address out once.
+PUBLIC_RANGE = ipaddress.IPv4Network("192.0.2.0/24")
 
 ADDRESS_FILTERS = {
     "allocation-id": "AllocationId",
