@@ -267,17 +267,19 @@ def test_ngw_requires_source_in_vpc_direct():
     assert walk.explanations[0].component_id == nat
 
 
-def test_no_path_from_the_internet_to_an_interface_without_public_ip():
+def test_igw_private_ip_association_for_ingress():
     n, vpc, _a, _b, _sg, x, _y = two_subnets()
     igw = n.igw(vpc)
     res = analyze(n.t, igw, x, "tcp", 22)
-    assert res.codes == ["NO_PATH"]
-    assert res.explanations[0].component_id == x
+    assert res.codes == ["IGW_PRIVATE_IP_ASSOCIATION_FOR_INGRESS"]
+    assert res.explanations[0].component_id == igw
+    assert res.explanations[0].context["network_interface_id"] == x
     # an Elastic IP, a route to the IGW for the replies, and an inbound rule: all verified
     assert res.fixes_verified
     assert res.fixes[0].commands[-1].startswith("aws ec2 associate-address")
     assert [f.resolves for f in res.fixes] == [
-        "NO_PATH", "ENI_SG_RULES_MISMATCH", "NO_ROUTE_TO_DESTINATION"]
+        "IGW_PRIVATE_IP_ASSOCIATION_FOR_INGRESS", "ENI_SG_RULES_MISMATCH",
+        "NO_ROUTE_TO_DESTINATION"]
 
 
 def test_internet_to_public_instance_and_back():
@@ -372,7 +374,24 @@ def test_unknown_components_raise():
     with pytest.raises(UnknownComponentError):
         analyze(n.t, "10.0.1.4", "db.example.internal", "tcp", 80)
     with pytest.raises(ValueError):
-        analyze(n.t, "10.0.1.4", "10.0.2.4", "tcp", None)
+        analyze(n.t, "10.0.1.4", "10.0.2.4", "tcp", 70000)
+    with pytest.raises(ValueError):
+        analyze(n.t, "10.0.1.4", "10.0.2.4", "gre", 1)
+
+
+def test_a_flow_without_a_port_asks_whether_any_port_gets_through():
+    n, vpc, a, b, sg, x, y = two_subnets()
+    n.t.security_groups[sg]["IpPermissions"] = []
+    closed = analyze(n.t, x, y, "tcp")
+    assert closed.codes == ["ENI_SG_RULES_MISMATCH"]
+    n.allow(sg, "ingress", "tcp", 8443, group=sg)
+    acl = n.acl(vpc, [b])
+    n.acl_entry(acl, 100, False, "allow", "6", "10.0.0.0/16", (8000, 9000))
+    n.acl_entry(acl, 100, True, "allow", "6", "10.0.0.0/16", (1024, 65535))
+    opened = analyze(n.t, x, y, "tcp")
+    assert opened.reachable and opened.port == 8443
+    assert Engine(n.t).reachable(x, y, "tcp")
+    assert not Engine(n.t).reachable(x, y, "udp")
 
 
 def test_every_result_is_json_serializable():

@@ -32,7 +32,7 @@ from .flows import (
 )
 from .index import Index
 from .routing import ENI, IGW, LOCAL, NAT, PCX, VPCE, Route
-from .rules import ANY, acl_allows, proto_name, sg_allows
+from .rules import ANY, acl_allows, proto_name, proto_number, sg_allows
 from .topology import Topology
 
 __all__ = ["Engine", "UnknownComponentError", "analyze", "analyze_any"]
@@ -791,9 +791,17 @@ class Engine:
         resolver: Resolver | None = None,
     ) -> T.Analysis:
         """Analyze one flow. Raises UnknownComponentError for sources/destinations it can't
-        resolve and ValueError for a bad protocol or port."""
-        flow = make_flow(protocol, port, source_port, icmp_type, icmp_code)
+        resolve and ValueError for a bad protocol or port.
+
+        A TCP or UDP flow without a port asks, like a Reachability Analyzer path without a
+        destination port, whether *some* port gets through: the analysis is that of the first
+        such port (``Analysis.port`` says which), or, when none does, that of the port that
+        got furthest.
+        """
         src, dst = self.endpoints(source, destination, resolver)
+        if port is None and proto_number(protocol) in (6, 17):
+            port = self._any_port(src, dst, protocol, source_port)
+        flow = make_flow(protocol, port, source_port, icmp_type, icmp_code)
         analysis = self.analyze_endpoints(src, dst, flow)
         if fixes and not analysis.reachable:
             from .fixes import propose_fixes
@@ -803,6 +811,36 @@ class Engine:
                            "resolver": resolver}
             analysis.fixes, analysis.fixes_verified = propose_fixes(self, analysis, request)
         return analysis
+
+    def _candidate_ports(self, src: Endpoint, dst: Endpoint, proto: int) -> list[int]:
+        """One port per interval on which every relevant rule gives the same answer."""
+        points = {0, 1024}
+        groups = set(src.groups) | set(dst.groups)
+        for g in groups:
+            for egress in (True, False):
+                for rule in self.index.sg_rules(g, egress):
+                    if rule[0] == proto:
+                        points.update((rule[1], rule[2], rule[2] + 1))
+        for acl in self.topology.network_acls:
+            for egress in (True, False):
+                for entry in self.index.acl_entries(acl, egress):
+                    if entry[2] == proto:
+                        points.update((entry[5], entry[6], entry[6] + 1))
+        return sorted(p for p in points if 0 <= p <= 65535)
+
+    def _any_port(self, src: Endpoint, dst: Endpoint, protocol, source_port) -> int:
+        proto = proto_number(protocol)
+        candidates = self._candidate_ports(src, dst, proto)
+        for p in candidates:
+            if self.reachable_endpoints(src, dst, make_flow(protocol, p, source_port)):
+                return p
+        best, best_key = candidates[0], None
+        for p in candidates[:64]:
+            a = self.analyze_endpoints(src, dst, make_flow(protocol, p, source_port))
+            key = (len(a.explanations), -len(a.forward) - len(a.return_))
+            if best_key is None or key < best_key:
+                best, best_key = p, key
+        return best
 
     def analyze_endpoints(self, src: Endpoint, dst: Endpoint, flow: Flow) -> T.Analysis:
         pre = self._precheck(src, dst)
@@ -818,10 +856,18 @@ class Engine:
     def _precheck(self, src: Endpoint, dst: Endpoint) -> T.Explanation | None:
         if dst.ip is None:
             if src.kind == "internet":
+                igw = src.igw or self.index.vpc_igw.get(dst.vpc or "")
+                if igw is None:
+                    return T.Explanation(
+                        "NO_PATH", dst.vpc or dst.id, T.VPC,
+                        f"{dst.vpc} has no internet gateway attached, and {dst.id} has no public "
+                        f"IPv4 address", context={"vpc_id": dst.vpc, "network_interface_id": dst.id})
                 return T.Explanation(
-                    "NO_PATH", dst.id, dst.component_type,
-                    f"{dst.id} has no public IPv4 address or Elastic IP, so it can't be reached "
-                    f"from the internet", context={"network_interface_id": dst.id})
+                    "IGW_PRIVATE_IP_ASSOCIATION_FOR_INGRESS", igw, T.INTERNET_GATEWAY,
+                    f"{dst.id} has no public IPv4 address or Elastic IP, so {igw} has nothing to "
+                    f"send internet traffic to it with", context={
+                        "internet_gateway_id": igw, "network_interface_id": dst.id,
+                        "vpc_id": dst.vpc})
             return T.Explanation("NO_POSSIBLE_DESTINATION", dst.id, dst.component_type,
                                  f"{dst.id} has no IPv4 address")
         if src.ip is None:
@@ -848,9 +894,14 @@ class Engine:
     def reachable(self, source: str, destination: str, protocol: str | int = "tcp",
                   port: int | None = None, **kw) -> bool:
         """Just the verdict, without building hops or explanations (several times faster)."""
+        src, dst = self.endpoints(source, destination, kw.get("resolver"))
+        if port is None and proto_number(protocol) in (6, 17):
+            proto = proto_number(protocol)
+            return any(self.reachable_endpoints(src, dst, make_flow(protocol, p,
+                                                                    kw.get("source_port")))
+                       for p in self._candidate_ports(src, dst, proto))
         flow = make_flow(protocol, port, kw.get("source_port"), kw.get("icmp_type", 8),
                          kw.get("icmp_code", 0))
-        src, dst = self.endpoints(source, destination, kw.get("resolver"))
         return self.reachable_endpoints(src, dst, flow)
 
     def reachable_endpoints(self, src: Endpoint, dst: Endpoint, flow: Flow) -> bool:

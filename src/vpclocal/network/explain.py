@@ -20,6 +20,10 @@ CODES: dict[str, str] = {
     "IGW_DESTINATION_ADDRESS_NOT_IN_RFC1918_EGRESS": (
         "Internet gateways don't send traffic to private (RFC 1918) addresses."
     ),
+    "IGW_PRIVATE_IP_ASSOCIATION_FOR_INGRESS": (
+        "Internet gateways only send traffic from the internet to private addresses that have a "
+        "public IPv4 address or Elastic IP associated."
+    ),
     "IGW_PUBLIC_IP_ASSOCIATION_FOR_EGRESS": (
         "Internet gateways only carry traffic from addresses with a public IPv4 address or "
         "Elastic IP associated."

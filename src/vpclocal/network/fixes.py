@@ -763,24 +763,31 @@ class _Ctx:
         return (self._peering_targets(rtb, e.code, ip(address))
                 or [self._peering_suggestion(rtb, ip(address), e.code)])
 
-    def c_NO_PATH(self, e: T.Explanation) -> list[_Candidate]:
+    def c_IGW_PRIVATE_IP_ASSOCIATION_FOR_INGRESS(self, e: T.Explanation) -> list[_Candidate]:
         eni = e.context.get("network_interface_id")
+        rec = self.topo.network_interfaces.get(eni or "")
+        if not rec:
+            return []
+        if rec.get("InterfaceType", "interface") != "interface":
+            return [_Candidate(T.Fix(
+                f"no simple fix: {eni} is a {rec.get('InterfaceType')} interface, which never "
+                f"gets a public address; reach it through a load balancer or from inside the VPC",
+                [], e.code, eni, False, {"action": "none"}), None)]
+        assoc = {"PublicIp": PLACEHOLDER_EIP, "AllocationId": "<allocation-id>"}
+        return [_Candidate(T.Fix(
+            f"associate an Elastic IP address with {eni}",
+            ["aws ec2 allocate-address --domain vpc",
+             (f"aws ec2 associate-address --allocation-id <allocation-id> "
+              f"--network-interface-id {eni}")], e.code, eni, False,
+            {"action": "associate-address", "network_interface_id": eni}),
+            _patch("network_interfaces", eni, Association=assoc))]
+
+    def c_NO_PATH(self, e: T.Explanation) -> list[_Candidate]:
         out: list[_Candidate] = []
         rtb = e.context.get("route_table_id")
         address = e.context.get("address")
         if rtb and address and is_private(ip(address)):
             out += self._peering_targets(rtb, e.code, ip(address))
-        if eni and eni in self.topo.network_interfaces and self.src.kind == "internet":
-            rec = self.topo.network_interfaces[eni]
-            if rec.get("InterfaceType", "interface") == "interface":
-                assoc = {"PublicIp": PLACEHOLDER_EIP, "AllocationId": "<allocation-id>"}
-                out.append(_Candidate(T.Fix(
-                    f"associate an Elastic IP address with {eni}",
-                    ["aws ec2 allocate-address --domain vpc",
-                     (f"aws ec2 associate-address --allocation-id <allocation-id> "
-                     f"--network-interface-id {eni}")], e.code, eni, False,
-                    {"action": "associate-address", "network_interface_id": eni}),
-                    _patch("network_interfaces", eni, Association=assoc)))
         nat = e.context.get("nat_gateway_id")
         if nat and rtb and e.path == "return" and self.src.kind == "internet":
             igw = self.ix.vpc_igw.get(self.rtb_vpc(rtb))
