@@ -380,7 +380,7 @@ def test_unknown_components_raise():
 
 
 def test_a_flow_without_a_port_asks_whether_any_port_gets_through():
-    n, vpc, a, b, sg, x, y = two_subnets()
+    n, vpc, _a, b, sg, x, y = two_subnets()
     n.t.security_groups[sg]["IpPermissions"] = []
     closed = analyze(n.t, x, y, "tcp")
     assert closed.codes == ["ENI_SG_RULES_MISMATCH"]
