@@ -358,3 +358,10 @@ def test_nat_gateway_picks_its_own_source_ports():
     assert e.analyze(client, HOST, "tcp", 443, source_port=40000).reachable
     # ...while the client's own subnet sees the client's port
     assert not e.reachable(client, HOST, "tcp", 443, source_port=40001)
+
+
+def test_analyze_any_needs_a_port_for_tcp():
+    n, enis, _acl = lambda_in_two_subnets()
+    with pytest.raises(ValueError, match="port is required"):
+        analyze_any(n.t, enis, HOST, "tcp")
+    assert analyze_any(n.t, enis, HOST, "icmp").reachable

@@ -912,7 +912,11 @@ class Engine:
     def analyze_any(self, sources: Iterable[str], destination: str, protocol: str | int = "tcp",
                     port: int | None = None, **kw) -> T.AnyAnalysis:
         """Try each source (e.g. a function's interfaces, one per subnet) in order; return the
-        first that reaches the destination, or all the blocked analyses."""
+        first that reaches the destination, or all the blocked analyses.
+
+        Unlike analyze, this needs a port for TCP and UDP (it answers `vpclocal reach`, where a
+        missing port is a mistake, not a question about every port)."""
+        make_flow(protocol, port)  # ValueError: a destination port is required for tcp and udp
         blocked: list[T.Analysis] = []
         sources = list(sources)
         for source in sources:
