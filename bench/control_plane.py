@@ -16,7 +16,7 @@ import boto3
 from botocore.config import Config
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import BIN, free_port, median_ms, start_vpclocal, stop, timed, wait_http  # noqa: E402
+from common import BIN, free_port, median_ms, start_vpclocal, stop, timed, wait_http
 
 SUBNETS = 1000
 

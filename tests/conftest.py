@@ -34,7 +34,7 @@ class Server:
         self.proc: subprocess.Popen | None = None
         self.log = data_dir.parent / f"server-{self.port}.log"
 
-    def start(self) -> "Server":
+    def start(self) -> Server:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
             [str(BIN / "vpclocal"), "up", "--port", str(self.port),
@@ -77,7 +77,8 @@ class Server:
     def aws(self, *args: str, check: bool = True, region: str = "us-east-1"):
         """Run the real `aws` CLI; returns parsed JSON output (or the CompletedProcess)."""
         proc = subprocess.run([str(BIN / "aws"), *args, "--output", "json"],
-                              env=self.env(region), capture_output=True, text=True, timeout=120)
+                              env=self.env(region), capture_output=True, text=True, timeout=120,
+                              check=False)
         if check and proc.returncode != 0:
             raise AssertionError(f"aws {' '.join(args)} failed: {proc.stderr}")
         if not check:

@@ -52,11 +52,10 @@ def test_transaction_rolls_back_on_error(tmp_path):
     store = Store(tmp_path / "s.db")
     with store.transaction("r") as tx:
         tx.put("things", "a", {"n": 1})
-    with pytest.raises(RuntimeError):
-        with store.transaction("r") as tx:
-            tx.edit("things", "a")["n"] = 2
-            tx.put("things", "b", {"n": 3})
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), store.transaction("r") as tx:
+        tx.edit("things", "a")["n"] = 2
+        tx.put("things", "b", {"n": 3})
+        raise RuntimeError("boom")
     assert store.view("r").all("things") == {"a": {"n": 1}}
     store.close()
     reopened = Store(tmp_path / "s.db")

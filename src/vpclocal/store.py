@@ -37,11 +37,11 @@ class Store:
     def close(self) -> None:
         self._db.close()
 
-    def view(self, scope: str) -> "View":
+    def view(self, scope: str) -> View:
         return View(self, scope)
 
     @contextmanager
-    def transaction(self, scope: str) -> Iterator["Transaction"]:
+    def transaction(self, scope: str) -> Iterator[Transaction]:
         """Everything written inside lands together, or not at all if the block raises."""
         with self._lock:
             tx = Transaction(self, scope)

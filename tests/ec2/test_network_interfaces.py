@@ -35,7 +35,7 @@ def test_create_and_describe(ec2, vpc, subnet):
     assert [g["GroupName"] for g in eni["Groups"]] == ["default"]
     assert eni["TagSet"] == [{"Key": "Name", "Value": "app-eni"}]
     assert "Association" not in eni  # no public address
-    by = lambda name, value: ec2.describe_network_interfaces(  # noqa: E731
+    by = lambda name, value: ec2.describe_network_interfaces(
         Filters=[{"Name": name, "Values": [value]}])["NetworkInterfaces"]
     eid = eni["NetworkInterfaceId"]
     assert [e["NetworkInterfaceId"] for e in by("addresses.private-ip-address", "10.0.1.4")

@@ -109,7 +109,7 @@ def test_filters(ec2):
     a = ec2.create_vpc(CidrBlock="10.7.0.0/16", TagSpecifications=[
         {"ResourceType": "vpc", "Tags": [{"Key": "team", "Value": "payments"}]}])["Vpc"]["VpcId"]
     b = ec2.create_vpc(CidrBlock="10.8.0.0/16")["Vpc"]["VpcId"]
-    ids = lambda flt: {v["VpcId"] for v in ec2.describe_vpcs(Filters=flt)["Vpcs"]}  # noqa: E731
+    ids = lambda flt: {v["VpcId"] for v in ec2.describe_vpcs(Filters=flt)["Vpcs"]}
     assert ids([{"Name": "cidr", "Values": ["10.7.0.0/16"]}]) == {a}
     assert ids([{"Name": "tag:team", "Values": ["pay*"]}]) == {a}
     assert ids([{"Name": "tag-key", "Values": ["team"]}]) >= {a}

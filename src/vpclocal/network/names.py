@@ -55,8 +55,7 @@ def stable_address(name: str) -> str:
 def ec2_internal_address(name: str) -> str | None:
     """`ip-10-0-1-4.ec2.internal` (or `.REGION.compute.internal`) -> 10.0.1.4."""
     first = name.lower().split(".", 1)[0]
-    if not first.startswith("ip-") or not (name.endswith(".ec2.internal")
-                                           or name.endswith(".compute.internal")):
+    if not first.startswith("ip-") or not name.endswith((".ec2.internal", ".compute.internal")):
         return None
     try:
         return str(ipaddress.IPv4Address(first[3:].replace("-", ".")))

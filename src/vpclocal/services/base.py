@@ -19,8 +19,8 @@ class RequestContext:
     request_id: str
     service: str
     operation: str
-    app: "App"
-    tx: "Transaction | None" = None  # open for synchronous operations
+    app: App
+    tx: Transaction | None = None  # open for synchronous operations
     access_key: str = ""  # the SigV4 credential's access key ID ("" when unsigned)
 
     @property
@@ -38,7 +38,7 @@ class Provider:
     service_name = ""
     global_scope = False  # IAM-like services keep one state for every region
 
-    def __init__(self, app: "App") -> None:
+    def __init__(self, app: App) -> None:
         self.app = app
 
     def method_for(self, operation: str):
