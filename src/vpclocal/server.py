@@ -31,6 +31,9 @@ PROVIDERS = {
     "ec2": "vpclocal.services.ec2.provider:Ec2Provider",
     "iam": "vpclocal.services.iam.provider:IamProvider",
     "sts": "vpclocal.services.sts.provider:StsProvider",
+    "lambda": "vpclocal.services.lambda_.provider:LambdaProvider",
+    "logs": "vpclocal.services.logs.provider:LogsProvider",
+    "monitoring": "vpclocal.services.cloudwatch.provider:CloudWatchProvider",
 }
 
 _CREDENTIAL = re.compile(r"Credential=([^/]*)/[^/]*/([^/]*)/([^/]*)/")

@@ -1,0 +1,1 @@
+"""AWS Lambda: functions, versions, aliases, concurrency, VPC attachment and Invoke."""
