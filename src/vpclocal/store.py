@@ -4,6 +4,11 @@ Records are JSON-native dicts (AWS response shapes plus internal keys that start
 grouped by scope (a region, or "global" for IAM) and kind. All records are held in memory for
 fast reads; every transaction is written to SQLite (WAL) in one database transaction before
 memory changes, so an operation is atomic and survives a crash or `kill -9`.
+
+Beside records, the store keeps append-only event streams (log events, metric data points):
+rows of (timestamp, body) under a stream key, kept only in SQLite because they are numerous.
+Each append is its own SQLite transaction; per-stream statistics are kept alongside so
+describing a stream never scans its events.
 """
 
 from __future__ import annotations
@@ -14,9 +19,38 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 Record = dict
 _DELETED = object()
+
+
+class Event(NamedTuple):
+    """One appended row. Streams are ordered by (ts, seq); seq grows with every append."""
+
+    stream: str
+    seq: int
+    ts: int
+    ingested: int
+    body: str
+
+
+class StreamStats(NamedTuple):
+    count: int
+    bytes: int
+    first_ts: int
+    last_ts: int
+    last_ingested: int
+
+
+_EVENT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, scope TEXT,
+    stream TEXT, ts INTEGER, ingested INTEGER, body TEXT);
+CREATE INDEX IF NOT EXISTS events_by_time ON events (scope, stream, ts, seq);
+CREATE TABLE IF NOT EXISTS event_streams (scope TEXT, stream TEXT, count INTEGER,
+    bytes INTEGER, first_ts INTEGER, last_ts INTEGER, last_ingested INTEGER,
+    PRIMARY KEY (scope, stream));
+"""
 
 
 class Store:
@@ -29,6 +63,7 @@ class Store:
             "CREATE TABLE IF NOT EXISTS records (scope TEXT, kind TEXT, id TEXT, body TEXT,"
             " PRIMARY KEY (scope, kind, id))"
         )
+        self._db.executescript(_EVENT_SCHEMA)
         self._lock = threading.RLock()
         self._data: dict[tuple[str, str], dict[str, Record]] = {}
         for scope, kind, rid, body in self._db.execute("SELECT scope, kind, id, body FROM records"):
@@ -47,6 +82,90 @@ class Store:
             tx = Transaction(self, scope)
             yield tx
             tx.commit()
+
+    # ---- append-only event streams ---------------------------------------------------------
+
+    def append_events(self, scope: str, stream: str, rows: list[tuple[int, str]],
+                      ingested: int) -> None:
+        """Append (ts, body) rows to a stream, durably, in one SQLite transaction."""
+        if not rows:
+            return
+        size = sum(len(body) for _, body in rows)
+        first = min(ts for ts, _ in rows)
+        last = max(ts for ts, _ in rows)
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN")
+            try:
+                db.executemany(
+                    "INSERT INTO events (scope, stream, ts, ingested, body) VALUES (?, ?, ?, ?, ?)",
+                    [(scope, stream, ts, ingested, body) for ts, body in rows])
+                db.execute(
+                    "INSERT INTO event_streams VALUES (?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (scope, stream) DO UPDATE SET count = count + excluded.count,"
+                    " bytes = bytes + excluded.bytes, first_ts = min(first_ts, excluded.first_ts),"
+                    " last_ts = max(last_ts, excluded.last_ts),"
+                    " last_ingested = max(last_ingested, excluded.last_ingested)",
+                    (scope, stream, len(rows), size, first, last, ingested))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    def events(self, scope: str, streams: list[str], *, start: int | None = None,
+               end: int | None = None, after: tuple[int, int] | None = None,
+               limit: int | None = None, descending: bool = False) -> list[Event]:
+        """Events of some streams with start <= ts < end, in (ts, seq) order (or reversed),
+        strictly after the (ts, seq) position `after` in that order, at most `limit`."""
+        if not streams:
+            return []
+        where = ["scope = ?", f"stream IN ({','.join('?' * len(streams))})"]
+        args: list = [scope, *streams]
+        if start is not None:
+            where.append("ts >= ?")
+            args.append(start)
+        if end is not None:
+            where.append("ts < ?")
+            args.append(end)
+        if after is not None:
+            where.append("(ts, seq) < (?, ?)" if descending else "(ts, seq) > (?, ?)")
+            args.extend(after)
+        order = "DESC" if descending else "ASC"
+        sql = (f"SELECT stream, seq, ts, ingested, body FROM events WHERE {' AND '.join(where)}"
+               f" ORDER BY ts {order}, seq {order}")
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        with self._lock:
+            return [Event(*row) for row in self._db.execute(sql, args)]
+
+    def event_stats(self, scope: str, streams: list[str]) -> dict[str, StreamStats]:
+        """Statistics of the given streams that have events."""
+        if not streams:
+            return {}
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT stream, count, bytes, first_ts, last_ts, last_ingested FROM event_streams"
+                f" WHERE scope = ? AND stream IN ({','.join('?' * len(streams))})",
+                [scope, *streams]).fetchall()
+        return {row[0]: StreamStats(*row[1:]) for row in rows}
+
+    def delete_events(self, scope: str, streams: list[str]) -> None:
+        """Drop streams and all their events."""
+        if not streams:
+            return
+        marks = ",".join("?" * len(streams))
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN")
+            try:
+                for table in ("events", "event_streams"):
+                    db.execute(f"DELETE FROM {table} WHERE scope = ? AND stream IN ({marks})",
+                               [scope, *streams])
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
 
     def _live(self, scope: str, kind: str) -> dict[str, Record]:
         return self._data.get((scope, kind), {})
