@@ -174,3 +174,33 @@ def test_availability_zones(ec2):
     assert zones[0]["ZoneId"] == "use1-az1" and zones[0]["State"] == "available"
     only = ec2.describe_availability_zones(ZoneNames=["us-east-1b"])["AvailabilityZones"]
     assert [z["ZoneName"] for z in only] == ["us-east-1b"]
+
+
+def boto3_client(server, config):
+    import boto3
+
+    return boto3.client("ec2", endpoint_url=server.endpoint, region_name="us-east-1",
+                        aws_access_key_id="test", aws_secret_access_key="test", config=config)
+
+
+def test_dry_run_changes_nothing(ec2):
+    before = len(ec2.describe_vpcs()["Vpcs"])
+    with pytest.raises(ClientError) as exc:
+        ec2.create_vpc(CidrBlock="10.61.0.0/16", DryRun=True)
+    assert error_of(exc) == ("DryRunOperation",
+                             "Request would have succeeded, but DryRun flag is set.")
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 412
+    assert len(ec2.describe_vpcs()["Vpcs"]) == before
+    with pytest.raises(ClientError) as exc:  # invalid input still fails as without DryRun
+        ec2.create_vpc(CidrBlock="10.0.0.0/8", DryRun=True)
+    assert error_of(exc)[0] == "InvalidVpc.Range"
+
+
+def test_max_results_range(server):
+    from botocore.config import Config
+
+    raw = boto3_client(server, Config(parameter_validation=False))
+    with pytest.raises(ClientError) as exc:
+        raw.describe_vpcs(MaxResults=1)
+    message = "Value ( 1 ) for parameter maxResults is invalid. Expecting a value greater than 5."
+    assert error_of(exc) == ("InvalidParameterValue", message)

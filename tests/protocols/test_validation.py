@@ -40,11 +40,17 @@ class TestEc2:
         error = refused("ec2", "AttachInternetGateway", {"VpcId": "vpc-1"})
         assert error.message == "The request must contain the parameter InternetGatewayId"
 
-    def test_ec2_leaves_value_rules_to_the_operation(self):
-        # MaxResults below its modeled minimum (5) is the operation's business, not the parser's
+    def test_ec2_checks_page_size_against_the_model(self):
         request = to_http_request("ec2", "DescribeVpcs", {"MaxResults": 1}, validate=False)
-        assert protocol_of("ec2").parse(
-            request, model("ec2").operation_model("DescribeVpcs")) == {"MaxResults": 1}
+        with pytest.raises(ServiceError) as caught:
+            protocol_of("ec2").parse(request, model("ec2").operation_model("DescribeVpcs"))
+        assert caught.value.code == "InvalidParameterValue"
+        assert caught.value.message == ("Value ( 1 ) for parameter maxResults is invalid. "
+                                        "Expecting a value greater than 5.")
+        # other value rules (here a too-short CIDR) are each operation's business
+        request = to_http_request("ec2", "CreateVpc", {"CidrBlock": ""}, validate=False)
+        parsed = protocol_of("ec2").parse(request, model("ec2").operation_model("CreateVpc"))
+        assert parsed == {"CidrBlock": ""}
 
     def test_wrong_type(self):
         request = to_http_request("ec2", "DescribeVpcs", {}, validate=False)

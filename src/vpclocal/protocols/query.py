@@ -353,6 +353,18 @@ class Ec2Protocol(QueryProtocol):
                 key = self.member_name(shape.members[name], name)
                 raise ServiceError(
                     f"The request must contain the parameter {key}", code="MissingParameter")
+        # Page sizes are checked against the model's range, in EC2's words.
+        limit, member = params.get("MaxResults"), shape.members.get("MaxResults")
+        if isinstance(limit, int) and member is not None:
+            low, high = member.metadata.get("min"), member.metadata.get("max")
+            if low is not None and limit < low:
+                raise ServiceError(f"Value ( {limit} ) for parameter maxResults is invalid. "
+                                   f"Expecting a value greater than {low}.",
+                                   code="InvalidParameterValue")
+            if high is not None and limit > high:  # wording by analogy with the minimum
+                raise ServiceError(f"Value ( {limit} ) for parameter maxResults is invalid. "
+                                   f"Expecting a value less than {high}.",
+                                   code="InvalidParameterValue")
 
     def bad_value(self, path: str, value) -> ServiceError:
         # EC2 phrases bad values as "Value ( 3 ) for parameter maxResults is invalid. Expecting

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from vpclocal.errors import ServiceError
 from vpclocal.services.base import Provider
 from vpclocal.services.ec2.addresses import AddressOperations
 from vpclocal.services.ec2.defaults import ensure_region
@@ -42,6 +43,22 @@ class Ec2Provider(
     Provider,
 ):
     service_name = "ec2"
+
+    def method_for(self, operation: str):
+        """Operations honour DryRun: validated in full, then undone (the error aborts the
+        transaction) with AWS's DryRunOperation."""
+        method = super().method_for(operation)
+        if method is None:
+            return None
+
+        def run(ctx, p):
+            result = method(ctx, p)
+            if p.get("DryRun"):
+                raise ServiceError("Request would have succeeded, but DryRun flag is set.",
+                                   code="DryRunOperation", status=412)
+            return result
+
+        return run
 
     def prepare(self, ctx) -> None:
         ensure_region(ctx.tx, ctx)
