@@ -167,6 +167,10 @@ class Store:
                 db.execute("ROLLBACK")
                 raise
 
+    def scopes(self, kind: str) -> list[str]:
+        """The scopes (regions) holding records of a kind."""
+        return sorted(scope for (scope, k), records in self._data.items() if k == kind and records)
+
     def _live(self, scope: str, kind: str) -> dict[str, Record]:
         return self._data.get((scope, kind), {})
 
