@@ -43,6 +43,7 @@ ERRORS = {
                         "functions created with deployment packages.")),  # unconfirmed
     "zip_only": (INVALID, 400, ("vpclocal accepts function code as ZipFile only ({what} is not "
                  "supported).")),
+    "unsupported": (INVALID, 400, "vpclocal does not support {what} for Lambda functions."),
     "bad_zip": (INVALID, 400, ("Could not unzip uploaded file. Please check your file, then try "
                 "to upload again.")),
     "unzipped_size": (INVALID, 400, "Unzipped size must be smaller than {limit} bytes"),

@@ -160,3 +160,14 @@ def provisioned_concurrency(tx, name: str) -> dict[str, int]:
     rec = tx.get(FUNCTIONS, name)
     configs = (rec or {}).get("_Provisioned") or {}
     return {q: c["RequestedProvisionedConcurrentExecutions"] for q, c in configs.items()}
+
+
+def page(items: list, p: dict, default: int = 50) -> tuple[list, str | None]:
+    """One page of a listing by Marker/MaxItems; the marker is the next item's position."""
+    marker = p.get("Marker")
+    if marker is not None and not marker.isdigit():
+        raise lambda_error("bad_marker", marker=marker)
+    start = int(marker or 0)
+    size = p.get("MaxItems") or default
+    end = start + size
+    return items[start:end], (str(end) if end < len(items) else None)
