@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING
 
 from vpclocal.network import UnknownComponentError
@@ -38,11 +39,25 @@ def reach(app: App, request: HttpRequest) -> HttpResponse:
     return _json(200, result.to_dict())
 
 
+def lambda_code(app: App, request: HttpRequest) -> HttpResponse:
+X
+    from vpclocal.services.lambda_.code import code_dir
+
+    name = request.path.rpartition("/")[2]
+    path = code_dir(app) / name
+    if not re.fullmatch(r"[0-9a-f]{64}\.zip", name) or not path.is_file():
+        return _json(404, {"error": f"no such deployment package: {name}"})
+    return HttpResponse(200, {"content-type": "application/zip"}, path.read_bytes())
+
+
 ROUTES = {("GET", "/_vpclocal/health"): health, ("POST", "/_vpclocal/reach"): reach}
+PREFIX_ROUTES = {("GET", "/_vpclocal/lambda/code/"): lambda_code}
 
 
 def handle(app: App, request: HttpRequest) -> HttpResponse:
-    handler = ROUTES.get((request.method, request.path))
+    handler = ROUTES.get((request.method, request.path)) or next(
+        (h for (method, prefix), h in PREFIX_ROUTES.items()
+         if method == request.method and request.path.startswith(prefix)), None)
     if handler is None:
         return _json(404, {"error": f"no such vpclocal endpoint: {request.method} {request.path}"})
     return handler(app, request)
