@@ -40,7 +40,7 @@ def reach(app: App, request: HttpRequest) -> HttpResponse:
 
 
 def lambda_code(app: App, request: HttpRequest) -> HttpResponse:
-X
+    """GET /_vpclocal/lambda/code/<sha256>.zip: a Lambda deployment package (Code.Location)."""
     from vpclocal.services.lambda_.code import code_dir
 
     name = request.path.rpartition("/")[2]
