@@ -31,7 +31,9 @@ from vpclocal.services.lambda_.vpc import NO_VPC, collect_enis
 def addressed(tx, ctx, p) -> tuple[dict, str | None]:
     """The record a FunctionName (+ Qualifier) addresses and the qualifier it was named by."""
     name, qualifier = split_name(p["FunctionName"], p.get("Qualifier"))
-    latest = get_function(tx, name, ctx.account_id)
+    latest = tx.get(FUNCTIONS, name)
+    if latest is None:
+        raise not_found(tx, name, qualifier, ctx.account_id)
     if qualifier is None or qualifier == LATEST:
         return latest, qualifier
     if qualifier.isdigit():

@@ -128,7 +128,9 @@ def resolve(tx, function_name_or_arn: str, qualifier: str | None = None,
     update lands). Unknown function, version or alias: ResourceNotFoundException.
     """
     name, qualifier = split_name(function_name_or_arn, qualifier)
-    latest = get_function(tx, name, account)
+    latest = tx.get(FUNCTIONS, name)
+    if latest is None:
+        raise not_found(tx, name, qualifier, account)
     if qualifier in (None, LATEST):
         return latest.get("_Live") or latest, LATEST
     if not qualifier.isdigit():
