@@ -7,7 +7,7 @@ import json
 import time
 from datetime import datetime
 
-from vpclocal.store import Store
+from vpclocal.store import Store, Transaction
 
 METRICS = "cloudwatch.metric"  # id: metric_key(...)
 
@@ -48,8 +48,10 @@ def encode_point(datum: dict) -> str:
     return json.dumps(body, separators=(",", ":"))
 
 
-def put_points(store: Store, region: str, namespace: str, data: list[dict]) -> None:
-    """Store MetricDatum-shaped dicts (already valid), creating metric records when new."""
+def put_points(store: Store, region: str, namespace: str, data: list[dict],
+               tx: Transaction | None = None) -> None:
+    """Store MetricDatum-shaped dicts (already valid), creating metric records when new
+    (through `tx` when the caller holds one)."""
     by_key: dict[str, tuple[dict, list[tuple[int, str]]]] = {}
     for datum in data:
         dims = canonical_dimensions(datum.get("Dimensions"))
@@ -57,12 +59,15 @@ def put_points(store: Store, region: str, namespace: str, data: list[dict]) -> N
         metric = {"Namespace": namespace, "MetricName": datum["MetricName"], "Dimensions": dims}
         by_key.setdefault(key, (metric, []))[1].append(
             (epoch_ms(datum.get("Timestamp")), encode_point(datum)))
-    view = store.view(region)
+    view = tx or store.view(region)
     new = [key for key in by_key if view.get(METRICS, key) is None]
-    if new:
-        with store.transaction(region) as tx:
+    if new and tx is not None:
+        for key in new:
+            tx.put(METRICS, key, by_key[key][0])
+    elif new:
+        with store.transaction(region) as own:
             for key in new:
-                tx.put(METRICS, key, by_key[key][0])
+                own.put(METRICS, key, by_key[key][0])
     ingested = int(time.time() * 1000)
     for key, (_, rows) in by_key.items():
         store.append_events(region, key, rows, ingested)
