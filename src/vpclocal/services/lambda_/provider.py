@@ -31,3 +31,8 @@ class LambdaProvider(
         # finish what a previous run left Pending / InProgress
         scopes = self.app.store.scopes(FUNCTIONS)
         lifecycle.settle_all(self, scopes, self.app.config.account_id)
+        await self.start_runtime()  # execution environments, queued Event invocations
+
+    async def stop(self) -> None:
+        await self.stop_runtime()
+        await super().stop()

@@ -1,0 +1,302 @@
+"""An execution environment: one OS process running a function's runtime, serving one
+invocation at a time through its own Runtime API listener.
+
+Python runtimes run AWS's runtime interface client (`awslambdaric <handler>`); `provided.*`
+runtimes run the package's `bootstrap`. stdout and stderr share one pipe, read as log lines;
+the process's exit is watched through a pidfd, so nothing polls or blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import secrets
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+from vpclocal.runtime.api import Connection, RuntimeApi
+from vpclocal.runtime.sandbox import Launch, bootstrap_code
+from vpclocal.runtime.types import BOOTSTRAP_RUNTIMES, FunctionSpec, RuntimeConfig
+
+MAX_LINE = 256 * 1024  # CloudWatch Logs' event size: longer output is split
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Invocation:
+    __slots__ = (
+        "client_context",
+        "deadline_ms",
+        "future",
+        "invoked_arn",
+        "payload",
+        "request_id",
+        "trace_id",
+    )
+
+    def __init__(self, request_id: str, payload: bytes, invoked_arn: str,
+                 client_context: str | None, timeout_s: float) -> None:
+        self.request_id = request_id
+        self.payload = payload
+        self.invoked_arn = invoked_arn
+        self.client_context = client_context
+        self.deadline_ms = now_ms() + int(timeout_s * 1000)
+        self.trace_id = (f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)};"
+                         f"Parent={secrets.token_hex(8)};Sampled=0")
+        # resolved with (kind, body, error type): kind ok | error | exit | timeout
+        self.future: asyncio.Future = asyncio.get_running_loop().create_future()
+
+    def headers(self) -> dict[str, str]:
+        headers = {
+            "Lambda-Runtime-Aws-Request-Id": self.request_id,
+            "Lambda-Runtime-Deadline-Ms": str(self.deadline_ms),
+            "Lambda-Runtime-Invoked-Function-Arn": self.invoked_arn,
+            "Lambda-Runtime-Trace-Id": self.trace_id,
+        }
+        if self.client_context:
+            headers["Lambda-Runtime-Client-Context"] = self.client_context
+        return headers
+
+
+class Environment:
+    def __init__(self, spec: FunctionSpec, config: RuntimeConfig, launch: Launch,
+                 task_root: Path, *, provisioned: bool = False) -> None:
+        self.spec = spec
+        self.config = config
+        self.launch = launch
+        self.task_root = task_root
+        self.provisioned = provisioned
+        self.id = uuid.uuid4().hex
+        day = dt.datetime.now(dt.UTC).strftime("%Y/%m/%d")
+        self.stream = f"{day}/[{spec.version}]{self.id}"
+        self.api = RuntimeApi(self)
+        self.proc: subprocess.Popen | None = None
+        self.alive = False
+        self.current: Invocation | None = None
+        self.init_ms = 0.0
+        self.init_reported = provisioned  # provisioned inits do not show in a REPORT
+        self.init_error: tuple[str, bytes] | None = None  # (error type, body) from /init/error
+        self.spawn_error = ""  # why the process could not start
+        self.exit_code: int | None = None
+        self.last_used = time.monotonic()
+        self.output: list[tuple[int, str]] = []
+        loop = asyncio.get_running_loop()
+        self.ready: asyncio.Future[bool] = loop.create_future()
+        self.exited: asyncio.Future[int] = loop.create_future()
+        self._parked: Connection | None = None
+        self._pending: Invocation | None = None
+        self._fd = -1
+        self._pidfd = -1
+        self._partial = b""
+        self._started = 0.0
+
+    # ---- lifecycle -----------------------------------------------------------------------
+
+    async def start(self, credentials: dict[str, str]) -> None:
+        """Spawn the process; `ready` resolves when it asks for its first invocation."""
+        loop = asyncio.get_running_loop()
+        self._started = time.monotonic()
+        host, port = await self.api.listen(self.config.api_host)
+        variables = self.variables(f"{self.config.api_advertise or host}:{port}", credentials)
+        for note in self.notes():
+            self.output.append((now_ms(), note))
+        read_fd, write_fd = os.pipe()
+        try:
+            # fork+exec inline: a few ms at most, and the pidfd needs the child at once
+            self.proc = subprocess.Popen(  # noqa: ASYNC220
+                self.command(), cwd=self.task_root, env=variables, stdin=subprocess.DEVNULL,
+                stdout=write_fd, stderr=write_fd, start_new_session=True, close_fds=True,
+                user=self.launch.uid, group=self.launch.gid,
+                extra_groups=[] if self.launch.uid is not None else None)
+        except OSError as exc:
+            os.close(read_fd)
+            os.close(write_fd)
+            self.spawn_error = f"fork/exec {exc.filename or self.command()[0]}: " \
+                               f"{(exc.strerror or str(exc)).lower()}"
+            self._finish(None)
+            return
+        os.close(write_fd)
+        self.alive = True
+        self._fd = read_fd
+        os.set_blocking(read_fd, False)
+        loop.add_reader(read_fd, self._read_output)
+        self._pidfd = os.pidfd_open(self.proc.pid)
+        loop.add_reader(self._pidfd, self._on_exit)
+
+    def command(self) -> list[str]:
+        if self.spec.runtime.startswith(BOOTSTRAP_RUNTIMES):
+            return [str(self.task_root / "bootstrap")]
+        # -S: no site-packages of the interpreter; the function's own come first on the path
+        return [self.launch.python, "-S", "-c", bootstrap_code(self.launch.runtime_paths),
+                self.spec.handler]
+
+    def variables(self, api_address: str, credentials: dict[str, str]) -> dict[str, str]:
+        spec = self.spec
+        python_bin = os.path.dirname(self.launch.python)
+        env = {"PATH": f"{python_bin}:/usr/local/bin:/usr/bin:/bin", "LANG": "en_US.UTF-8",
+               "TZ": ":UTC", "PYTHONPATH": str(self.task_root)}
+        if self.config.endpoint_url:
+            env["AWS_ENDPOINT_URL"] = self.config.endpoint_url
+        env.update(spec.environment)  # may override the above, not what follows (reserved)
+        env.update({
+            "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+            "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+            "AWS_LAMBDA_LOG_GROUP_NAME": spec.group,
+            "AWS_LAMBDA_LOG_STREAM_NAME": self.stream,
+            "AWS_LAMBDA_INITIALIZATION_TYPE": ("provisioned-concurrency" if self.provisioned
+                                               else "on-demand"),
+            "AWS_REGION": spec.region,
+            "AWS_DEFAULT_REGION": spec.region,
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
+            "_HANDLER": spec.handler,
+            "LAMBDA_TASK_ROOT": str(self.task_root),
+            "LAMBDA_RUNTIME_DIR": self.launch.runtime_paths[0] if self.launch.runtime_paths
+            else "",
+            "AWS_LAMBDA_RUNTIME_API": api_address,
+            "AWS_ACCESS_KEY_ID": credentials.get("AccessKeyId", "test"),
+            "AWS_SECRET_ACCESS_KEY": credentials.get("SecretAccessKey", "test"),
+        })
+        if credentials.get("SessionToken"):
+            env["AWS_SESSION_TOKEN"] = credentials["SessionToken"]
+        return env
+
+    def notes(self) -> list[str]:
+        notes = list(self.launch.notes)
+        runtime = self.spec.runtime
+        if runtime.startswith("python"):
+            host = ".".join(self.launch.python_version.split(".")[:2])
+            if runtime != f"python{host}":
+                notes.append(f"vpclocal: runtime {runtime} runs on Python "
+                              f"{self.launch.python_version} here.")
+        return notes
+
+    async def wait_ready(self, timeout: float) -> bool | None:
+        """True: initialized; False: init failed; None: init timed out (and was killed)."""
+        try:
+            return await asyncio.wait_for(asyncio.shield(self.ready), timeout)
+        except TimeoutError:
+            self.kill()
+            return None
+
+    def kill(self) -> None:
+        if self.proc is not None and self.alive:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def _on_exit(self) -> None:
+        assert self.proc is not None
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(self._pidfd)
+        os.close(self._pidfd)
+        code = self.proc.wait()
+        try:  # whatever the function left behind in its process group goes too
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self._read_output()
+        loop.remove_reader(self._fd)
+        os.close(self._fd)
+        if self._partial:
+            self._line(self._partial)
+            self._partial = b""
+        self._finish(code)
+
+    def _finish(self, code: int | None) -> None:
+        self.alive = False
+        self.exit_code = code
+        if not self.ready.done():
+            self.ready.set_result(False)
+        inv = self.current
+        if inv is not None and not inv.future.done():
+            inv.future.set_result(("exit", b"", None))
+        self.api.close()
+        if not self.exited.done():
+            self.exited.set_result(code if code is not None else -1)
+
+    # ---- output --------------------------------------------------------------------------
+
+    def _read_output(self) -> None:
+        while True:
+            try:
+                data = os.read(self._fd, 65536)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                asyncio.get_running_loop().remove_reader(self._fd)
+                return
+            lines = (self._partial + data).split(b"\n")
+            self._partial = lines.pop()
+            for line in lines:
+                self._line(line)
+            while len(self._partial) > MAX_LINE:
+                self._line(self._partial[:MAX_LINE])
+                self._partial = self._partial[MAX_LINE:]
+
+    def _line(self, raw: bytes) -> None:
+        self.output.append((now_ms(), raw.decode("utf-8", "replace")))
+
+    def take_output(self) -> list[tuple[int, str]]:
+        """Log lines so far: everything the process wrote before it posted its result."""
+        if self.alive:
+            self._read_output()
+        out, self.output = self.output, []
+        return out
+
+    def memory_kb(self) -> tuple[int, int]:
+        """(resident now, peak resident) of the process, in kB."""
+        if self.proc is None:
+            return 0, 0
+        try:
+            with open(f"/proc/{self.proc.pid}/status", "rb") as f:
+                data = f.read()
+        except OSError:
+            return 0, 0
+        rss = hwm = 0
+        for line in data.split(b"\n"):
+            if line.startswith(b"VmHWM:"):
+                hwm = int(line.split()[1])
+            elif line.startswith(b"VmRSS:"):
+                rss = int(line.split()[1])
+                break  # VmRSS follows VmHWM
+        return rss, hwm
+
+    # ---- the Runtime API's side ----------------------------------------------------------
+
+    def dispatch(self, inv: Invocation) -> None:
+        """Hand an invocation to the runtime: now if it waits on /next, else when it asks."""
+        self.current = inv
+        conn, self._parked = self._parked, None
+        if conn is None or not conn.deliver(inv.headers(), inv.payload):
+            self._pending = inv
+
+    def on_next(self, conn: Connection) -> None:
+        if not self.ready.done():
+            self.init_ms = (time.monotonic() - self._started) * 1000
+            self.ready.set_result(True)
+        inv, self._pending = self._pending, None
+        if inv is None or not conn.deliver(inv.headers(), inv.payload):
+            self._parked = conn
+
+    def on_result(self, request_id: str, body: bytes, error_type: str | None) -> bool:
+        inv = self.current
+        if inv is None or inv.request_id != request_id or inv.future.done():
+            return False
+        inv.future.set_result(("ok" if error_type is None else "error", body, error_type))
+        return True
+
+    def on_init_error(self, error_type: str | None, body: bytes) -> bool:
+        if self.ready.done():
+            return False
+        self.init_error = (error_type or "Runtime.Unknown", body)
+        return True

@@ -1,0 +1,373 @@
+"""The runtime: pools of execution environments, concurrency limits, invocation semantics.
+
+Environments are pooled per FunctionSpec. An invocation takes an idle environment (warm) or
+starts one (cold); an environment serves one invocation at a time and goes back to its pool
+afterwards with its module state. Idle environments are reclaimed after `idle_seconds`;
+provisioned ones are kept ready. A changed spec (an updated function) retires the old pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import math
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+from vpclocal.runtime.code import CodeCache
+from vpclocal.runtime.environment import Environment, Invocation, now_ms
+from vpclocal.runtime.sandbox import Launch, detect, runtime_paths
+from vpclocal.runtime.telemetry import Telemetry, report_line, tail
+from vpclocal.runtime.types import (
+    BOOTSTRAP_RUNTIMES,
+    PYTHON_RUNTIMES,
+    FunctionSpec,
+    Result,
+    RuntimeConfig,
+    Throttled,
+)
+
+log = logging.getLogger("vpclocal.runtime")
+MAX_RESPONSE = 6 * 1024 * 1024
+
+
+def _iso(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] \
+        + "Z"
+
+
+def _exit_text(code: int | None) -> str:
+    """How AWS describes a runtime's exit: `exit status 1`, `signal: killed`."""
+    if code is None or code >= 0:
+        return f"exit status {code if code is not None else 1}"
+    return f"signal: {(signal.strsignal(-code) or str(-code)).lower()}"
+
+
+def _error_payload(error_type: str, message: str) -> bytes:
+    return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
+
+
+class Runtime:
+    def __init__(self, config: RuntimeConfig, launch: Launch | None = None) -> None:
+        self.config = config
+        self.launch = launch
+        self.telemetry = Telemetry(config.write_logs, config.write_metrics)
+        self.code = CodeCache(config.data_dir / "lambda" / "tasks")
+        self._envs: set[Environment] = set()
+        self._idle: dict[FunctionSpec, list[Environment]] = defaultdict(list)
+        self._specs: dict[tuple[str, str, str], FunctionSpec] = {}  # pool key -> current
+        self._provisioned: dict[FunctionSpec, int] = {}
+        self._inflight: dict[tuple[str, str], int] = defaultdict(int)
+        self._inflight_region: dict[str, int] = defaultdict(int)
+        self._tasks: set[asyncio.Task] = set()
+        self._reaper: asyncio.Task | None = None
+
+    # ---- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self.launch is None:
+            self.launch = await asyncio.to_thread(detect) if self.config.run_unprivileged \
+                else await asyncio.to_thread(_own_launch)
+        if not self.launch.can_reach(self.code.root):
+            # the data directory sits where the function's user cannot enter (e.g. under
+            # /root): code goes to a directory of this run in the system's temp dir instead
+            scratch = tempfile.mkdtemp(prefix="vpclocal-tasks-")
+            os.chmod(scratch, 0o755)
+            self.code.root = Path(scratch)
+        self._reaper = asyncio.get_running_loop().create_task(self._reap())
+
+    async def stop(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        envs = list(self._envs)
+        for env in envs:
+            env.kill()
+        if envs:
+            await asyncio.wait([asyncio.ensure_future(e.exited) for e in envs], timeout=5)
+        self.telemetry.flush()
+        if self.code.root.name.startswith("vpclocal-tasks-"):
+            shutil.rmtree(self.code.root, ignore_errors=True)
+
+    # ---- concurrency ---------------------------------------------------------------------
+
+    def concurrency(self, region: str, name: str | None = None) -> int:
+        """Invocations running now, of one function or of a region."""
+        return self._inflight[(region, name)] if name else self._inflight_region[region]
+
+    def _admit(self, spec: FunctionSpec, reserved: int | None) -> int:
+        key = (spec.region, spec.name)
+        if reserved is not None:
+            if self._inflight[key] >= reserved:
+                self.telemetry.metric(spec.region, spec.name, "Throttles", 1)
+                raise Throttled("ReservedFunctionConcurrentInvocationLimitExceeded")
+        elif self._inflight_region[spec.region] >= self.config.account_concurrency:
+            self.telemetry.metric(spec.region, spec.name, "Throttles", 1)
+            raise Throttled("ConcurrentInvocationLimitExceeded")
+        self._inflight[key] += 1
+        self._inflight_region[spec.region] += 1
+        return self._inflight[key]
+
+    def _release(self, spec: FunctionSpec) -> None:
+        self._inflight[(spec.region, spec.name)] -= 1
+        self._inflight_region[spec.region] -= 1
+
+    # ---- environments --------------------------------------------------------------------
+
+    def _current(self, spec: FunctionSpec) -> None:
+        """Make `spec` the one its function version runs; retire the previous one."""
+        old = self._specs.get(spec.pool_key)
+        if old == spec:
+            return
+        self._specs[spec.pool_key] = spec
+        if old is not None:
+            self._provisioned.pop(old, None)
+            for env in self._idle.pop(old, []):
+                env.kill()
+
+    def _take(self, spec: FunctionSpec) -> Environment | None:
+        idle = self._idle.get(spec)
+        while idle:
+            env = idle.pop()  # the most recently used: the others may go idle and be reaped
+            if env.alive:
+                return env
+        return None
+
+    def _give_back(self, env: Environment) -> None:
+        env.last_used = time.monotonic()
+        if env.alive and self._specs.get(env.spec.pool_key) == env.spec:
+            self._idle[env.spec].append(env)
+        else:
+            env.kill()
+
+    async def _spawn(self, spec: FunctionSpec, provisioned: bool = False) -> Environment:
+        assert self.launch is not None
+        if not spec.runtime.startswith(BOOTSTRAP_RUNTIMES + PYTHON_RUNTIMES):
+            raise ValueError(f"vpclocal cannot run the runtime {spec.runtime}")
+        task_root = await self.code.extract(spec.code_path, spec.code_sha)
+        env = Environment(spec, self.config, self.launch, task_root, provisioned=provisioned)
+        credentials = self.config.credentials(spec) if self.config.credentials else {}
+        self._envs.add(env)
+        env.exited.add_done_callback(lambda _: self._forget(env))
+        await env.start(credentials)
+        return env
+
+    def _forget(self, env: Environment) -> None:
+        self._envs.discard(env)
+        idle = self._idle.get(env.spec)
+        if idle and env in idle:
+            idle.remove(env)
+
+    def provision(self, spec: FunctionSpec, count: int) -> None:
+        """Keep `count` environments of `spec` initialized (provisioned concurrency)."""
+        self._current(spec)
+        if count <= 0:
+            self._provisioned.pop(spec, None)
+        else:
+            self._provisioned[spec] = count
+        self._top_up(spec)
+
+    def provisioned(self) -> dict[FunctionSpec, int]:
+        """Provisioned concurrency targets now kept."""
+        return dict(self._provisioned)
+
+    def provisioned_ready(self, spec: FunctionSpec) -> int:
+        return sum(1 for e in self._envs if e.spec == spec and e.provisioned and e.alive
+                   and e.ready.done() and e.ready.result())
+
+    def _top_up(self, spec: FunctionSpec) -> None:
+        want = self._provisioned.get(spec, 0)
+        mine = [e for e in self._envs if e.spec == spec and e.provisioned]
+        for env in mine[want:]:
+            env.provisioned = False  # the reaper reclaims it once idle
+        for _ in range(want - len(mine)):
+            self._background(self._start_provisioned(spec))
+
+    async def _start_provisioned(self, spec: FunctionSpec) -> None:
+        env = await self._spawn(spec, provisioned=True)
+        ok = await env.wait_ready(self.config.init_timeout_s)
+        self.telemetry.log(spec, env.stream, env.take_output())
+        if ok:
+            self._give_back(env)
+        else:
+            env.kill()
+
+    def _background(self, coro) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _reap(self) -> None:
+        idle_s = self.config.idle_seconds
+        while True:
+            await asyncio.sleep(min(max(idle_s / 4, 0.05), 5.0))
+            cutoff = time.monotonic() - idle_s
+            for envs in list(self._idle.values()):
+                for env in list(envs):
+                    if not env.provisioned and env.last_used < cutoff:
+                        envs.remove(env)
+                        env.kill()
+            for spec in list(self._provisioned):
+                self._top_up(spec)
+
+    # ---- invoke --------------------------------------------------------------------------
+
+    async def invoke(self, spec: FunctionSpec, payload: bytes, *, request_id: str | None = None,
+                     invoked_arn: str | None = None, client_context: str | None = None,
+                     log_tail: bool = False, reserved: int | None = None) -> Result:
+        """Run one invocation to its end. Raises Throttled when a concurrency limit is hit."""
+        request_id = request_id or str(uuid.uuid4())
+        concurrent = self._admit(spec, reserved)
+        try:
+            self._current(spec)
+            self.telemetry.metric(spec.region, spec.name, "ConcurrentExecutions", concurrent)
+            self.telemetry.metric(spec.region, "", "ConcurrentExecutions",
+                                  self._inflight_region[spec.region])
+            result, lines, env = await self._run(spec, payload or b"{}", request_id,
+                                                 invoked_arn or spec.arn, client_context)
+        finally:
+            self._release(spec)
+        self.telemetry.log(spec, env.stream, lines)
+        failed = result.function_error is not None
+        self.telemetry.metric(spec.region, spec.name, "Invocations", 1)
+        self.telemetry.metric(spec.region, spec.name, "Errors", 1 if failed else 0)
+        self.telemetry.metric(spec.region, spec.name, "Duration", round(result.duration_ms, 2))
+        if log_tail:
+            result.log_tail = tail(lines)
+        return result
+
+    async def _run(self, spec: FunctionSpec, payload: bytes, request_id: str, invoked_arn: str,
+                   client_context: str | None) -> tuple[Result, list, Environment]:
+        lines: list[tuple[int, str]] = []
+        env = self._take(spec)
+        cold = env is None
+        if env is None:
+            env = await self._spawn(spec)
+            ok = await env.wait_ready(self.config.init_timeout_s)
+            lines += env.take_output()
+            if not ok:
+                result = self._init_failed(env, request_id, lines, timed_out=ok is None)
+                return result, lines, env
+        else:
+            lines += env.take_output()  # stray output between invocations
+        init_ms = None
+        if not env.init_reported:
+            env.init_reported = True
+            init_ms = env.init_ms
+
+        inv = Invocation(request_id, payload, invoked_arn, client_context, spec.timeout_s)
+        loop = asyncio.get_running_loop()
+        start = time.monotonic()
+        lines.append((now_ms(), f"START RequestId: {request_id} Version: {spec.version}"))
+        limit_kb = spec.memory_mb * 1024
+        oom = False
+
+        def on_deadline() -> None:
+            if not inv.future.done():
+                inv.future.set_result(("timeout", b"", None))
+                env.kill()
+
+        def watch_memory() -> None:
+            nonlocal oom, poll
+            if inv.future.done():
+                return
+            if env.memory_kb()[0] > limit_kb:
+                oom = True
+                env.kill()
+            else:
+                poll = loop.call_later(self.config.memory_poll_s, watch_memory)
+
+        deadline = loop.call_later(spec.timeout_s, on_deadline)
+        poll = loop.call_later(self.config.memory_poll_s, watch_memory)
+        env.dispatch(inv)
+        try:
+            kind, body, error_type = await inv.future
+        finally:
+            deadline.cancel()
+            poll.cancel()
+        duration = (time.monotonic() - start) * 1000
+        env.current = None
+        lines += env.take_output()
+        rss_kb, hwm_kb = env.memory_kb()
+        if kind in ("ok", "error") and hwm_kb > limit_kb:
+            # the peak went over the limit between two polls: the kernel would have killed it
+            oom = True
+            env.kill()
+        max_used = math.ceil(max(hwm_kb, rss_kb) / 1024)
+        end_ms = now_ms()
+        status = None
+        report_error = None
+        if oom:
+            kind = "exit"
+        if kind == "ok" and len(body) > MAX_RESPONSE:
+            kind, error_type = "error", "Function.ResponseSizeTooLarge"
+            body = _error_payload(error_type, "Response payload size exceeded maximum allowed "
+                                  "payload size (6291556 bytes).")
+        if kind == "timeout":
+            status = "timeout"
+            elapsed = f"{duration / 1000:.2f}"
+            lines.append((end_ms, (f"{_iso(end_ms)} {request_id} Task timed out after {elapsed} "
+                                  "seconds")))
+            body = _error_payload("Sandbox.Timedout", f"RequestId: {request_id} Error: Task "
+                                  f"timed out after {elapsed} seconds")
+        elif kind == "exit":
+            status, report_error = "error", "Runtime.ExitError"
+            message = (f"RequestId: {request_id} Error: Runtime exited with error: "
+                       f"{'signal: killed' if oom else _exit_text(env.exit_code)}")
+            lines.append((end_ms, f"{message}\nRuntime.ExitError"))
+            body = _error_payload("Runtime.ExitError", message)
+        lines.append((end_ms, f"END RequestId: {request_id}"))
+        lines.append((end_ms, report_line(request_id, duration, spec.memory_mb, max_used,
+                                          init_ms, status, report_error)))
+        self._give_back(env)
+        result = Result(body, None if kind == "ok" else "Unhandled",
+                        status="success" if kind == "ok" else (status or "error"),
+                        duration_ms=duration, cold=cold)
+        return result, lines, env
+
+    def _init_failed(self, env: Environment, request_id: str, lines: list,
+                     timed_out: bool) -> Result:
+        """An environment that never became ready: AWS's error for the invocation."""
+        spec = env.spec
+        init_ms = env.init_ms or (time.monotonic() - env._started) * 1000
+        if env.init_error is not None:
+            error_type, body = env.init_error
+        elif env.spawn_error:
+            error_type = "Runtime.InvalidEntrypoint"
+            body = _error_payload(error_type, f"RequestId: {request_id} Error: "
+                                  f"{env.spawn_error}")
+        elif timed_out:
+            error_type = "Sandbox.Timedout"
+            body = _error_payload(error_type, f"RequestId: {request_id} Error: Task timed out "
+                                  f"after {init_ms / 1000:.2f} seconds")
+        else:
+            error_type = "Runtime.ExitError"
+            body = _error_payload(error_type, f"RequestId: {request_id} Error: Runtime exited "
+                                  f"with error: {_exit_text(env.exit_code)}")
+        now = now_ms()
+        # INIT_REPORT as AWS logs an init failure during an invoke (tab-separated)
+        lines.append((now, (f"INIT_REPORT Init Duration: {init_ms:.2f} ms\tPhase: invoke\t"
+                           f"Status: error\tError Type: {error_type}")))
+        lines.append((now, f"START RequestId: {request_id} Version: {spec.version}"))
+        lines.append((now, f"END RequestId: {request_id}"))
+        max_used = math.ceil(env.memory_kb()[1] / 1024)
+        lines.append((now, report_line(request_id, init_ms, spec.memory_mb, max_used, None,
+                                       "error", error_type)))
+        env.kill()
+        return Result(body, "Unhandled", status="error", duration_ms=init_ms, cold=True)
+
+
+def _own_launch() -> Launch:
+    return Launch(os.path.realpath(sys.executable),
+                  ".".join(map(str, sys.version_info[:3])), runtime_paths())
+

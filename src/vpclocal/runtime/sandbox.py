@@ -1,0 +1,115 @@
+"""Who runs function code, with which interpreter.
+
+Function code is untrusted: when the server runs as root, environments run as `nobody` with no
+supplementary groups. That user must be able to run a Python interpreter that imports
+awslambdaric; the server's own may sit under a directory only root can enter (a pyenv build
+under /root), so the system's interpreter of the same version is tried too, with the runtime's
+packages on its path. When nothing works, code runs as the server's user and every function
+log says so.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import pwd
+import stat
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+UNPRIVILEGED_USER = "nobody"
+
+
+@dataclass(frozen=True)
+class Launch:
+    python: str  # interpreter for pythonX.Y runtimes
+    python_version: str  # "3.11.7"
+    runtime_paths: tuple[str, ...]  # where awslambdaric and boto3 live (like /var/runtime)
+    uid: int | None = None  # None: as the server's user
+    gid: int | None = None
+    notes: tuple[str, ...] = field(default=())  # lines for every function log
+
+    def can_reach(self, path: Path) -> bool:
+        """Whether the function's user can open files under `path`."""
+        return self.uid is None or reachable(path, self.uid, self.gid or self.uid)
+
+
+def runtime_paths() -> tuple[str, ...]:
+    found: list[str] = []
+    for module in ("awslambdaric", "runtime_client", "simplejson", "boto3", "botocore"):
+        spec = importlib.util.find_spec(module)
+        if spec is None or spec.origin is None:
+            continue
+        origin = Path(spec.origin)
+        # a package's __init__.py sits one level deeper than a plain module or extension
+        site = origin.parent.parent if origin.name == "__init__.py" else origin.parent
+        if str(site) not in found:
+            found.append(str(site))
+    return tuple(found)
+
+
+def bootstrap_code(paths: tuple[str, ...]) -> str:
+    """`python -S -c` code that runs awslambdaric, its packages after the function's own."""
+    return (f"import sys; sys.path.extend({list(paths)!r}); "
+            "from awslambdaric.__main__ import main; main(sys.argv)")
+
+
+def reachable(path: Path, uid: int, gid: int) -> bool:
+    """Every directory down to `path` searchable by uid/gid, judged from the mode bits."""
+    path = path.resolve()
+    for directory in [*reversed(path.parents), path]:
+        try:
+            st = directory.stat()
+        except OSError:
+            return False
+        if st.st_uid == uid:
+            bit = stat.S_IXUSR
+        elif st.st_gid == gid:
+            bit = stat.S_IXGRP
+        else:
+            bit = stat.S_IXOTH
+        if not st.st_mode & bit:
+            return False
+    return True
+
+
+def _probe(python: str, paths: tuple[str, ...], uid: int | None, gid: int | None) -> str | None:
+    """The interpreter's version when it runs awslambdaric as uid, else None."""
+    code = (f"import sys; sys.path.extend({list(paths)!r}); import awslambdaric.bootstrap; "
+            "print(sys.version.split()[0])")
+    kwargs = {} if uid is None else {"user": uid, "group": gid, "extra_groups": []}
+    try:
+        out = subprocess.run([python, "-S", "-c", code], capture_output=True, text=True,
+                             timeout=20, cwd="/", check=False, **kwargs)
+    except OSError:
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def detect(user: str = UNPRIVILEGED_USER) -> Launch:
+    """Decide once, at start: a few probe processes."""
+    paths = runtime_paths()
+    own = os.path.realpath(sys.executable)
+    version = ".".join(map(str, sys.version_info[:3]))
+    if os.geteuid() != 0:
+        return Launch(own, version, paths)
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        return Launch(own, version, paths, notes=(
+            f"vpclocal: function code runs as root: there is no user '{user}' to run it as.",))
+    uid, gid = entry.pw_uid, entry.pw_gid
+    minor = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    candidates = [own] + [f"{d}/{minor}" for d in ("/usr/bin", "/usr/local/bin")]
+    if not all(reachable(Path(p), uid, gid) for p in paths):
+        candidates = []  # the runtime's packages themselves are out of the user's reach
+    for python in dict.fromkeys(candidates):
+        if os.path.exists(python):
+            found = _probe(python, paths, uid, gid)
+            if found:
+                return Launch(python, found, paths, uid, gid)
+    return Launch(own, version, paths, notes=(
+        (f"vpclocal: function code runs as root: user '{user}' cannot run a Python interpreter "
+        f"with awslambdaric from {', '.join(paths)}."),))

@@ -1,0 +1,94 @@
+"""The runtime's vocabulary: what runs (FunctionSpec), how (RuntimeConfig), what came back."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PYTHON_RUNTIMES = ("python3.9", "python3.10", "python3.11", "python3.12", "python3.13",
+                   "python3.14")
+BOOTSTRAP_RUNTIMES = ("provided.al2", "provided.al2023", "provided")
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """One function version's configuration as an environment runs it.
+
+    Frozen and hashable: environments are pooled per spec, so any change (code, memory,
+    variables...) gets fresh environments, as an update does on AWS.
+    """
+
+    name: str
+    arn: str  # unqualified function ARN
+    runtime: str
+    handler: str
+    code_path: str  # the deployment package (zip)
+    code_sha: str  # CodeSha256
+    version: str = "$LATEST"
+    region: str = "us-east-1"
+    memory_mb: int = 128
+    timeout_s: int = 3
+    environment: tuple[tuple[str, str], ...] = ()
+    role: str = ""
+    log_group: str = ""
+
+    @property
+    def group(self) -> str:
+        return self.log_group or f"/aws/lambda/{self.name}"
+
+    @property
+    def pool_key(self) -> tuple[str, str, str]:
+        """Specs with the same key replace each other (an updated function)."""
+        return (self.region, self.arn, self.version)
+
+
+@dataclass
+class Result:
+    payload: bytes
+    function_error: str | None = None  # "Unhandled" when the function failed
+    log_tail: str = ""  # base64 of the last 4 KB of the invocation's log
+    status: str = "success"  # success | error | timeout
+    duration_ms: float = 0.0
+    cold: bool = False
+
+
+class Throttled(Exception):
+    """The invocation would exceed a concurrency limit (Lambda's 429)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+LogWriter = Callable[[str, str, str, list[tuple[int, str]]], None]  # region, group, stream, events
+MetricWriter = Callable[[str, list[dict]], None]  # region, MetricDatum dicts (AWS/Lambda)
+Credentials = Callable[[FunctionSpec], dict[str, str]]  # AccessKeyId, SecretAccessKey, ...
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+@dataclass
+class RuntimeConfig:
+    data_dir: Path
+    endpoint_url: str = ""  # AWS_ENDPOINT_URL inside functions: this vpclocal server
+    # The Runtime API listens on api_host; environments are told api_advertise (default the
+    # same). An environment in a network namespace gets an address it can reach there.
+    api_host: str = "127.0.0.1"
+    api_advertise: str = ""
+    idle_seconds: float = field(
+        default_factory=lambda: _env_float("VPCLOCAL_LAMBDA_IDLE_SECONDS", 300))
+    account_concurrency: int = field(
+        default_factory=lambda: int(_env_float("VPCLOCAL_LAMBDA_CONCURRENCY", 1000)))
+    init_timeout_s: float = 10.0  # AWS's limit on the init phase
+    memory_poll_s: float = 0.02  # RSS check while an invocation runs
+    write_logs: LogWriter | None = None
+    write_metrics: MetricWriter | None = None
+    credentials: Credentials | None = None
+    run_unprivileged: bool = True
