@@ -60,7 +60,7 @@ def make_cw(request, server, json_served, tmp_path_factory):
             "cloudwatch", endpoint_url=server.endpoint, region_name=region,
             aws_access_key_id="test", aws_secret_access_key="test",
             config=BotoConfig(disable_request_compression=not compress))
-        assert client.meta.service_model.protocol == (
+        assert client.meta.service_model.resolved_protocol == (
             "smithy-rpc-v2-cbor" if request.param == "cbor" else "json")
         return client
     return make
