@@ -201,6 +201,10 @@ def test_describe_streams_order_and_event_times(logs, group):
             if not token:
                 break
         assert seen == expected
+    by_name = logs.describe_log_streams(logGroupName=group, limit=1)["nextToken"]
+    assert error_of(logs.describe_log_streams, logGroupName=group, orderBy="LastEventTime",
+                    nextToken=by_name) == (
+        "InvalidParameterException", "The specified nextToken is invalid.")
     assert error_of(logs.describe_log_streams, logGroupName=group, orderBy="LastEventTime",
                     logStreamNamePrefix="a") == (
         "InvalidParameterException", "Cannot order by LastEventTime with a logStreamNamePrefix.")

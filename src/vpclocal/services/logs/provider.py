@@ -67,11 +67,16 @@ def position_token(direction: str, ts: int, seq: int) -> str:
     return f"{direction}/{ts:020d}{seq:036d}"
 
 
-def paginate(items: list, key, token: str | None, limit: int) -> tuple[list, str | None]:
-    """A page of sorted items after the key a previous page ended at."""
+def paginate(items: list, key, token: str | None, limit: int,
+             descending: bool = False) -> tuple[list, str | None]:
+    """A page of items sorted by `key` that follow the key a previous page ended at."""
     after = decode_token(token)
     if after is not None:
-        items = [item for item in items if key(item) > tuple(after)]
+        try:
+            items = [item for item in items
+                     if (key(item) < tuple(after) if descending else key(item) > tuple(after))]
+        except TypeError:  # a token of another listing
+            raise param_error(BAD_TOKEN) from None
     page = items[:limit]
     more = len(items) > limit
     return page, encode_token(list(key(page[-1]))) if more else None
@@ -169,31 +174,21 @@ class LogsProvider(Provider):
         by_time = p.get("orderBy") == "LastEventTime"
         if by_time and prefix:
             raise param_error("Cannot order by LastEventTime with a logStreamNamePrefix.")
-        streams = [self._stream_out(ctx, s) for s in self._streams(ctx, group["logGroupName"])
+        records = [s for s in self._streams(ctx, group["logGroupName"])
                    if not prefix or s["logStreamName"].startswith(prefix)]
+        stats = self.app.store.event_stats(
+            ctx.region, [model.events_key(s["_group"], s["logStreamName"]) for s in records])
+        streams = [_stream_out(s, stats) for s in records]
 
         def key(s: dict) -> tuple:
             name = s["logStreamName"]
             if by_time:  # streams without events come first, as the oldest
                 return (s.get("lastEventTimestamp", 0), name)
             return (name,)
-        if p.get("descending"):
-            streams.sort(key=key, reverse=True)
-            page, token = _paginate_desc(streams, key, p.get("nextToken"), p.get("limit", 50))
-        else:
-            streams.sort(key=key)
-            page, token = paginate(streams, key, p.get("nextToken"), p.get("limit", 50))
+        descending = bool(p.get("descending"))
+        streams.sort(key=key, reverse=descending)
+        page, token = paginate(streams, key, p.get("nextToken"), p.get("limit", 50), descending)
         return {"logStreams": page, "nextToken": token}
-
-    def _stream_out(self, ctx: RequestContext, stream: dict) -> dict:
-        key = model.events_key(stream["_group"], stream["logStreamName"])
-        stats = self.app.store.event_stats(ctx.region, [key]).get(key)
-        out = {**_public(stream), "storedBytes": 0}  # deprecated: always 0 on AWS since 2019
-        if stats is not None:
-            out.update(firstEventTimestamp=stats.first_ts, lastEventTimestamp=stats.last_ts,
-                       lastIngestionTime=stats.last_ingested,
-                       uploadSequenceToken=_sequence_token(stats.count))
-        return out
 
     # events
 
@@ -386,12 +381,14 @@ class LogsProvider(Provider):
                       key=lambda s: s["logStreamName"])
 
 
-def _paginate_desc(items: list, key, token: str | None, limit: int) -> tuple[list, str | None]:
-    after = decode_token(token)
-    if after is not None:
-        items = [item for item in items if key(item) < tuple(after)]
-    page = items[:limit]
-    return page, encode_token(list(key(page[-1]))) if len(items) > limit else None
+def _stream_out(stream: dict, stats: dict) -> dict:
+    found = stats.get(model.events_key(stream["_group"], stream["logStreamName"]))
+    out = {**_public(stream), "storedBytes": 0}  # deprecated: always 0 on AWS since 2019
+    if found is not None:
+        out.update(firstEventTimestamp=found.first_ts, lastEventTimestamp=found.last_ts,
+                   lastIngestionTime=found.last_ingested,
+                   uploadSequenceToken=_sequence_token(found.count))
+    return out
 
 
 def _group_name(identifier: str) -> str:
