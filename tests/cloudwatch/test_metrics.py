@@ -4,6 +4,7 @@ API the Lambda runtime emits AWS/Lambda metrics through."""
 from __future__ import annotations
 
 import json
+import signal
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ import pytest
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
+from tests.conftest import Server
 from vpclocal.config import Config
 from vpclocal.server import App
 from vpclocal.services.base import RequestContext
@@ -486,3 +488,26 @@ def test_api_survives_restart_and_threads(tmp_path):
         assert point["Sum"] == 200
     finally:
         second.store.close()
+
+
+def test_data_points_survive_sigkill(tmp_path):
+    srv = Server(tmp_path / "data").start()
+    t = minute()
+    try:
+        session = cbor_only_session(tmp_path / "models")
+        client = session.client("cloudwatch", endpoint_url=srv.endpoint, region_name="us-east-1",
+                                aws_access_key_id="test", aws_secret_access_key="test")
+        client.put_metric_data(Namespace="Durable", MetricData=[
+            {"MetricName": "m", "Value": 2, "Timestamp": t}])
+    finally:
+        srv.stop(signal.SIGKILL)
+    srv = Server(tmp_path / "data").start()
+    try:
+        client = session.client("cloudwatch", endpoint_url=srv.endpoint, region_name="us-east-1",
+                                aws_access_key_id="test", aws_secret_access_key="test")
+        [point] = client.get_metric_statistics(
+            Namespace="Durable", MetricName="m", StartTime=t, EndTime=t + timedelta(minutes=1),
+            Period=60, Statistics=["Sum"])["Datapoints"]
+        assert point["Sum"] == 2.0
+    finally:
+        srv.stop()

@@ -4,6 +4,7 @@ the in-process API the Lambda runtime writes through."""
 from __future__ import annotations
 
 import json
+import signal
 import threading
 import time
 import uuid
@@ -13,6 +14,7 @@ import pytest
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
+from tests.conftest import Server
 from vpclocal.config import Config
 from vpclocal.server import App
 from vpclocal.services.base import RequestContext
@@ -475,6 +477,14 @@ def app(tmp_path):
     application.store.close()
 
 
+def call(app: App, operation: str, **params):
+    """An operation of the server's own Logs provider, in-process."""
+    ctx = RequestContext("000000000000", "us-east-1", "r", "logs", operation, app)
+    with app.store.transaction("us-east-1") as tx:
+        ctx.tx = tx
+        return app.provider("logs").method_for(operation)(ctx, params)
+
+
 def test_api_creates_group_and_stream(app):
     group, stream = "/aws/lambda/fn", "2024/01/01/[$LATEST]" + "a" * 32
     api.put_events(app, "us-east-1", group, stream, [(1000, "START"), (1000, "line"),
@@ -516,19 +526,41 @@ def test_api_is_thread_safe(app):
 def test_api_events_read_by_the_provider(app):
     """What the runtime writes is what GetLogEvents / FilterLogEvents / DescribeLogStreams see."""
     api.put_events(app, "us-east-1", "/aws/lambda/f", "s", [(now_ms(), "hello")])
-    provider = app.provider("logs")
-
-    def call(operation: str, **params):
-        ctx = RequestContext("000000000000", "us-east-1", "r", "logs", operation, app)
-        with app.store.transaction("us-east-1") as tx:
-            ctx.tx = tx
-            return provider.method_for(operation)(ctx, params)
-    got = call("GetLogEvents", logGroupName="/aws/lambda/f", logStreamName="s")
+    got = call(app, "GetLogEvents", logGroupName="/aws/lambda/f", logStreamName="s")
     assert [e["message"] for e in got["events"]] == ["hello"]
-    found = call("FilterLogEvents", logGroupName="/aws/lambda/f", filterPattern="hello")
+    found = call(app, "FilterLogEvents", logGroupName="/aws/lambda/f", filterPattern="hello")
     assert found["events"][0]["logStreamName"] == "s"
-    [stream] = call("DescribeLogStreams", logGroupName="/aws/lambda/f")["logStreams"]
+    [stream] = call(app, "DescribeLogStreams", logGroupName="/aws/lambda/f")["logStreams"]
     assert stream["lastEventTimestamp"] == got["events"][0]["timestamp"]
+
+
+def test_retention_hides_expired_events(app):
+    t = now_ms()
+    api.put_events(app, "us-east-1", "/r", "s", [(t - 3 * 86_400_000, "old"), (t, "new")])
+    call(app, "PutRetentionPolicy", logGroupName="/r", retentionInDays=1)
+    got = call(app, "GetLogEvents", logGroupName="/r", logStreamName="s", startFromHead=True)
+    assert [e["message"] for e in got["events"]] == ["new"]
+    found = call(app, "FilterLogEvents", logGroupName="/r", startTime=0)
+    assert [e["message"] for e in found["events"]] == ["new"]
+
+
+def test_events_survive_sigkill(tmp_path):
+    srv = Server(tmp_path / "data").start()
+    t = now_ms()
+    try:
+        client = srv.client("logs")
+        client.create_log_group(logGroupName="/durable")
+        client.create_log_stream(logGroupName="/durable", logStreamName="s")
+        put(client, "/durable", "s", "a", "b", at=t)
+    finally:
+        srv.stop(signal.SIGKILL)
+    srv = Server(tmp_path / "data").start()
+    try:
+        got = srv.client("logs").get_log_events(logGroupName="/durable", logStreamName="s")
+        assert [(e["timestamp"], e["message"]) for e in got["events"]] == [(t, "a"),
+                                                                          (t + 1, "b")]
+    finally:
+        srv.stop()
 
 
 def test_api_cost_per_call(app):

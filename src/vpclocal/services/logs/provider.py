@@ -236,7 +236,7 @@ class LogsProvider(Provider):
         self._stream(ctx, name, p["logStreamName"])
         key = model.events_key(name, p["logStreamName"])
         limit = p.get("limit", 10_000)
-        window = {"start": p.get("startTime"), "end": p.get("endTime")}
+        window = {"start": _start(group, p.get("startTime")), "end": p.get("endTime")}
         token = p.get("nextToken")
         store = self.app.store
         if token is not None:
@@ -282,10 +282,11 @@ class LogsProvider(Provider):
         # FilterLogEvents' endTime is inclusive ("later than this time are not returned"),
         # GetLogEvents' is not
         end = p["endTime"] + 1 if p.get("endTime") is not None else None
+        start = _start(group, p.get("startTime"))
         found: list[Event] = []
         more = False
         while not more:
-            chunk = self.app.store.events(ctx.region, list(names), start=p.get("startTime"),
+            chunk = self.app.store.events(ctx.region, list(names), start=start,
                                           end=end, after=position,
                                           limit=SCAN_CHUNK)
             for event in chunk:
@@ -379,6 +380,16 @@ class LogsProvider(Provider):
     def _streams(self, ctx: RequestContext, group: str) -> list[dict]:
         return sorted((s for s in ctx.tx.values(model.STREAMS) if s["_group"] == group),
                       key=lambda s: s["logStreamName"])
+
+
+def _start(group: dict, start: int | None) -> int | None:
+    """Events past the group's retention are gone on AWS (deleted in the background): hide
+    them from reads rather than delete them."""
+    days = group.get("retentionInDays")
+    if not days:
+        return start
+    floor = model.now_ms() - days * DAY_MS
+    return floor if start is None else max(start, floor)
 
 
 def _stream_out(stream: dict, stats: dict) -> dict:
