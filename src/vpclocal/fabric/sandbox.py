@@ -1,0 +1,214 @@
+"""The sandbox: one private user + mount + PID + network namespace tree owned by the server.
+
+    with Sandbox() as sb:                         # starts the agent (agent.py) inside it
+        router, eni = sb.ns_new(2)
+        sb.ip(router, "link add ...")             # `ip -batch` inside that namespace
+        sb.nft(router, "table ip vpc { ... }")    # `nft -f` inside that namespace
+
+Layout: the server starts `setpriv --pdeathsig KILL unshare --user --map-root-user --net
+--mount --pid --fork --kill-child --mount-proc python -m vpclocal.fabric.agent`. The agent is
+PID 1 of the new PID namespace and holds every further network namespace (per VPC router, per
+ENI) by a file descriptor: nothing is named under /run/netns or mounted on the host, and
+nothing is ever connected to the host's network namespace.
+
+Lifetime: when the server exits, cleanly or by SIGKILL, `unshare` gets SIGKILL (its parent
+death signal; note that it fires when the *thread* that started the sandbox ends, so start it
+from a long-lived thread), which SIGKILLs the agent (--kill-child); the agent also exits when
+the server's end of its socket closes. The agent being PID 1, its death kills every process in
+the sandbox, and the namespaces, held only by those processes, disappear with them.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from typing import Self
+
+from .agent import recv_frame, send_frame
+
+AGENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "agent.py")  # stdlib only
+
+TOOLS = ("unshare", "setpriv", "nsenter", "ip", "nft")
+UNSHARE = ["unshare", "--user", "--map-root-user", "--net", "--mount", "--pid", "--fork",
+           "--kill-child", "--mount-proc"]
+
+
+class FabricError(RuntimeError):
+    """The sandbox is unavailable, or a command inside it failed."""
+
+
+@dataclass(frozen=True)
+class Space:
+    """A network namespace inside the sandbox: the agent's descriptor for it, and the PID
+    (inside the sandbox) of its holder process when it has one."""
+
+    ns: int
+    pid: int | None = None
+
+
+@dataclass(frozen=True)
+class Result:
+    rc: int
+    out: str
+    err: str
+
+
+@functools.lru_cache(maxsize=1)
+def available() -> tuple[bool, str]:
+    """(True, "") when the fabric can run here, else (False, why not)."""
+    missing = [t for t in TOOLS if shutil.which(t) is None]
+    if missing:
+        return False, f"missing tools: {', '.join(missing)} (make setup installs them)"
+    probe = ("ip link add name va type veth peer name vb && "
+             "printf 'table ip t { chain c { type filter hook forward priority 0; "
+             "ct state established accept; }; }' | nft -f -")
+    try:
+        proc = subprocess.run([*UNSHARE, "sh", "-c", probe], check=False,
+                              capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, f"cannot create namespaces: {exc}"
+    if proc.returncode != 0:
+        return False, ("cannot create a private user + network namespace with veth and "
+                       f"nftables here: {proc.stderr.strip() or proc.returncode}")
+    return True, ""
+
+
+class Sandbox:
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen | None = None
+        self.sock: socket.socket | None = None
+        self._lock = threading.Lock()
+
+    # ---- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> Sandbox:
+        ok, why = available()
+        if not ok:
+            raise FabricError(why)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        argv = [shutil.which("setpriv") or "setpriv", "--pdeathsig", "KILL", *UNSHARE,
+                sys.executable, "-I", AGENT, str(theirs.fileno())]
+        try:
+            self.proc = subprocess.Popen(argv, pass_fds=(theirs.fileno(),),
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        finally:
+            theirs.close()
+        self.sock = ours
+        self.call("ping")
+        return self
+
+    def close(self) -> None:
+        """Stop the agent: every namespace and process of the sandbox goes with it."""
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+        if self.proc is not None:
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def host_pids(self) -> tuple[int, int | None]:
+        """(unshare's PID, the agent's PID) as the host sees them."""
+        assert self.proc is not None
+        pid = self.proc.pid
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                children = f.read().split()
+        except OSError:
+            children = []
+        return pid, int(children[0]) if children else None
+
+    # ---- requests ------------------------------------------------------------------------------
+
+    def call(self, op: str, fds: tuple[int, ...] = (), **args) -> dict:
+        with self._lock:
+            if self.sock is None:
+                raise FabricError("the sandbox is not running")
+            try:
+                send_frame(self.sock, dict(args, op=op), fds)
+                reply, extra = recv_frame(self.sock)
+            except OSError as exc:
+                raise FabricError(f"the sandbox agent is gone: {exc}") from exc
+        for fd in extra:
+            os.close(fd)
+        if reply is None:
+            raise FabricError("the sandbox agent exited")
+        if "error" in reply:
+            raise FabricError(f"{op}: {reply['error']}")
+        return reply
+
+    def ns_new(self, count: int = 1, *, sysctl: dict | None = None,
+               holder: bool = False) -> list[Space]:
+        reply = self.call("ns_new", count=count, sysctl=sysctl or {}, holder=holder)
+        return [Space(s["ns"], s["pid"]) for s in reply["spaces"]]
+
+    def ns_del(self, spaces: list[Space]) -> None:
+        if spaces:
+            self.call("ns_del", spaces=[s.ns for s in spaces])
+
+    def run(self, jobs: list[tuple[list[str], Space | None, str]], parallel: int = 1
+            ) -> list[Result]:
+        """Run (argv, namespace or None for the sandbox's own, stdin text) jobs."""
+        reply = self.call("run", parallel=parallel, jobs=[
+            {"argv": argv, "ns": ns.ns if ns else None, "input": text} for argv, ns, text in jobs])
+        return [Result(r["rc"], r["out"], r["err"]) for r in reply["results"]]
+
+    def check(self, jobs: list[tuple[list[str], Space | None, str]], parallel: int = 1
+              ) -> list[Result]:
+        results = self.run(jobs, parallel)
+        for (argv, _ns, text), r in zip(jobs, results, strict=True):
+            if r.rc != 0:
+                raise FabricError(f"{' '.join(argv)} failed ({r.rc}): {r.err.strip()}\n"
+                                  f"input:\n{text[:2000]}")
+        return results
+
+    def ip(self, space: Space | None, batch: str) -> str:
+        return self.check([(["ip", "-batch", "-"], space, batch)])[0].out
+
+    def nft(self, space: Space | None, ruleset: str) -> str:
+        return self.check([(["nft", "-f", "-"], space, ruleset)])[0].out
+
+    def sh(self, space: Space | None, command: str) -> Result:
+        return self.run([(["sh", "-c", command], space, "")])[0]
+
+    # ---- processes -----------------------------------------------------------------------------
+
+    def spawn(self, argv: list[str], space: Space | None = None, *, stdin=None, stdout=None,
+              stderr=None, env: dict | None = None, cwd: str | None = None) -> int:
+        """Start a long-lived process in a namespace with the given file objects (or
+        descriptors) as its stdio; returns its PID inside the sandbox."""
+        fds = []
+        for stream in (stdin, stdout, stderr):
+            fd = stream if isinstance(stream, int) else (
+                stream.fileno() if stream is not None else os.open(os.devnull, os.O_RDWR))
+            fds.append(fd)
+        try:
+            return self.call("spawn", fds=tuple(fds), argv=argv,
+                             ns=space.ns if space else None, env=env, cwd=cwd)["pid"]
+        finally:
+            for stream, fd in zip((stdin, stdout, stderr), fds, strict=True):
+                if stream is None:
+                    os.close(fd)
+
+    def kill(self, pid: int, sig: int = signal.SIGKILL) -> None:
+        self.call("signal", pid=pid, sig=int(sig))
+
+    def wait(self, pid: int, timeout: float = 10.0) -> int | None:
+        return self.call("wait", pid=pid, timeout=timeout)["rc"]
