@@ -77,7 +77,8 @@ class Environment:
         self.stream = f"{day}/[{spec.version}]{self.id}"
         self.api = RuntimeApi(self)
         self.proc: subprocess.Popen | None = None
-        self.alive = False
+        self.alive = False  # the process runs
+        self.dying = False  # killed, its exit not yet seen
         self.current: Invocation | None = None
         self.init_ms = 0.0
         self.init_reported = provisioned  # provisioned inits do not show in a REPORT
@@ -85,6 +86,7 @@ class Environment:
         self.spawn_error = ""  # why the process could not start
         self.exit_code: int | None = None
         self.last_used = time.monotonic()
+        self.peak_kb = 0
         self.output: list[tuple[int, str]] = []
         loop = asyncio.get_running_loop()
         self.ready: asyncio.Future[bool] = loop.create_future()
@@ -185,7 +187,12 @@ class Environment:
             self.kill()
             return None
 
+    @property
+    def usable(self) -> bool:
+        return self.alive and not self.dying
+
     def kill(self) -> None:
+        self.dying = True
         if self.proc is not None and self.alive:
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
@@ -244,24 +251,30 @@ class Environment:
                 self._partial = self._partial[MAX_LINE:]
 
     def _line(self, raw: bytes) -> None:
-        self.output.append((now_ms(), raw.decode("utf-8", "replace")))
+        ts = now_ms()
+        for at in range(0, max(len(raw), 1), MAX_LINE):
+            self.output.append((ts, raw[at:at + MAX_LINE].decode("utf-8", "replace")))
 
     def take_output(self) -> list[tuple[int, str]]:
         """Log lines so far: everything the process wrote before it posted its result."""
         if self.alive:
             self._read_output()
+        if self._partial:  # text without a newline still belongs to this invocation
+            self._line(self._partial)
+            self._partial = b""
         out, self.output = self.output, []
         return out
 
     def memory_kb(self) -> tuple[int, int]:
-        """(resident now, peak resident) of the process, in kB."""
-        if self.proc is None:
-            return 0, 0
+        """(resident now, peak resident) of the process, in kB; once it is gone, (0, the peak
+        last seen)."""
+        if self.proc is None or not self.alive:
+            return 0, self.peak_kb
         try:
             with open(f"/proc/{self.proc.pid}/status", "rb") as f:
                 data = f.read()
         except OSError:
-            return 0, 0
+            return 0, self.peak_kb
         rss = hwm = 0
         for line in data.split(b"\n"):
             if line.startswith(b"VmHWM:"):
@@ -269,7 +282,8 @@ class Environment:
             elif line.startswith(b"VmRSS:"):
                 rss = int(line.split()[1])
                 break  # VmRSS follows VmHWM
-        return rss, hwm
+        self.peak_kb = max(self.peak_kb, hwm, rss)
+        return rss, self.peak_kb
 
     # ---- the Runtime API's side ----------------------------------------------------------
 

@@ -139,13 +139,13 @@ class Runtime:
         idle = self._idle.get(spec)
         while idle:
             env = idle.pop()  # the most recently used: the others may go idle and be reaped
-            if env.alive:
+            if env.usable:
                 return env
         return None
 
     def _give_back(self, env: Environment) -> None:
         env.last_used = time.monotonic()
-        if env.alive and self._specs.get(env.spec.pool_key) == env.spec:
+        if env.usable and self._specs.get(env.spec.pool_key) == env.spec:
             self._idle[env.spec].append(env)
         else:
             env.kill()
@@ -182,12 +182,12 @@ class Runtime:
         return dict(self._provisioned)
 
     def provisioned_ready(self, spec: FunctionSpec) -> int:
-        return sum(1 for e in self._envs if e.spec == spec and e.provisioned and e.alive
+        return sum(1 for e in self._envs if e.spec == spec and e.provisioned and e.usable
                    and e.ready.done() and e.ready.result())
 
     def _top_up(self, spec: FunctionSpec) -> None:
         want = self._provisioned.get(spec, 0)
-        mine = [e for e in self._envs if e.spec == spec and e.provisioned]
+        mine = [e for e in self._envs if e.spec == spec and e.provisioned and not e.dying]
         for env in mine[want:]:
             env.provisioned = False  # the reaper reclaims it once idle
         for _ in range(want - len(mine)):
@@ -298,12 +298,12 @@ class Runtime:
         duration = (time.monotonic() - start) * 1000
         env.current = None
         lines += env.take_output()
-        rss_kb, hwm_kb = env.memory_kb()
-        if kind in ("ok", "error") and hwm_kb > limit_kb:
+        _, peak_kb = env.memory_kb()
+        if kind in ("ok", "error") and peak_kb > limit_kb:
             # the peak went over the limit between two polls: the kernel would have killed it
             oom = True
             env.kill()
-        max_used = math.ceil(max(hwm_kb, rss_kb) / 1024)
+        max_used = math.ceil(peak_kb / 1024)
         end_ms = now_ms()
         status = None
         report_error = None

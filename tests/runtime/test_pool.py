@@ -1,0 +1,182 @@
+"""Pools of environments: reuse, reclaiming, retiring, provisioned concurrency, limits,
+metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from dataclasses import replace
+
+import pytest
+
+from vpclocal.runtime import Throttled
+
+COUNTER = """
+import os, time
+count = 0
+
+def handler(event, context):
+    global count
+    count += 1
+    time.sleep(event.get("sleep", 0))
+    return {"count": count, "pid": os.getpid(),
+            "init": os.environ["AWS_LAMBDA_INITIALIZATION_TYPE"]}
+"""
+
+
+def out(result) -> dict:
+    return json.loads(result.payload)
+
+
+def test_concurrent_invocations_get_their_own_environments(harness):
+    spec = harness.spec(COUNTER)
+
+    async def body(rt):
+        first = await asyncio.gather(*(rt.invoke(spec, b'{"sleep": 0.2}') for _ in range(3)))
+        again = await asyncio.gather(*(rt.invoke(spec, b'{"sleep": 0.2}') for _ in range(3)))
+        return first, again
+
+    first, again = harness.run(body)
+    assert len({out(r)["pid"] for r in first}) == 3 and all(r.cold for r in first)
+    # the three are reused, not replaced
+    assert {out(r)["pid"] for r in again} == {out(r)["pid"] for r in first}
+    assert not any(r.cold for r in again)
+    assert len(harness.streams()) == 3
+
+
+def test_idle_environments_are_reclaimed(harness):
+    spec = harness.spec(COUNTER)
+
+    async def body(rt):
+        first = await rt.invoke(spec, b"{}")
+        warm = await rt.invoke(spec, b"{}")
+        await asyncio.sleep(0.5)
+        later = await rt.invoke(spec, b"{}")
+        return first, warm, later
+
+    first, warm, later = harness.run(body, idle_seconds=0.2)
+    assert (first.cold, warm.cold, later.cold) == (True, False, True)
+    assert out(later)["count"] == 1
+
+
+def test_a_changed_configuration_gets_new_environments(harness):
+    spec = harness.spec(COUNTER)
+    updated = replace(spec, environment=(("A", "1"),))
+
+    async def body(rt):
+        one = await rt.invoke(spec, b"{}")
+        two = await rt.invoke(updated, b"{}")
+        await asyncio.sleep(0.1)
+        return one, two, len(rt._envs)
+
+    one, two, alive = harness.run(body)
+    assert two.cold and out(one)["pid"] != out(two)["pid"]
+    assert alive == 1  # the old configuration's idle environment is gone
+
+
+def test_reserved_concurrency_throttles(harness):
+    spec = harness.spec(COUNTER)
+
+    async def body(rt):
+        slow = asyncio.ensure_future(rt.invoke(spec, b'{"sleep": 0.3}', reserved=1))
+        await asyncio.sleep(0.05)
+        assert rt.concurrency("us-east-1", spec.name) == 1
+        with pytest.raises(Throttled) as caught:
+            await rt.invoke(spec, b"{}", reserved=1)
+        with pytest.raises(Throttled):
+            await rt.invoke(spec, b"{}", reserved=0)
+        await slow
+        await rt.invoke(spec, b"{}", reserved=1)  # free again
+        return caught.value.reason
+
+    assert harness.run(body) == "ReservedFunctionConcurrentInvocationLimitExceeded"
+
+
+def test_account_concurrency_limit_throttles(harness):
+    one, two = harness.spec(COUNTER), harness.spec(COUNTER)
+
+    async def body(rt):
+        slow = asyncio.ensure_future(rt.invoke(one, b'{"sleep": 0.3}'))
+        await asyncio.sleep(0.05)
+        with pytest.raises(Throttled) as caught:
+            await rt.invoke(two, b"{}")
+        await slow
+        return caught.value.reason
+
+    assert harness.run(body, account_concurrency=1) == "ConcurrentInvocationLimitExceeded"
+
+
+def test_provisioned_environments_are_ready_before_the_first_invoke(harness):
+    spec = harness.spec(COUNTER, version="1")
+
+    async def body(rt):
+        rt.provision(spec, 2)
+        deadline = time.monotonic() + 10
+        while rt.provisioned_ready(spec) < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        ready = rt.provisioned_ready(spec)
+        results = await asyncio.gather(*(rt.invoke(spec, b'{"sleep": 0.1}') for _ in range(2)))
+        rt.provision(spec, 0)
+        return ready, results
+
+    ready, results = harness.run(body, idle_seconds=0.1)
+    assert ready == 2
+    assert not any(r.cold for r in results)
+    assert {out(r)["init"] for r in results} == {"provisioned-concurrency"}
+    reports = [x for x in harness.lines() if x.startswith("REPORT")]
+    assert len(reports) == 2 and not any("Init Duration" in x for x in reports)
+    assert all("[1]" in s for s in harness.streams())
+
+
+def test_provisioned_environments_are_not_reaped(harness):
+    spec = harness.spec(COUNTER, version="2")
+
+    async def body(rt):
+        rt.provision(spec, 1)
+        while rt.provisioned_ready(spec) < 1:
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.4)  # well past idle_seconds
+        return rt.provisioned_ready(spec), await rt.invoke(spec, b"{}")
+
+    ready, result = harness.run(body, idle_seconds=0.1)
+    assert ready == 1 and not result.cold
+
+
+def test_metrics(harness):
+    good = harness.spec(COUNTER, name="good")
+    bad = harness.spec("def handler(e, c):\n    raise Exception('x')\n", name="bad")
+
+    async def body(rt):
+        for _ in range(3):
+            await rt.invoke(good, b"{}")
+        await rt.invoke(bad, b"{}")
+        with pytest.raises(Throttled):
+            await rt.invoke(good, b"{}", reserved=0)
+
+    harness.run(body)
+    points: dict[tuple[str, str], list[float]] = {}
+    for region, data in harness.metrics:
+        assert region == "us-east-1"
+        for datum in data:
+            dims = {d["Name"]: d["Value"] for d in datum["Dimensions"]}
+            key = (dims.get("FunctionName", ""), datum["MetricName"])
+            for value, count in zip(datum["Values"], datum["Counts"], strict=True):
+                points.setdefault(key, []).extend([value] * count)
+    assert points[("good", "Invocations")] == [1, 1, 1]
+    assert sum(points[("good", "Errors")]) == 0 and len(points[("good", "Errors")]) == 3
+    assert points[("bad", "Errors")] == [1]
+    assert points[("good", "Throttles")] == [1]
+    assert len(points[("good", "Duration")]) == 3
+    assert all(v > 0 for v in points[("good", "Duration")])
+    assert points[("good", "ConcurrentExecutions")] == [1, 1, 1]
+    assert ("", "ConcurrentExecutions") in points
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch users")
+def test_code_runs_as_nobody_and_cannot_write_its_code(harness):
+    source = ("import os\ndef handler(e, c):\n    try:\n        open('x', 'w')\n"
+              "        return 'wrote'\n    except OSError as exc:\n        return exc.errno\n")
+    result = harness.run(lambda rt: rt.invoke(harness.spec(source), b"{}"))
+    assert json.loads(result.payload) == 13  # EACCES: the task root is read-only to it
