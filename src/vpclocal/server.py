@@ -6,6 +6,7 @@ unsigned), to an operation by its protocol, parsed and answered through botocore
 
 from __future__ import annotations
 
+import gzip
 import importlib
 import json
 import logging
@@ -79,6 +80,11 @@ class App:
             body += message.get("body", b"")
             more = message.get("more_body", False)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        if headers.get("content-encoding") == "gzip":  # botocore compresses large bodies
+            try:
+                body = gzip.decompress(body)
+            except (OSError, EOFError):
+                pass  # left as sent: the protocol reports the malformed body
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         raw_path = scope.get("raw_path")
         request = HttpRequest(scope["method"], scope["path"], query, headers, body,
@@ -139,7 +145,7 @@ class App:
             return _plain_error(400, "UnknownService",
                                 f"vpclocal does not serve the service '{signing_name}'.")
         model = self.models[signing_name]
-        protocol = PROTOCOLS[model.protocol]
+        protocol = PROTOCOLS[_protocol_of(request, model)]
         provider = self.providers[signing_name]
         try:
             name = protocol.operation_name(request, model)
@@ -169,6 +175,21 @@ class App:
                 model,
                 ServiceError("An internal error has occurred.", code="InternalError",
                              status=500, sender_fault=False), rid)
+
+def _protocol_of(request: HttpRequest, model: ServiceModel) -> str:
+    """The protocol this request speaks: a service may offer several (CloudWatch: cbor, json,
+    query) and each client picks its own."""
+    offered = model.metadata.get("protocols") or [model.protocol]
+    if len(offered) > 1:
+        if "smithy-protocol" in request.headers and "smithy-rpc-v2-cbor" in offered:
+            return "smithy-rpc-v2-cbor"
+        if "x-amz-target" in request.headers and "json" in offered:
+            return "json"
+        if "query" in offered and (b"Action=" in request.body or "Action" in request.query):
+            return "query"
+        return model.resolved_protocol
+    return model.protocol
+
 
 def _is_async(method) -> bool:
     return getattr(method, "__code__", None) is not None and bool(method.__code__.co_flags & 0x80)
