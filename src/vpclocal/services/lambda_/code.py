@@ -14,6 +14,7 @@ from vpclocal.services.lambda_.errors import lambda_error
 CODE_SIZE_ZIPPED = 52_428_800       # 50 MB, a direct upload's limit
 CODE_SIZE_UNZIPPED = 262_144_000    # 250 MB
 TOTAL_CODE_SIZE = 80_530_636_800    # 75 GB per region
+REQUEST_LIMIT = 69_905_067          # a request carrying a 50 MB zip in base64
 
 # Where a field of the Code parameter names something vpclocal has no store for.
 NOT_ZIP_FIELDS = ("S3Bucket", "S3Key", "S3ObjectVersion", "ImageUri")
@@ -23,12 +24,14 @@ def code_dir(app) -> Path:
     return Path(app.config.data_dir).resolve() / "lambda" / "code"
 
 
-def check_code(code: dict) -> bytes:
+def check_code(code: dict, operation: str) -> bytes:
     """The zip bytes of a Code / UpdateFunctionCode parameter (only ZipFile is served)."""
     other = [f for f in NOT_ZIP_FIELDS if code.get(f)]
     if other or not code.get("ZipFile"):
         raise lambda_error("zip_only", what=", ".join(other) or "no ZipFile")
     blob = code["ZipFile"]
+    if len(blob) > CODE_SIZE_ZIPPED:  # AWS counts the request, where the zip is base64
+        raise lambda_error("request_too_large", limit=REQUEST_LIMIT, operation=operation)
     try:
         with zipfile.ZipFile(io.BytesIO(blob)) as archive:
             unzipped = sum(info.file_size for info in archive.infolist())

@@ -46,6 +46,8 @@ ERRORS = {
     "unsupported": (INVALID, 400, "vpclocal does not support {what} for Lambda functions."),
     "bad_zip": (INVALID, 400, ("Could not unzip uploaded file. Please check your file, then try "
                 "to upload again.")),
+    "request_too_large": ("RequestEntityTooLargeException", 413, ("Request must be smaller "
+                          "than {limit} bytes for the {operation} operation")),
     "unzipped_size": (INVALID, 400, "Unzipped size must be smaller than {limit} bytes"),
     "env_size": (INVALID, 400, ("Lambda was unable to configure your environment variables "
                  "because the environment variables you have provided exceeded the 4KB limit. "

@@ -78,7 +78,7 @@ class FunctionOperations:
         record = {"FunctionName": name, "FunctionArn": function_arn(ctx, ctx.account_id, name),
                   **DEFAULTS, "VpcConfig": dict(NO_VPC), "Version": LATEST}
         apply(tx, record, p, creating=True)
-        blob = check_code(p["Code"])
+        blob = check_code(p["Code"], ctx.operation)
         record.update(save_zip(self.app, blob), LastModified=last_modified(),
                       RevisionId=revision_id(), _Tags=dict(p.get("Tags") or {}))
         if p.get("Architectures"):
@@ -97,7 +97,7 @@ class FunctionOperations:
         latest = ctx.tx.get(FUNCTIONS, record["FunctionName"])
         out = {"Configuration": configuration(ctx, record, qualifier),
                "Code": {"RepositoryType": "S3", "Location": code_location(self.app, record)}}
-        if latest["_Tags"] and qualifier is None:
+        if latest["_Tags"]:
             out["Tags"] = latest["_Tags"]
         if latest.get("_ReservedConcurrentExecutions") is not None:
             out["Concurrency"] = {
@@ -157,7 +157,7 @@ class FunctionOperations:
         check_ready(current)
         if p.get("RevisionId") and p["RevisionId"] != current["RevisionId"]:
             raise lambda_error("revision")
-        blob = check_code(p)
+        blob = check_code(p, ctx.operation)
         if p.get("DryRun"):
             return public(current)
         record = tx.edit(FUNCTIONS, name)

@@ -20,7 +20,7 @@ from vpclocal.services.lambda_.vpc import collect_enis, ensure_enis
 
 log = logging.getLogger("vpclocal.lambda")
 
-SETTLE_SECONDS = 0.05
+SETTLE_SECONDS = 0.1
 
 CREATING = {"State": "Pending", "StateReason": "The function is being created.",
             "StateReasonCode": "Creating"}
@@ -119,9 +119,12 @@ def settle(provider, scope: str, account: str, name: str) -> None:
                 _succeeded(tx.edit(VERSIONS, f"{name}:{version}"))
             _ready_provisioned(tx, name)
             collect_enis(tx)
-    except ServiceError as exc:
-        code, reason = FAILURES.get(exc.code, INTERNAL)
-        log.info("function %s failed to get its ENIs: %s", name, exc.message)
+    except Exception as exc:  # any failure, even a bug of ours: never leave it Pending forever
+        code, reason = FAILURES.get(getattr(exc, "code", ""), INTERNAL)
+        if isinstance(exc, ServiceError):
+            log.info("function %s failed to get its ENIs: %s", name, exc.message)
+        else:
+            log.exception("settling function %s", name)
         with store.transaction(scope) as tx:
             if tx.get(FUNCTIONS, name) is None:
                 return
