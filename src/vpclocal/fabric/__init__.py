@@ -1,10 +1,45 @@
 """The fabric (layer 5): the VPC model realized in Linux namespaces, veth pairs and nftables.
 
     from vpclocal.fabric import Fabric
-    fabric = Fabric().start()          # a private namespace tree (sandbox.py)
-    fabric.apply(topology)             # compile (compiler.py) and converge (reconciler.py)
+    with Fabric() as fabric:            # a private namespace tree (sandbox.py)
+        fabric.apply(topology)          # compile (compiler.py) and converge (reconciler.py)
+        fabric.space("eni-…")           # the ENI's namespace, to run things in
 """
 
+from __future__ import annotations
+
+from typing import Self
+
+from .compiler import Plan, compile_plan
+from .reconciler import Reconciler, Stats
 from .sandbox import FabricError, Sandbox, Space, available
 
-__all__ = ["FabricError", "Sandbox", "Space", "available"]
+__all__ = ["Fabric", "FabricError", "Plan", "Sandbox", "Space", "Stats", "available",
+           "compile_plan"]
+
+
+class Fabric:
+    """A sandbox and the reconciler that keeps it converged to a topology."""
+
+    def __init__(self, parallel: int = 2) -> None:
+        self.sandbox = Sandbox()
+        self.reconciler = Reconciler(self.sandbox, parallel)
+
+    def start(self) -> Self:
+        self.sandbox.start()
+        return self
+
+    def close(self) -> None:
+        self.sandbox.close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def apply(self, topology) -> Stats:
+        return self.reconciler.apply_topology(topology)
+
+    def space(self, eni_id: str) -> Space:
+        return self.reconciler.space(eni_id)

@@ -166,6 +166,8 @@ class Sandbox:
     def run(self, jobs: list[tuple[list[str], Space | None, str]], parallel: int = 1
             ) -> list[Result]:
         """Run (argv, namespace or None for the sandbox's own, stdin text) jobs."""
+        if not jobs:
+            return []
         reply = self.call("run", parallel=parallel, jobs=[
             {"argv": argv, "ns": ns.ns if ns else None, "input": text} for argv, ns, text in jobs])
         return [Result(r["rc"], r["out"], r["err"]) for r in reply["results"]]

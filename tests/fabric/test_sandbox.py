@@ -1,0 +1,118 @@
+"""The sandbox: everything lives in private namespaces, and nothing outlives the server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from tests.fabric.conftest import host_state, needs_fabric
+from tests.network.builder import Net
+from vpclocal.fabric import Fabric, Sandbox
+
+pytestmark = needs_fabric
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def small_topology():
+    n = Net()
+    vpc = n.vpc()
+    a, b = n.subnet(vpc, "10.0.1.0/24"), n.subnet(vpc, "10.0.2.0/24")
+    db = n.sg(vpc, "db")
+    n.allow(db, "ingress", "tcp", 5432, group=n.default_sg[vpc])
+    return n, [n.eni(a), n.eni(b, [db])]
+
+
+def userns_of(pid: int) -> str:
+    return os.readlink(f"/proc/{pid}/ns/user")
+
+
+def processes_in(userns: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.readlink(f"/proc/{entry}/ns/user") == userns:
+                    found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
+def wait_gone(pids, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while any(Path(f"/proc/{p}").exists() for p in pids):
+        assert time.monotonic() < deadline, f"still running: {pids}"
+        time.sleep(0.02)
+
+
+def test_namespaces_are_private_and_nothing_is_left_after_close():
+    before = host_state()
+    n, enis = small_topology()
+    with Fabric() as fabric:
+        fabric.apply(n.t)
+        unshare_pid, agent_pid = fabric.sandbox.host_pids
+        inside = userns_of(agent_pid)
+        assert inside != userns_of(os.getpid())
+        assert os.readlink(f"/proc/{agent_pid}/ns/net") != os.readlink("/proc/self/ns/net")
+        # the ENI sees only its own interface, and the host sees none of the fabric's
+        links = fabric.sandbox.sh(fabric.space(enis[0]), "ip -o link").out
+        assert "eth0" in links and "eth0" not in host_state()["links"].replace(
+            before["links"], "")
+        assert host_state() == before
+        in_sandbox = processes_in(inside)
+        assert agent_pid in in_sandbox
+    wait_gone([unshare_pid, *in_sandbox])
+    assert processes_in(inside) == []
+    assert host_state() == before
+
+
+def test_sigkill_of_the_owner_leaves_nothing_on_the_host():
+    before = host_state()
+    owner = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
+        import os, sys, time
+        sys.path.insert(0, sys.argv[1])
+        from tests.fabric.test_sandbox import small_topology, userns_of
+        from vpclocal.fabric import Fabric
+        n, enis = small_topology()
+        fabric = Fabric().start()
+        fabric.apply(n.t)
+        _, agent = fabric.sandbox.host_pids
+        print(agent, userns_of(agent), flush=True)
+        time.sleep(600)
+        """), str(ROOT)], stdout=subprocess.PIPE, text=True)
+    try:
+        agent, userns = owner.stdout.readline().split()
+        inside = processes_in(userns)
+        assert int(agent) in inside and len(inside) >= 2  # the agent and the router's holder
+        owner.send_signal(signal.SIGKILL)
+        owner.wait(10)
+        wait_gone(inside)
+        assert processes_in(userns) == []
+        assert host_state() == before
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+            owner.wait()
+
+
+def test_agent_runs_commands_and_spawns_processes_in_namespaces():
+    with Sandbox() as sb:
+        space, other = sb.ns_new(2, sysctl={"net.ipv4.ip_forward": 1})
+        assert sb.sh(space, "cat /proc/sys/net/ipv4/ip_forward").out.strip() == "1"
+        assert sb.sh(other, "cat /proc/sys/net/ipv4/ip_forward").out.strip() == "1"
+        assert sb.sh(None, "cat /proc/sys/net/ipv4/ip_forward").out.strip() == "0"
+        assert "127.0.0.1/8" in sb.sh(space, "ip -br a").out  # lo is up
+        r, w = os.pipe()
+        pid = sb.spawn(["sh", "-c", "ip -o link | wc -l; exit 3"], space, stdout=w)
+        os.close(w)
+        with os.fdopen(r) as out:
+            assert out.read().strip() == "1"  # only lo
+        assert sb.wait(pid) == 3
+        sb.ns_del([space, other])
+        results = sb.run([(["sh", "-c", "exit 4"], None, ""), (["cat"], None, "hi")], parallel=2)
+        assert [(x.rc, x.out) for x in results] == [(4, ""), (0, "hi")]
