@@ -29,6 +29,15 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def _field_kb(status: bytes, name: bytes) -> int:
+    """A `Name:   1234 kB` field of /proc/<pid>/status."""
+    at = status.find(name)
+    if at < 0:
+        return 0
+    end = status.find(b"kB", at)
+    return int(status[at + len(name):end])
+
+
 class Invocation:
     __slots__ = (
         "client_context",
@@ -97,6 +106,7 @@ class Environment:
         self._pidfd = -1
         self._partial = b""
         self._started = 0.0
+        self._status_fd = -1
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -215,6 +225,9 @@ class Environment:
         if self._partial:
             self._line(self._partial)
             self._partial = b""
+        if self._status_fd >= 0:
+            os.close(self._status_fd)
+            self._status_fd = -1
         self._finish(code)
 
     def _finish(self, code: int | None) -> None:
@@ -267,21 +280,17 @@ class Environment:
 
     def memory_kb(self) -> tuple[int, int]:
         """(resident now, peak resident) of the process, in kB; once it is gone, (0, the peak
-        last seen)."""
+        last seen). One pread of /proc/<pid>/status, kept open: this runs on every invoke."""
         if self.proc is None or not self.alive:
             return 0, self.peak_kb
         try:
-            with open(f"/proc/{self.proc.pid}/status", "rb") as f:
-                data = f.read()
+            if self._status_fd < 0:
+                self._status_fd = os.open(f"/proc/{self.proc.pid}/status", os.O_RDONLY)
+            data = os.pread(self._status_fd, 4096, 0)
         except OSError:
             return 0, self.peak_kb
-        rss = hwm = 0
-        for line in data.split(b"\n"):
-            if line.startswith(b"VmHWM:"):
-                hwm = int(line.split()[1])
-            elif line.startswith(b"VmRSS:"):
-                rss = int(line.split()[1])
-                break  # VmRSS follows VmHWM
+        hwm = _field_kb(data, b"\nVmHWM:")
+        rss = _field_kb(data, b"\nVmRSS:")
         self.peak_kb = max(self.peak_kb, hwm, rss)
         return rss, self.peak_kb
 

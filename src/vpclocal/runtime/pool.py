@@ -95,7 +95,7 @@ class Runtime:
             env.kill()
         if envs:
             await asyncio.wait([asyncio.ensure_future(e.exited) for e in envs], timeout=5)
-        self.telemetry.flush()
+        self.telemetry.close()
         if self.code.root.name.startswith("vpclocal-tasks-"):
             shutil.rmtree(self.code.root, ignore_errors=True)
 

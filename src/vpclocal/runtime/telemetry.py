@@ -1,8 +1,8 @@
 """Function logs and AWS/Lambda metrics, buffered off the invoke path.
 
 Lines and data points are queued as invocations finish and written a few milliseconds later
-in batches (one write per log stream, one per region for metrics), after the caller already
-has its response.
+in batches (one write per log stream, one per region for metrics) by a writer thread: the
+store's SQLite commits stay off the event loop and off the invoke path.
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ import base64
 import logging
 import math
 from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
 
 from vpclocal.runtime.types import FunctionSpec, LogWriter, MetricWriter
 
 log = logging.getLogger("vpclocal.runtime")
-FLUSH_DELAY = 0.005
+FLUSH_DELAY = 0.02
 TAIL_BYTES = 4096
 
 
@@ -51,6 +52,8 @@ class Telemetry:
         self._metrics: dict[tuple[str, str], dict[str, Counter]] = defaultdict(
             lambda: defaultdict(Counter))
         self._handle: asyncio.TimerHandle | None = None
+        # one thread: batches land in the order they were taken
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="lambda-telemetry")
 
     def log(self, spec: FunctionSpec, stream: str, lines: list[tuple[int, str]]) -> None:
         if lines and self.write_logs is not None:
@@ -67,9 +70,21 @@ class Telemetry:
             self._handle = asyncio.get_running_loop().call_later(FLUSH_DELAY, self.flush)
 
     def flush(self) -> None:
+        """Hand what is queued to the writer thread."""
         self._handle = None
         logs, self._logs = self._logs, defaultdict(list)
         metrics, self._metrics = self._metrics, defaultdict(lambda: defaultdict(Counter))
+        if logs or metrics:
+            self._writer.submit(self._write, logs, metrics)
+
+    def close(self) -> None:
+        """Write everything queued, and wait for it."""
+        if self._handle is not None:
+            self._handle.cancel()
+        self.flush()
+        self._writer.shutdown(wait=True)
+
+    def _write(self, logs: dict, metrics: dict) -> None:
         for (region, group, stream), lines in logs.items():
             try:
                 self.write_logs(region, group, stream, lines)  # type: ignore[misc]

@@ -278,7 +278,10 @@ class InvokeOperations:
         runtime = self.runtime()
         store = self.app.store
         wanted: dict[FunctionSpec, int] = {}
-        for region in store.scopes(model.FUNCTIONS):
+        # scopes() walks the store's maps: hold its lock, the telemetry thread may write
+        with store.transaction(EVENTS_SCOPE):
+            regions = store.scopes(model.FUNCTIONS)
+        for region in regions:
             view = store.view(region)
             for name in view.all(model.FUNCTIONS):
                 for qualifier, count in model.provisioned_concurrency(view, name).items():
