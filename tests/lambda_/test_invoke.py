@@ -397,17 +397,20 @@ def handler(event, context):
         Path(marker).unlink(missing_ok=True)
 
 
-def test_event_queue_survives_a_restart(tmp_path):
-    marker = f"/tmp/vpclocal-restart-{uuid.uuid4().hex}"
+def test_event_queue_survives_a_restart(tmp_path, monkeypatch):
+    marker = Path(f"/tmp/vpclocal-restart-{uuid.uuid4().hex}")
     source = f"""
 import os
 def handler(event, context):
-    first = not os.path.exists({marker!r})
-    open({marker!r}, "a").close()
-    print("ran", "first" if first else "again")
-    if first:
+    with open({str(marker)!r}, "a") as f:
+        f.write("run\\n")
+    runs = len(open({str(marker)!r}).read().split())
+    print("run", runs)
+    if runs == 1:
         raise RuntimeError("fail the first time")
 """
+    # the retry falls due 3 s after the failure: long after this server has stopped
+    monkeypatch.setenv("VPCLOCAL_LAMBDA_RETRY_SECONDS", "3")
     server = Server(tmp_path / "data").start()
     try:
         lam, logs = server.client("lambda"), server.client("logs")
@@ -416,13 +419,13 @@ def handler(event, context):
         lam.create_function(FunctionName=name, Runtime="python3.12", Role=role,
                             Handler="index.handler", Code={"ZipFile": zipped(source)})
         lam.invoke(FunctionName=name, InvocationType="Event", Payload=b"{}")
-        found = messages(logs, f"/aws/lambda/{name}", lambda m: "ran first" in m)
-        assert "ran first" in found
-        server.stop()  # the retry is due a second later: it waits in the store
+        assert "run 1" in messages(logs, f"/aws/lambda/{name}", lambda m: "run 1" in m)
+        server.stop()
+        assert marker.read_text() == "run\n"  # the retry has not run yet: it is in the store
         server = Server(tmp_path / "data", port=server.port).start()
         found = messages(server.client("logs"), f"/aws/lambda/{name}",
-                         lambda m: "ran again" in m, timeout=15)
-        assert "ran again" in found
+                         lambda m: "run 2" in m, timeout=15)
+        assert "run 2" in found
     finally:
         server.stop()
-        Path(marker).unlink(missing_ok=True)
+        marker.unlink(missing_ok=True)

@@ -180,3 +180,17 @@ def test_code_runs_as_nobody_and_cannot_write_its_code(harness):
               "        return 'wrote'\n    except OSError as exc:\n        return exc.errno\n")
     result = harness.run(lambda rt: rt.invoke(harness.spec(source), b"{}"))
     assert json.loads(result.payload) == 13  # EACCES: the task root is read-only to it
+
+
+def test_runtime_api_address_per_function(harness):
+    source = "import os\ndef handler(e, c):\n    return os.environ['AWS_LAMBDA_RUNTIME_API']\n"
+    spec = harness.spec(source)
+    chosen = []
+
+    def address(which):
+        chosen.append(which.name)
+        return "127.0.0.2", "127.0.0.2"  # any loopback address: where a namespace would be
+
+    result = harness.run(lambda rt: rt.invoke(spec, b"{}"), api_address=address)
+    assert json.loads(result.payload).startswith("127.0.0.2:")
+    assert chosen == [spec.name]

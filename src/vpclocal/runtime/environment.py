@@ -94,7 +94,7 @@ class Environment:
         self.init_error: tuple[str, bytes] | None = None  # (error type, body) from /init/error
         self.spawn_error = ""  # why the process could not start
         self.exit_code: int | None = None
-        self.last_used = time.monotonic()
+        self.last_used = self.created = time.monotonic()
         self.peak_kb = 0
         self.output: list[tuple[int, str]] = []
         loop = asyncio.get_running_loop()
@@ -114,8 +114,9 @@ class Environment:
         """Spawn the process; `ready` resolves when it asks for its first invocation."""
         loop = asyncio.get_running_loop()
         self._started = time.monotonic()
-        host, port = await self.api.listen(self.config.api_host)
-        variables = self.variables(f"{self.config.api_advertise or host}:{port}", credentials)
+        bind, advertised = self.config.api_hosts(self.spec)
+        _, port = await self.api.listen(bind)
+        variables = self.variables(f"{advertised}:{port}", credentials)
         for note in self.notes():
             self.output.append((now_ms(), note))
         read_fd, write_fd = os.pipe()

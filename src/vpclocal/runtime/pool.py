@@ -66,6 +66,7 @@ class Runtime:
         self._idle: dict[FunctionSpec, list[Environment]] = defaultdict(list)
         self._specs: dict[tuple[str, str, str], FunctionSpec] = {}  # pool key -> current
         self._provisioned: dict[FunctionSpec, int] = {}
+        self._starting: dict[FunctionSpec, int] = defaultdict(int)  # provisioned, spawning
         self._inflight: dict[tuple[str, str], int] = defaultdict(int)
         self._inflight_region: dict[str, int] = defaultdict(int)
         self._tasks: set[asyncio.Task] = set()
@@ -190,11 +191,18 @@ class Runtime:
         mine = [e for e in self._envs if e.spec == spec and e.provisioned and not e.dying]
         for env in mine[want:]:
             env.provisioned = False  # the reaper reclaims it once idle
-        for _ in range(want - len(mine)):
+        for _ in range(want - len(mine) - self._starting[spec]):
+            self._starting[spec] += 1
             self._background(self._start_provisioned(spec))
 
     async def _start_provisioned(self, spec: FunctionSpec) -> None:
-        env = await self._spawn(spec, provisioned=True)
+        try:
+            env = await self._spawn(spec, provisioned=True)
+        except Exception:
+            log.exception("provisioning %s failed", spec.arn)
+            return
+        finally:
+            self._starting[spec] -= 1
         ok = await env.wait_ready(self.config.init_timeout_s)
         self.telemetry.log(spec, env.stream, env.take_output())
         if ok:
@@ -211,10 +219,11 @@ class Runtime:
         idle_s = self.config.idle_seconds
         while True:
             await asyncio.sleep(min(max(idle_s / 4, 0.05), 5.0))
-            cutoff = time.monotonic() - idle_s
+            now = time.monotonic()
             for envs in list(self._idle.values()):
                 for env in list(envs):
-                    if not env.provisioned and env.last_used < cutoff:
+                    if env.created < now - self.config.max_age_seconds or (
+                            not env.provisioned and env.last_used < now - idle_s):
                         envs.remove(env)
                         env.kill()
             for spec in list(self._provisioned):

@@ -33,6 +33,7 @@ class FunctionSpec:
     environment: tuple[tuple[str, str], ...] = ()
     role: str = ""
     log_group: str = ""
+    revision: str = ""  # RevisionId: a deleted and re-created function is another one
 
     @property
     def group(self) -> str:
@@ -78,12 +79,17 @@ def _env_float(name: str, default: float) -> float:
 class RuntimeConfig:
     data_dir: Path
     endpoint_url: str = ""  # AWS_ENDPOINT_URL inside functions: this vpclocal server
-    # The Runtime API listens on api_host; environments are told api_advertise (default the
-    # same). An environment in a network namespace gets an address it can reach there.
+    # Each environment's Runtime API listens on api_host and the environment is told
+    # api_advertise (default the same). `api_address(spec) -> (bind, advertised)` overrides
+    # both per function: an environment in a network namespace needs an address it reaches.
     api_host: str = "127.0.0.1"
     api_advertise: str = ""
+    api_address: Callable[[FunctionSpec], tuple[str, str]] | None = None
     idle_seconds: float = field(
         default_factory=lambda: _env_float("VPCLOCAL_LAMBDA_IDLE_SECONDS", 300))
+    # environments are recycled after this long (AWS recycles them every few hours), well
+    # within the lifetime of the role credentials they were given
+    max_age_seconds: float = 4 * 3600
     account_concurrency: int = field(
         default_factory=lambda: int(_env_float("VPCLOCAL_LAMBDA_CONCURRENCY", 1000)))
     init_timeout_s: float = 10.0  # AWS's limit on the init phase
@@ -92,3 +98,8 @@ class RuntimeConfig:
     write_metrics: MetricWriter | None = None
     credentials: Credentials | None = None
     run_unprivileged: bool = True
+
+    def api_hosts(self, spec: FunctionSpec) -> tuple[str, str]:
+        if self.api_address is not None:
+            return self.api_address(spec)
+        return self.api_host, self.api_advertise or self.api_host

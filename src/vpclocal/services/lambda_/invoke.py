@@ -162,7 +162,8 @@ class InvokeOperations:
             timeout_s=int(record.get("Timeout") or 3),
             environment=tuple(sorted(variables.items())),
             role=record.get("Role") or "",
-            log_group=(record.get("LoggingConfig") or {}).get("LogGroup") or "")
+            log_group=(record.get("LoggingConfig") or {}).get("LogGroup") or "",
+            revision=record.get("RevisionId") or "")
         self._specs[key] = (record, spec)
         return spec
 
