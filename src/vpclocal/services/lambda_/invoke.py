@@ -55,6 +55,7 @@ def _throttled(exc: Throttled) -> ServiceError:
 
 class InvokeOperations:
     _runtime: Runtime | None = None
+    _started: asyncio.Future | None = None
 
     # ---- lifecycle (called from LambdaProvider.start / stop) ------------------------------
 
@@ -77,6 +78,11 @@ class InvokeOperations:
         return self._runtime
 
     async def start_runtime(self) -> None:
+        if self._started is None:
+            self._started = asyncio.ensure_future(self._start_runtime())
+        await asyncio.shield(self._started)
+
+    async def _start_runtime(self) -> None:
         runtime = self.runtime()
         await runtime.start()
         _protect_data_dir(self.app.config.data_dir, runtime)
@@ -85,16 +91,19 @@ class InvokeOperations:
                        loop.create_task(self._provision_loop())]
 
     async def stop_runtime(self) -> None:
-        if self._runtime is None:
+        if self._started is None:
             return
+        await asyncio.shield(self._started)
         for task in self._loops:
             task.cancel()
-        await self._runtime.stop()
-        self._runtime = None
+        await self.runtime().stop()
+        self._runtime = self._started = None
 
     # ---- the operation -------------------------------------------------------------------
 
     async def invoke(self, ctx, p):
+        if self._started is None or not self._started.done():
+            await self.start_runtime()  # e.g. an App served without its lifespan start
         kind = p.get("InvocationType") or "RequestResponse"
         payload = p.get("Payload") or b""
         view = self.app.store.view(ctx.region)
