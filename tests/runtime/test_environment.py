@@ -320,7 +320,8 @@ def test_provided_runtime_runs_bootstrap(harness):
 
     async def body(rt):
         ok = await rt.invoke(spec, b'{"a": 1}', request_id="boot-1",
-                             client_context='{"custom": {}}')
+                             client_context='{"custom": {}}',
+                             cognito_identity='{"cognitoIdentityId": "x"}')
         failed = await rt.invoke(spec, b'{"fail": true}')
         return ok, failed
 
@@ -335,6 +336,7 @@ def test_provided_runtime_runs_bootstrap(harness):
     assert headers["Lambda-Runtime-Invoked-Function-Arn"] == spec.arn
     assert headers["Lambda-Runtime-Trace-Id"].startswith("Root=1-")
     assert headers["Lambda-Runtime-Client-Context"] == '{"custom": {}}'
+    assert headers["Lambda-Runtime-Cognito-Identity"] == '{"cognitoIdentityId": "x"}'
     assert int(headers["Lambda-Runtime-Deadline-Ms"]) > 0
     assert failed.function_error == "Unhandled"
     assert payload(failed) == {"errorMessage": "nope", "errorType": "Custom.Failure"}

@@ -41,6 +41,7 @@ def _field_kb(status: bytes, name: bytes) -> int:
 class Invocation:
     __slots__ = (
         "client_context",
+        "cognito_identity",
         "deadline_ms",
         "future",
         "invoked_arn",
@@ -50,11 +51,13 @@ class Invocation:
     )
 
     def __init__(self, request_id: str, payload: bytes, invoked_arn: str,
-                 client_context: str | None, timeout_s: float) -> None:
+                 client_context: str | None, timeout_s: float,
+                 cognito_identity: str | None = None) -> None:
         self.request_id = request_id
         self.payload = payload
         self.invoked_arn = invoked_arn
         self.client_context = client_context
+        self.cognito_identity = cognito_identity
         self.deadline_ms = now_ms() + int(timeout_s * 1000)
         self.trace_id = (f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)};"
                          f"Parent={secrets.token_hex(8)};Sampled=0")
@@ -70,6 +73,8 @@ class Invocation:
         }
         if self.client_context:
             headers["Lambda-Runtime-Client-Context"] = self.client_context
+        if self.cognito_identity:
+            headers["Lambda-Runtime-Cognito-Identity"] = self.cognito_identity
         return headers
 
 

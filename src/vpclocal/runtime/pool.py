@@ -233,7 +233,8 @@ class Runtime:
 
     async def invoke(self, spec: FunctionSpec, payload: bytes, *, request_id: str | None = None,
                      invoked_arn: str | None = None, client_context: str | None = None,
-                     log_tail: bool = False, reserved: int | None = None) -> Result:
+                     log_tail: bool = False, reserved: int | None = None,
+                     cognito_identity: str | None = None) -> Result:
         """Run one invocation to its end. Raises Throttled when a concurrency limit is hit."""
         request_id = request_id or str(uuid.uuid4())
         concurrent = self._admit(spec, reserved)
@@ -243,7 +244,8 @@ class Runtime:
             self.telemetry.metric(spec.region, "", "ConcurrentExecutions",
                                   self._inflight_region[spec.region])
             result, lines, env = await self._run(spec, payload or b"{}", request_id,
-                                                 invoked_arn or spec.arn, client_context)
+                                                 invoked_arn or spec.arn, client_context,
+                                                 cognito_identity)
         finally:
             self._release(spec)
         self.telemetry.log(spec, env.stream, lines)
@@ -256,7 +258,8 @@ class Runtime:
         return result
 
     async def _run(self, spec: FunctionSpec, payload: bytes, request_id: str, invoked_arn: str,
-                   client_context: str | None) -> tuple[Result, list, Environment]:
+                   client_context: str | None, cognito_identity: str | None,
+                   ) -> tuple[Result, list, Environment]:
         lines: list[tuple[int, str]] = []
         env = self._take(spec)
         cold = env is None
@@ -274,7 +277,8 @@ class Runtime:
             env.init_reported = True
             init_ms = env.init_ms
 
-        inv = Invocation(request_id, payload, invoked_arn, client_context, spec.timeout_s)
+        inv = Invocation(request_id, payload, invoked_arn, client_context, spec.timeout_s,
+                         cognito_identity)
         loop = asyncio.get_running_loop()
         start = time.monotonic()
         lines.append((now_ms(), f"START RequestId: {request_id} Version: {spec.version}"))
