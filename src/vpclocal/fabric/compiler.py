@@ -18,7 +18,7 @@ a VPC, stable, and what the stateless rules key on. The table, in hook order:
 - `acl` (forward): network ACLs, stateless, in rule-number order: the source subnet's
   outbound entries, then the destination subnet's inbound ones; none within a subnet.
 - `sg_out`, `sg_in` (forward): security groups, stateful: established/related traffic
-  passes, a new connection needs an egress rule of one of the source ENI's groups and then an
+  passes (but a TCP SYN is always a new connection), a new connection needs an egress rule of one of the source ENI's groups and then an
   ingress rule of one of the destination ENI's groups. Rules that name a group match a set of
   its members' primary addresses; rules that name a prefix list match a set of its CIDRs.
 
@@ -348,9 +348,13 @@ def _router_plan(ix: Index, vpc_id: str, enis: list[EniPlan]) -> RouterPlan:
     add_chain("acl", ["iifgroup . oifgroup @same_subnet accept", "iifgroup vmap @acl_out",
                       "oifgroup vmap @acl_in"],
               "type filter hook forward priority 0; policy accept;")
-    add_chain("sg_out", ["ct state established,related accept", "iifname vmap @eni_out"],
+    # A TCP SYN opens a new connection: always checked, even when conntrack files it under an
+    # old entry (the same ports reused after a reply that conntrack saw but an ACL dropped).
+    stateful = ["meta l4proto != tcp ct state established,related accept",
+                "tcp flags & (syn | ack) != syn ct state established,related accept"]
+    add_chain("sg_out", [*stateful, "iifname vmap @eni_out"],
               "type filter hook forward priority 10; policy accept;")
-    add_chain("sg_in", ["ct state established,related accept", "oifname vmap @eni_in"],
+    add_chain("sg_in", [*stateful, "oifname vmap @eni_in"],
               "type filter hook forward priority 20; policy accept;")
     return r
 

@@ -5,6 +5,7 @@ it was created in, so one process can listen in many ENIs and connect from many 
 answers JSON lines on stdin/stdout:
 
     {"op": "listen", "ns": 7, "ports": [80, 443]}                 -> {}
+    {"op": "reset"}                    (close listeners, forget namespaces) -> {}
     {"op": "connect", "timeout": 0.3,
      "flows": [[src_ns, src_port, "10.0.2.4", 80], ...]}          -> {"ok": [true, ...]}
     {"op": "latency", "ns": 7, "ip": "10.0.2.4", "port": 80, "count": 2000}
@@ -62,6 +63,18 @@ def op_listen(ns: int, ports: list[int]) -> dict:
         s.listen(1024)
         s.setblocking(False)
         _listeners.append(s)
+    return {}
+
+
+def op_reset() -> dict:
+    """Close every listener and forget every namespace (the agent reuses descriptor numbers:
+    after the fabric changes, a number may name another namespace)."""
+    for s in _listeners:
+        s.close()
+    _listeners.clear()
+    for fd in _spaces.values():
+        os.close(fd)
+    _spaces.clear()
     return {}
 
 

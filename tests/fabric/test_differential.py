@@ -1,0 +1,168 @@
+"""The kernel's verdict equals the reachability engine's, on random topologies and flows.
+
+Each example is a VPC in EC2 Describe shapes (subnets, route tables with blackhole and
+more-specific routes, security groups with CIDR, group and prefix-list rules, network ACLs)
+realized by the fabric, reconciled from the previous example's state, so the diffing is
+exercised too. Then random (source ENI, destination ENI, TCP port, source port) flows are
+really connected from the source's namespace to a listener in the destination's: a
+connection succeeds if and only if the engine says the flow is reachable.
+
+The source port is fixed per flow and given to the engine: network ACLs are stateless, and
+the reply's port is what their rules match (for the engine's default question, every port
+of the ephemeral range must pass, which implies each one does).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from tests.fabric.conftest import needs_fabric
+from tests.network.builder import Net
+from vpclocal.fabric import Fabric
+from vpclocal.fabric.probe import Probe
+from vpclocal.network import Engine
+
+pytestmark = needs_fabric
+
+PORTS = [22, 80, 443, 3306]
+DEAD_NAT = "nat-0000000000000dead"
+EXAMPLES = int(os.environ.get("FABRIC_EXAMPLES", "40"))
+
+
+@st.composite
+def topologies(draw):
+    n = Net()
+    vpc = n.vpc("10.0.0.0/16")
+    igw = n.igw(vpc)
+    subnets, blocks = [], []
+    for i in range(draw(st.integers(1, 4))):
+        block = f"10.0.{i}.0/{draw(st.sampled_from([24, 24, 26]))}"
+        subnets.append(n.subnet(vpc, block))
+        blocks.append(block)
+    halves = [f"10.0.{i}.0/27" for i in range(len(subnets))]
+    cidrs = ["0.0.0.0/0", "10.0.0.0/16", "10.0.0.0/8", "198.51.100.0/24", "10.0.0.0/23",
+             "10.0.0.4/32", "10.0.1.5/32", *blocks, *halves]
+    office = n.prefix_list("office", draw(st.lists(st.sampled_from([*blocks, "192.0.2.0/24"]),
+                                                   max_size=2, unique=True)))
+
+    # route tables: more-specific routes inside the VPC go nowhere (blackholes, an IGW)
+    for s in subnets:
+        if draw(st.booleans()):
+            rtb = n.route_table(vpc, [s])
+            for _ in range(draw(st.integers(0, 2))):
+                dest = draw(st.sampled_from([*blocks, *halves, "0.0.0.0/0"]))
+                if draw(st.booleans()):
+                    n.route(rtb, dest, DEAD_NAT, state="blackhole")
+                else:
+                    n.route(rtb, dest, igw)
+
+    # security groups
+    groups = [n.default_sg[vpc]] + [n.sg(vpc, egress_all=draw(st.booleans()))
+                                     for _ in range(draw(st.integers(1, 3)))]
+    for g in groups:
+        for _ in range(draw(st.integers(0, 5))):
+            direction = draw(st.sampled_from(["ingress", "ingress", "ingress", "egress"]))
+            proto = draw(st.sampled_from(["tcp", "tcp", "tcp", "udp", "icmp", "-1"]))
+            port = None
+            if proto in ("tcp", "udp"):
+                p = draw(st.sampled_from(PORTS))
+                port = draw(st.sampled_from([p, (p, p + 100), (0, 65535), (1, 1023)]))
+            elif proto == "icmp":
+                port = draw(st.sampled_from([(-1, -1), (8, -1), (8, 0)]))
+            peer = draw(st.sampled_from(["cidr", "cidr", "group", "group", "pl"]))
+            if peer == "group":
+                n.allow(g, direction, proto, port, group=draw(st.sampled_from(groups)))
+            elif peer == "pl":
+                n.allow(g, direction, proto, port, prefix_list=office)
+            else:
+                n.allow(g, direction, proto, port, cidr=draw(st.sampled_from(cidrs)))
+
+    # network ACLs: custom ones, and sometimes denies in the default one
+    def entries(acl, count):
+        for _ in range(count):
+            proto = draw(st.sampled_from(["-1", "6", "6", "17", "1"]))
+            ports = None
+            if proto in ("6", "17"):
+                ports = draw(st.sampled_from([(0, 65535), (1024, 65535), (32768, 65535),
+                                              (80, 80), (443, 443), (22, 3306), (1, 1023)]))
+            n.acl_entry(acl, draw(st.integers(1, 300)), draw(st.booleans()),
+                        draw(st.sampled_from(["allow", "allow", "deny"])), proto,
+                        draw(st.sampled_from(cidrs)), ports)
+
+    for s in subnets:
+        if draw(st.integers(0, 2)) == 0:
+            acl = n.acl(vpc, [s])
+            entries(acl, draw(st.integers(0, 5)))
+            if draw(st.booleans()):  # what comes before an allow-all is what matters
+                for egress in (False, True):
+                    n.acl_entry(acl, 250, egress)
+    if draw(st.integers(0, 3)) == 0:
+        entries(n.default_acl[vpc], draw(st.integers(1, 2)))
+
+    # interfaces
+    enis = []
+    for s in subnets:
+        for _ in range(draw(st.integers(1, 2))):
+            chosen = draw(st.lists(st.sampled_from(groups), min_size=1, max_size=2, unique=True))
+            if draw(st.booleans()):  # the default group lets its members in: more reachable
+                chosen = list(dict.fromkeys([n.default_sg[vpc], *chosen]))
+            enis.append(n.eni(s, chosen))
+    if len(enis) < 2:
+        enis.append(n.eni(subnets[0], [draw(st.sampled_from(groups))]))
+    return n, enis
+
+
+def flows(enis):
+    flow = st.tuples(st.sampled_from(enis), st.sampled_from(enis), st.sampled_from(PORTS),
+                     st.integers(1024, 65535).filter(lambda p: p not in PORTS))
+    return st.lists(flow.filter(lambda f: f[0] != f[1]), min_size=1, max_size=12,
+                    unique_by=lambda f: (f[0], f[3]))
+
+
+@pytest.fixture(scope="module")
+def world():
+    with Fabric() as fabric, Probe(fabric.sandbox) as probe:
+        yield fabric, probe
+
+
+@settings(max_examples=EXAMPLES, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data())
+def test_kernel_agrees_with_the_engine(world, data):
+    fabric, probe = world
+    n, enis = data.draw(topologies())
+    fabric.apply(n.t)
+    probe.call("reset")
+    for eni in enis:
+        probe.call("listen", ns=fabric.space(eni).ns, ports=PORTS)
+    chosen = data.draw(flows(enis))
+    engine = Engine(n.t)
+    ip = {e: n.t.network_interfaces[e]["PrivateIpAddress"] for e in enis}
+    wanted = [engine.reachable(src, dst, "tcp", port, source_port=sport)
+              for src, dst, port, sport in chosen]
+    event(f"flows reachable: {'some' if any(wanted) else 'none'}, "
+          f"blocked: {'some' if not all(wanted) else 'none'}")
+    asked = [[fabric.space(src).ns, sport, ip[dst], port] for src, dst, port, sport in chosen]
+    got = probe.call("connect", flows=asked, timeout=0.3)["ok"]
+    # a connection the engine allows gets a second, longer chance (a busy machine); one it
+    # forbids must never succeed
+    late = [i for i, (w, g) in enumerate(zip(wanted, got, strict=True)) if w and not g]
+    if late:
+        again = probe.call("connect", flows=[asked[i] for i in late], timeout=3)["ok"]
+        for i, ok in zip(late, again, strict=True):
+            got[i] = ok
+    if got != wanted:
+        lines = []
+        for (src, dst, port, sport), w, g in zip(chosen, wanted, got, strict=True):
+            if w != g:
+                a = engine.analyze(src, dst, "tcp", port, source_port=sport, fixes=False)
+                why = "; ".join(e.message for e in a.explanations) or "reachable"
+                lines.append(f"{src} -> {dst} tcp {port} from port {sport}: engine {w}, "
+                             f"kernel {g} ({why})")
+        router = fabric.reconciler.router_space(next(iter(n.t.vpcs)))
+        ruleset = fabric.sandbox.sh(router, "nft list ruleset").out
+        pytest.fail("kernel and engine disagree:\n" + "\n".join(lines) + "\n\n" + ruleset)
