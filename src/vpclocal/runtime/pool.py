@@ -265,7 +265,11 @@ class Runtime:
         cold = env is None
         if env is None:
             env = await self._spawn(spec)
-            ok = await env.wait_ready(self.config.init_timeout_s)
+            try:
+                ok = await env.wait_ready(self.config.init_timeout_s)
+            except asyncio.CancelledError:
+                env.kill()
+                raise
             lines += env.take_output()
             if not ok:
                 result = self._init_failed(env, request_id, lines, timed_out=ok is None)
@@ -308,6 +312,8 @@ class Runtime:
         finally:
             deadline.cancel()
             poll.cancel()
+            if not inv.future.done():  # cancelled mid-invocation: the environment is lost
+                env.kill()
         duration = (time.monotonic() - start) * 1000
         env.current = None
         lines += env.take_output()
