@@ -36,6 +36,8 @@ EVENT_RETRIES = 2  # AWS retries a failed asynchronous invocation twice
 MAX_EVENT_AGE = 6 * 3600  # throttled events are retried for up to 6 hours, like AWS
 CREDENTIAL_SECONDS = 12 * 3600
 PROVISION_EVERY = 1.0
+# queued events run at most this many at a time (AWS's pollers also pace a burst)
+EVENT_CONCURRENCY = int(os.environ.get("VPCLOCAL_LAMBDA_EVENT_CONCURRENCY", "32"))
 
 
 def _retry_delay(attempt: int) -> float:
@@ -215,6 +217,8 @@ class InvokeOperations:
                 if rid in self._events_running:
                     continue
                 if item["NotBefore"] <= now:
+                    if len(self._events_running) >= EVENT_CONCURRENCY:
+                        continue  # woken again when one finishes
                     self._events_running.add(rid)
                     task = asyncio.get_running_loop().create_task(self._run_event(item))
                     task.add_done_callback(lambda _, rid=rid: self._event_done(rid))
