@@ -120,7 +120,12 @@ class Environment:
         loop = asyncio.get_running_loop()
         self._started = time.monotonic()
         bind, advertised = self.config.api_hosts(self.spec)
-        _, port = await self.api.listen(bind)
+        try:
+            _, port = await self.api.listen(bind)
+        except OSError as exc:
+            self.spawn_error = f"listen {bind}: {(exc.strerror or str(exc)).lower()}"
+            self._finish(None)
+            return
         variables = self.variables(f"{advertised}:{port}", credentials)
         for note in self.notes():
             self.output.append((now_ms(), note))
