@@ -120,12 +120,13 @@ class Agent:
                         f.write(str(value))
             finally:
                 setns(self.root)
-            self.spaces[fd] = None
-            if holder:
-                self.spaces[fd] = subprocess.Popen(
-                    self._argv([self.sleep, "infinity"], fd), stdin=subprocess.DEVNULL,
-                    start_new_session=True)
-            proc = self.spaces[fd]
+            proc = None
+            if holder:  # setns before exec: in the namespace by the time Popen returns
+                proc = subprocess.Popen(
+                    [self.sleep, "infinity"],
+                    preexec_fn=lambda fd=fd: setns(fd),  # noqa: PLW1509 - one thread here
+                    stdin=subprocess.DEVNULL, start_new_session=True)
+            self.spaces[fd] = proc
             made.append({"ns": fd, "pid": proc.pid if proc else None})
         return {"spaces": made}
 
