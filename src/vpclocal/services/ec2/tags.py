@@ -29,18 +29,18 @@ def _kind_of(rid: str) -> str:
     return kind
 
 
-def _tag_key(record: dict) -> str:
-    return "TagSet" if "TagSet" in record else "Tags"
+def _tagged(tx, resource_ids: list[str]):
+    """(writable record, its tag list's key) for each resource; all must exist."""
+    for rid in resource_ids:
+        kind = _kind_of(rid)
+        get(tx, kind, rid)
+        record = tx.edit(kind, rid)
+        yield record, "TagSet" if "TagSet" in record else "Tags"
 
 
 class TagOperations:
     def create_tags(self, ctx, p):
-        tx = ctx.tx
-        for rid in p["Resources"]:
-            kind = _kind_of(rid)
-            get(tx, kind, rid)
-            record = tx.edit(kind, rid)
-            key = _tag_key(record)
+        for record, key in _tagged(ctx.tx, p["Resources"]):
             tags = {t["Key"]: t.get("Value", "") for t in record.get(key, [])}
             for tag in p["Tags"]:
                 tags[tag["Key"]] = tag.get("Value", "")
@@ -51,12 +51,7 @@ class TagOperations:
         return {}
 
     def delete_tags(self, ctx, p):
-        tx = ctx.tx
-        for rid in p["Resources"]:
-            kind = _kind_of(rid)
-            get(tx, kind, rid)
-            record = tx.edit(kind, rid)
-            key = _tag_key(record)
+        for record, key in _tagged(ctx.tx, p["Resources"]):
             drop = p.get("Tags")
             if drop is None:
                 record[key] = []
