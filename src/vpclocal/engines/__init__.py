@@ -1,0 +1,1 @@
+"""Process managers for the database and cache engines behind RDS and ElastiCache."""
