@@ -1,1 +1,1 @@
-"""Process managers for the database and cache engines behind RDS and ElastiCache."""
+"""Real servers behind managed services: process managers for Debian-packaged daemons."""

@@ -1,0 +1,175 @@
+"""Shared process handling for engine servers (MariaDB, PostgreSQL, pgbouncer, Redis).
+
+A server is a real program from a Debian package, started in its own session and tracked by
+PID. `Placement` is the seam to the fabric: today servers bind loopback; later the same call
+starts them at their ENI's private IP inside a network namespace (`netns`).
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class EngineError(Exception):
+    """A server could not be set up, started or changed; the message says why."""
+
+
+@dataclass(frozen=True)
+class Placement:
+    bind: str = "127.0.0.1"
+    port: int = 0
+    netns: str | None = None  # a path under /run/netns or /proc/<pid>/ns/net (fabric slice)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def port_free(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def server_user(name: str) -> pwd.struct_passwd | None:
+    """The account a server runs as: `name` when we are root (MariaDB, PostgreSQL and pgbouncer
+    refuse root), else ourselves."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwnam(name)
+    except KeyError as exc:
+        raise EngineError(f"user {name} is missing: install the Debian package") from exc
+
+
+def own_dir(path: Path, user: pwd.struct_passwd | None, mode: int = 0o700) -> Path:
+    """Create a directory the server user owns, and let that user reach it: as root, give
+    others search (not read) permission on the ancestors that lack it."""
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, mode)
+    if user is not None:
+        os.chown(path, user.pw_uid, user.pw_gid)
+        for parent in path.resolve().parents:
+            st = parent.stat()
+            if not st.st_mode & 0o001:
+                os.chmod(parent, st.st_mode | 0o001)
+    return path
+
+
+def write_private(path: Path, text: str, user: pwd.struct_passwd | None) -> Path:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    if user is not None:
+        os.chown(path, user.pw_uid, user.pw_gid)
+    return path
+
+
+def _as_user(user: pwd.struct_passwd | None) -> dict:
+    if user is None:
+        return {}
+    return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": [],
+            "env": {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": user.pw_dir,
+                    "LANG": "C.UTF-8"}}
+
+
+def _in_netns(cmd: list[str], netns: str | None) -> list[str]:
+    return ["nsenter", f"--net={netns}", "--", *cmd] if netns else cmd
+
+
+def run(cmd: list[str], user: pwd.struct_passwd | None, *, timeout: float = 60,
+        stdin: str | None = None) -> str:
+    """Run a short command (initdb, a client) as the server user; its stdout, or EngineError."""
+    proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=timeout,
+                          check=False, **_as_user(user))
+    if proc.returncode != 0:
+        raise EngineError(f"{Path(cmd[0]).name} failed: {(proc.stderr or proc.stdout)[-2000:]}")
+    return proc.stdout
+
+
+def spawn(cmd: list[str], user: pwd.struct_passwd | None, log: Path,
+          netns: str | None = None) -> subprocess.Popen:
+    """Start a long-running server in its own session (a signal to us does not reach it)."""
+    with log.open("ab") as out:
+        return subprocess.Popen(_in_netns(cmd, netns), stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+                                **_as_user(user))
+
+
+def running(pid: int | None, marker: str) -> bool:
+    """Is `pid` alive and one of ours (its command line names `marker`, e.g. its data dir)?"""
+    if not pid:
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z" and marker.encode() in cmdline
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def stop(pid: int | None, marker: str, *, sig: int = signal.SIGTERM, timeout: float = 15) -> None:
+    """Stop a server we started, by PID (only if it is still ours); SIGKILL after `timeout`."""
+    if not running(pid, marker):
+        return
+    os.kill(pid, sig)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _reap(pid)
+        if not running(pid, marker):
+            return
+        time.sleep(0.02)
+    os.kill(pid, signal.SIGKILL)
+    while running(pid, marker):
+        _reap(pid)
+        time.sleep(0.02)
+
+
+def wait_for(check, proc: subprocess.Popen | None, log: Path, timeout: float = 30) -> None:
+    """Poll `check()` until true; EngineError with the log's tail if the server exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        if proc is not None and proc.poll() is not None:
+            raise EngineError(f"server exited ({proc.returncode}): {_tail(log)}")
+        time.sleep(0.01)
+    raise EngineError(f"server not ready after {timeout:.0f} s: {_tail(log)}")
+
+
+def _tail(log: Path) -> str:
+    try:
+        return log.read_text(errors="replace")[-1500:]
+    except OSError:
+        return ""
+
+
+def remove_dir(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None

@@ -1,0 +1,110 @@
+"""PostgreSQL (Debian's postgresql-15): the server behind RDS postgres instances.
+
+Layout under `root`: data/ (the cluster), run/ (the unix socket, 0700: admin access is the
+master user over the socket with trust authentication; TCP needs SCRAM passwords),
+server.pid, server.log.
+"""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+
+from vpclocal.engines import base
+from vpclocal.engines.base import EngineError, Placement
+
+FAMILY = "POSTGRESQL"
+DEFAULT_PORT = 5432
+ADMIN = "rdsadmin"
+
+
+def bindir() -> Path:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"),
+                   key=lambda p: int(Path(p).parts[-3]))
+    if not found:
+        raise EngineError("PostgreSQL is not installed (Debian package postgresql)")
+    return Path(found[-1]).parent
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+class Postgres:
+    def __init__(self, root: Path, master_user: str = "postgres") -> None:
+        self.root, self.master = root, master_user
+        self.user = base.server_user("postgres")
+        self.data, self.run_dir = root / "data", root / "run"
+        self.pidfile, self.log = root / "server.pid", root / "server.log"
+        self.port = 0
+
+    def initialized(self) -> bool:
+        return (self.data / "PG_VERSION").is_file()
+
+    def init(self, password: str) -> None:
+        base.own_dir(self.root, self.user)
+        base.own_dir(self.run_dir, self.user)
+        pwfile = base.write_private(self.run_dir / "pw", password + "\n", self.user)
+        try:
+            base.run([str(bindir() / "initdb"), "-D", str(self.data), "-U", self.master,
+                      f"--pwfile={pwfile}", "--auth-local=trust", "--auth-host=scram-sha-256",
+                      "-E", "UTF8", "--no-sync", "--no-instructions"], self.user)
+        finally:
+            pwfile.unlink(missing_ok=True)
+        # RDS accepts connections from anywhere its security groups allow
+        with (self.data / "pg_hba.conf").open("a") as hba:
+            hba.write("host all all 0.0.0.0/0 scram-sha-256\n")
+
+    def start(self, where: Placement) -> int:
+        self.port = where.port
+        if self.running():
+            return base.read_pid(self.pidfile)
+        (self.data / "postmaster.pid").unlink(missing_ok=True)  # stale after a SIGKILL
+        proc = base.spawn([str(bindir() / "postgres"), "-D", str(self.data),
+                           "-c", f"listen_addresses={where.bind}", "-p", str(where.port),
+                           "-c", f"unix_socket_directories={self.run_dir}"],
+                          self.user, self.log, where.netns)
+        self.pidfile.write_text(str(proc.pid))
+        base.wait_for(self._ready, proc, self.log)
+        return proc.pid
+
+    def _ready(self) -> bool:
+        try:  # line 8 of postmaster.pid turns "ready" once connections are accepted
+            lines = (self.data / "postmaster.pid").read_text().splitlines()
+        except OSError:
+            return False
+        return len(lines) >= 8 and lines[7].strip() == "ready"
+
+    def sql(self, statement: str, db: str = "postgres") -> str:
+        return base.run([str(bindir() / "psql"), "-h", str(self.run_dir), "-p", str(self.port),
+                         "-U", self.master, "-d", db, "-X", "-At", "-v", "ON_ERROR_STOP=1",
+                         "-c", statement], self.user)
+
+    def bootstrap(self, master_user: str, password: str, db_name: str | None) -> None:
+        # rdsadmin (as on RDS): no password, so it logs in only over the private socket;
+        # RDS Proxy's pooler looks passwords up as this user
+        self.sql(f'CREATE ROLE "{ADMIN}" LOGIN SUPERUSER')
+        if db_name and db_name != "postgres":
+            self.sql(f'CREATE DATABASE "{db_name}"')
+
+    def set_password(self, user: str, password: str) -> None:
+        self.sql(f'ALTER ROLE "{user}" PASSWORD {_literal(password)}')
+
+    def version(self) -> str:
+        return self.sql("SHOW server_version").strip().split()[0]
+
+    def max_connections(self) -> int:
+        return int(self.sql("SHOW max_connections").strip())
+
+    def running(self) -> bool:
+        return base.running(base.read_pid(self.pidfile), str(self.data))
+
+    def stop(self) -> None:
+        import signal
+
+        # SIGINT: PostgreSQL's fast shutdown (SIGTERM would wait for clients to leave)
+        base.stop(base.read_pid(self.pidfile), str(self.data), sig=signal.SIGINT)
+
+    def destroy(self) -> None:
+        self.stop()
+        base.remove_dir(self.root)
