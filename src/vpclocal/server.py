@@ -35,6 +35,7 @@ PROVIDERS = {
     "lambda": "vpclocal.services.lambda_.provider:LambdaProvider",
     "logs": "vpclocal.services.logs.provider:LogsProvider",
     "monitoring": "vpclocal.services.cloudwatch.provider:CloudWatchProvider",
+    "elasticache": "vpclocal.services.elasticache.provider:ElastiCacheProvider",
 }
 
 _CREDENTIAL = re.compile(r"Credential=([^/]*)/[^/]*/([^/]*)/([^/]*)/")
