@@ -35,6 +35,7 @@ PROVIDERS = {
     "lambda": "vpclocal.services.lambda_.provider:LambdaProvider",
     "logs": "vpclocal.services.logs.provider:LogsProvider",
     "monitoring": "vpclocal.services.cloudwatch.provider:CloudWatchProvider",
+    "rds": "vpclocal.services.rds.provider:RdsProvider",
     "elasticache": "vpclocal.services.elasticache.provider:ElastiCacheProvider",
 }
 

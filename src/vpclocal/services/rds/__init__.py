@@ -1,0 +1,1 @@
+"""RDS: DB subnet groups, DB instances served by real MariaDB / PostgreSQL, RDS Proxy."""

@@ -1,0 +1,77 @@
+"""The RDS provider: subnet groups, instances on real servers, RDS Proxy on pgbouncer.
+
+The store says which servers should run; start() brings them back after a restart (data
+directories persist under <data_dir>/rds/<region>/), stop() shuts them down cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from vpclocal.engines.base import EngineError, free_port, port_free
+from vpclocal.services.base import Provider
+from vpclocal.services.rds import instances
+from vpclocal.services.rds.instances import InstanceOperations, launch, server_for
+from vpclocal.services.rds.proxies import KIND as PROXIES
+from vpclocal.services.rds.proxies import ProxyOperations
+from vpclocal.services.rds.subnet_groups import SubnetGroupOperations
+
+log = logging.getLogger("vpclocal.rds")
+
+
+class RdsProvider(SubnetGroupOperations, InstanceOperations, ProxyOperations, Provider):
+    service_name = "rds"
+
+    def store_tx(self, ctx):
+        return self.app.store.transaction(self.scope(ctx))
+
+    def _records(self, kind: str):
+        store = self.app.store
+        return [(scope, dict(r)) for scope in store.scopes(kind)
+                for r in store.view(scope).values(kind)]
+
+    async def start(self) -> None:
+        await super().start()
+        await asyncio.gather(*(self._revive(scope, r)
+                               for scope, r in self._records(instances.KIND)))
+        for scope, record in self._records(PROXIES):
+            try:
+                await self.serve_proxy(scope, record)
+            except Exception as exc:  # noqa: BLE001 - one broken proxy must not stop the rest
+                log.error("RDS Proxy %s did not start: %s", record["DBProxyName"], exc)
+
+    async def _revive(self, scope: str, record: dict) -> None:
+        db_id = record["DBInstanceIdentifier"]
+        server = server_for(self.app, scope, record)
+        status = record["DBInstanceStatus"]
+        if status == "deleting" or not server.initialized():  # never finished either way
+            await asyncio.to_thread(server.destroy)
+            with self.app.store.transaction(scope) as tx:
+                instances.remove(tx, db_id)
+            return
+        if status in ("stopped", "stopping"):
+            self._set(scope, db_id, {"DBInstanceStatus": "stopped"})
+            return
+        if not server.running() and not port_free("127.0.0.1", record["_LocalPort"]):
+            record["_LocalPort"] = free_port()  # someone took its port while we were down
+        try:
+            facts = await asyncio.to_thread(launch, server, record)
+        except EngineError as exc:
+            log.error("DB instance %s did not start: %s", db_id, exc)
+            self._set(scope, db_id, {"DBInstanceStatus": "failed"})
+            return
+        self._set(scope, db_id, {**facts, "DBInstanceStatus": "available",
+                                 "_LocalPort": record["_LocalPort"]})
+
+    def _set(self, scope: str, db_id: str, changes: dict) -> None:
+        with self.app.store.transaction(scope) as tx:
+            tx.edit(instances.KIND, db_id).update(changes)
+
+    async def stop(self) -> None:
+        jobs = [asyncio.to_thread(self.pooler(scope, r).stop) for scope, r in
+                self._records(PROXIES)]
+        jobs += [asyncio.to_thread(server_for(self.app, scope, r).stop)
+                 for scope, r in self._records(instances.KIND)]
+        await asyncio.gather(*jobs)
+        await super().stop()
