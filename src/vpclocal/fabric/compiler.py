@@ -11,16 +11,25 @@ on-link subnet route), so the router's nftables table sees every packet with the
 came in and goes out by. A port's interface group is its subnet's network address: unique in
 a VPC, stable, and what the stateless rules key on. The table, in hook order:
 
-- `routing` (prerouting): source/destination check (an ENI only sends from its addresses),
-  then the source subnet's route table, flattened to longest-prefix-match intervals (the
-  engine's own RouteTable does the matching). Local routes continue; every other target drops
-  for now (see _route_verdict: the hook for gateways, NAT, endpoints and peering).
-- `acl` (forward): network ACLs, stateless, in rule-number order: the source subnet's
-  outbound entries, then the destination subnet's inbound ones; none within a subnet.
-- `sg_out`, `sg_in` (forward): security groups, stateful: established/related traffic
-  passes (but a TCP SYN is always a new connection), a new connection needs an egress rule of one of the source ENI's groups and then an
-  ingress rule of one of the destination ENI's groups. Rules that name a group match a set of
-  its members' primary addresses; rules that name a prefix list match a set of its CIDRs.
+- `routing` (prerouting, before conntrack): source/destination check (an ENI only sends from
+  its addresses), then the source subnet's route table, flattened to longest-prefix-match
+  intervals (the engine's own RouteTable does the matching). Local routes continue; every
+  other target drops for now (see _route_verdict: the hook for gateways, NAT, endpoints and
+  peering).
+- `filter` (forward): network ACLs first (`acls`), stateless, in rule-number order: the
+  source subnet's outbound entries, then the destination subnet's inbound ones; none within
+  a subnet. Then security groups, stateful: a new connection needs an egress rule of one of
+  the source ENI's groups (which goes on to `ingress`) and an ingress rule of one of the
+  destination ENI's groups. Rules that name a group match a set of its members' primary
+  addresses; rules that name a prefix list, a set of its CIDRs.
+
+State: UDP, ICMP and the rest are tracked by conntrack (replies and related errors pass).
+TCP is not (`notrack`): its state is in its flags. A SYN without ACK opens a connection and
+is checked; every other TCP packet belongs to a connection a SYN opened and passes the
+security groups (not the ACLs, which are stateless), as a tracked connection's packets do,
+even after a rule that let it open is removed. Conntrack alone doubled the fabric's cost on
+the connect path (about 4 of 8 µs over a bare veth on the reference machine), and it mistook
+a new SYN on reused ports for part of an old entry when an ACL had dropped that entry's reply.
 
 Rule matching is compiled from the engine's own rule compilation (network/rules.py), so the
 kernel and the engine read the records the same way.
@@ -28,6 +37,7 @@ kernel and the engine read the records the same way.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import itertools
 import re
@@ -93,10 +103,10 @@ class RouterPlan:
     def ruleset(self) -> str:
         """The whole table as `nft -f` text (declarations first, so references resolve)."""
         out = [f"table ip {TABLE} {{"]
+        for c in self.chains.values():  # chains first: interval maps may name them
+            out.append(f"  chain {c.name} {{ {c.hook or ''} }}")
         for s in self.sets.values():
             out.append(f"  {'map' if ' : ' in s.spec else 'set'} {s.name} {{ {s.spec} }}")
-        for c in self.chains.values():
-            out.append(f"  chain {c.name} {{ {c.hook or ''} }}")
         out.append("}")
         for s in self.sets.values():
             if s.elements:
@@ -192,8 +202,8 @@ def _route_verdict(route: Route | None) -> str | None:
     return "drop"
 
 
-def flatten_routes(table: RouteTable) -> list[str]:
-    """A route table as disjoint `lo-hi : verdict` intervals, by longest prefix match."""
+def flatten_routes(table: RouteTable) -> list[tuple[int, int, str]]:
+    """A route table as disjoint (lo, hi, verdict) intervals, by longest prefix match."""
     points = {0, 1 << 32}
     for by_net in table.by_plen.values():
         for route in by_net.values():
@@ -209,7 +219,112 @@ def flatten_routes(table: RouteTable) -> list[str]:
             spans[-1][1] = end - 1
         else:
             spans.append([lo, end - 1, verdict])
-    return [f"{ip_str(lo)}-{ip_str(hi)} : {v}" for lo, hi, v in spans]
+    return [(lo, hi, v) for lo, hi, v in spans]
+
+
+# ---- regions: rules as sets --------------------------------------------------------------------
+
+
+Row = tuple[int, int, tuple[tuple[int, int], ...]]  # addresses lo-hi, their port spans
+FULL = ((0, 65535),)
+ALL = 0xFFFFFFFF
+# Rows (or intervals) up to which compares beat a set lookup: a concatenated-interval lookup
+# cost about as much as a dozen compares on the reference machine.
+DEFAULT_INLINE = INLINE = 4
+
+
+def paint(entries: list[tuple[int, int, int, int, bool]], full: tuple[int, int] = (0, 65535)
+          ) -> list[Row]:
+    """The region that ordered, first-match entries (addr lo, addr hi, lo, hi, allow) allow,
+    as rows of disjoint address ranges, each with its disjoint port spans: one set lookup,
+    or a few compares, instead of walking the entries. (Security group rules are all allows,
+    so for them this is their union.)"""
+    bounds = sorted({0, 1 << 32, *(e[0] for e in entries), *(e[1] + 1 for e in entries)})
+    starts = sorted(range(len(entries)), key=lambda i: entries[i][0])
+    active: list[int] = []  # entries covering the current addresses, in rule order
+    nxt = 0
+    rows: list[list] = []
+    for a, b in itertools.pairwise(bounds):
+        while nxt < len(starts) and entries[starts[nxt]][0] <= a:
+            bisect.insort(active, starts[nxt])
+            nxt += 1
+        active = [i for i in active if entries[i][1] >= a]
+        allowed, free = [], [full]
+        for i in active:
+            _alo, _ahi, lo, hi, allow = entries[i]
+            rest = []
+            for f_lo, f_hi in free:
+                if f_hi < lo or f_lo > hi:
+                    rest.append((f_lo, f_hi))
+                    continue
+                if allow:
+                    allowed.append((max(f_lo, lo), min(f_hi, hi)))
+                if f_lo < lo:
+                    rest.append((f_lo, lo - 1))
+                if f_hi > hi:
+                    rest.append((hi + 1, f_hi))
+            free = rest
+            if not free:
+                break
+        spans = _merge(allowed)
+        if rows and rows[-1][2] == spans and rows[-1][1] == a - 1:
+            rows[-1][1] = b - 1
+        elif spans:
+            rows.append([a, b - 1, spans])
+    return [(a, b, tuple(spans)) for a, b, spans in rows]
+
+
+def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[list[int]] = []
+    for lo, hi in sorted(spans):
+        if out and lo <= out[-1][1] + 1:
+            out[-1][1] = max(out[-1][1], hi)
+        else:
+            out.append([lo, hi])
+    return [(lo, hi) for lo, hi in out]
+
+
+def _range(lo: int, hi: int, text) -> str:
+    return text(lo) if lo == hi else f"{text(lo)}-{text(hi)}"
+
+
+def region_rules(rows: list[Row], peer: str, proto: str, verdict: str, set_name: str
+                 ) -> tuple[list[NftSet], list[str]]:
+    """Rules matching a painted region: compares for a few rows, else one set lookup."""
+    if len(rows) > INLINE:
+        elements = tuple(f"{_range(a, b, ip_str)} . {_range(lo, hi, str)}"
+                         for a, b, spans in rows for lo, hi in spans)
+        return ([NftSet(set_name, "type ipv4_addr . inet_service; flags interval;", elements)],
+                [f"ip {peer} . {proto} dport @{set_name} {verdict}"])
+    rules = []
+    for a, b, spans in rows:
+        where = "" if (a, b) == (0, ALL) else f"ip {peer} {_range(a, b, ip_str)}"
+        if spans == FULL:
+            ports = f"meta l4proto {proto}"
+        elif len(spans) == 1:
+            ports = f"{proto} dport {_range(*spans[0], str)}"
+        else:
+            ports = f"{proto} dport {{ {', '.join(_range(lo, hi, str) for lo, hi in spans)} }}"
+        rules.append(_join(where, ports, verdict))
+    return [], rules
+
+
+def _span(net: int, mask: int) -> tuple[int, int]:
+    return net, net | (~mask & 0xFFFFFFFF)
+
+
+_memo: dict = {}
+
+
+def _memoized(key, make):
+    """Compiled pieces, keyed by the content of the records they come from: a change
+    recompiles only what it touches."""
+    value = _memo.get(key)
+    if value is None:
+        if len(_memo) > 50_000:
+            _memo.clear()
+        value = _memo[key] = make()
+    return value
 
 
 # ---- the compiler ----------------------------------------------------------------------------
@@ -259,51 +374,61 @@ def _router_plan(ix: Index, vpc_id: str, enis: list[EniPlan]) -> RouterPlan:
     def add_chain(name: str, rules, hook: str | None = None) -> None:
         chains[name] = NftChain(name, tuple(rules), hook)
 
+    def add(compiled) -> None:
+        more_sets, more_chains = compiled
+        sets.update((x.name, x) for x in more_sets)
+        chains.update((c.name, c) for c in more_chains)
+
     subnets = {s: b for s, b in ix.subnet_block.items() if t.subnets[s].get("VpcId") == vpc_id}
 
     # -- source/destination check and route tables (prerouting) --
     checked = [e for e in enis if t.network_interfaces[e.id].get("SourceDestCheck", True)]
     add_set("checked", "type ifname;", sorted(f'"{e.port}"' for e in checked))
-    add_set("sources", "type ifname . ipv4_addr;",
-            sorted(f'"{e.port}" . {a.split("/")[0]}' for e in checked for a in e.addresses))
-    route_map, rtbs = [], set()
-    for subnet_id, (net, mask, _plen) in sorted(subnets.items()):
-        chain = nft_name(subnet_id)
+    add_set("from_eni", "type ifname . ipv4_addr : verdict;", sorted(
+        f'"{e.port}" . {a.split("/")[0]} : goto {nft_name(_subnet_of(ix, e))}'
+        for e in checked for a in e.addresses))
+    # -- network ACLs, compiled once per ACL and direction (None: it allows everything) --
+    acl_chain: dict[tuple[str, bool], str | None] = {}
+    for subnet_id in subnets:
+        acl_id = ix.acl_id_for_subnet(subnet_id)
+        entries = (t.network_acls.get(acl_id) or {}).get("Entries") or () if acl_id else ()
+        for egress in (True, False):
+            acl_chain[(subnet_id, egress)] = None
+            if acl_id is None:
+                continue
+            more_sets, more_chains, everything = _memoized(
+                ("acl", acl_id, egress, repr(entries)),
+                lambda a=acl_id, e=egress: _acl_chain(ix, a, e))
+            if not everything:
+                add((more_sets, more_chains))
+                acl_chain[(subnet_id, egress)] = more_chains[0].name
+
+    # -- per source subnet: its outbound ACL, then its route table, whose local routes lead
+    # to the destination subnet's inbound ACL --
+    blocks = sorted((net, net | (~mask & ALL), acl_chain[(s_id, False)])
+                    for s_id, (net, mask, _plen) in subnets.items())
+    route_map, destinations = [], {}
+    for subnet_id, (net, _mask, plen) in sorted(subnets.items()):
+        rules = [f"ip daddr {cidr_str(net, plen)} return"]  # same subnet: no ACL, no routes
+        if acl_chain[(subnet_id, True)]:
+            rules.append(f"jump {acl_chain[(subnet_id, True)]}")
         rtb_id = ix.rtb_id_for_subnet(subnet_id)
-        table = ix.route_table(rtb_id) if rtb_id else None
-        rules = [f"ip daddr {cidr_str(net, _plen)} return"]  # same subnet: no route table
-        if table is not None:
-            rtbs.add(rtb_id)
-            rules.append(f"ip daddr vmap @{nft_name(rtb_id)}")
-        rules.append("drop")  # no route
-        add_chain(chain, rules)
-        route_map.append(f"{net} : jump {chain}")
-    for rtb_id in sorted(rtbs):
-        add_set(nft_name(rtb_id), "type ipv4_addr : verdict; flags interval;",
-                flatten_routes(ix.route_table(rtb_id)))
+        if rtb_id is not None and ix.route_table(rtb_id) is not None:
+            if rtb_id not in destinations:
+                destinations[rtb_id] = _destinations(_route_spans(ix, rtb_id), blocks)
+            spans = destinations[rtb_id]
+            if len(spans) > INLINE:
+                name = "to_" + nft_name(rtb_id)
+                add_set(name, "type ipv4_addr : verdict; flags interval;",
+                        [f"{ip_str(lo)}-{ip_str(hi)} : {v}" for lo, hi, v in spans])
+                rules.append(f"ip daddr vmap @{name}")
+            else:
+                rules += [f"ip daddr {_range(lo, hi, ip_str)} {v}" for lo, hi, v in spans]
+        add_chain(nft_name(subnet_id), [*rules, "drop"])  # no route: drop
+        route_map.append(f"{net} : goto {nft_name(subnet_id)}")
     add_set("route", "type devgroup : verdict;", route_map)
 
-    # -- network ACLs (forward, first) --
-    acl_out, acl_in, same, acls = [], [], [], set()
-    for subnet_id, (net, _mask, _plen) in sorted(subnets.items()):
-        same.append(f"{net} . {net}")
-        acl_id = ix.acl_id_for_subnet(subnet_id)
-        if acl_id is None:
-            continue
-        acls.add(acl_id)
-        acl_out.append(f"{net} : jump {nft_name(acl_id)}_out")
-        acl_in.append(f"{net} : jump {nft_name(acl_id)}_in")
-    add_set("same_subnet", "type devgroup . devgroup;", same)
-    add_set("acl_out", "type devgroup : verdict;", acl_out)
-    add_set("acl_in", "type devgroup : verdict;", acl_in)
-    for acl_id in sorted(acls):
-        for egress, suffix, peer in ((True, "out", "daddr"), (False, "in", "saddr")):
-            rules = [_join(_peer_cidr(peer, e[3], e[4]), _proto_match(e[2], e[5], e[6]),
-                           "return" if e[1] else "drop")
-                     for e in ix.acl_entries(acl_id, egress)]
-            add_chain(f"{nft_name(acl_id)}_{suffix}", [*rules, "drop"])
-
-    # -- security groups (forward, after the ACLs) --
+    # -- security groups --
     eni_out, eni_in, used = [], [], set()
     for e in sorted(enis, key=lambda e: e.port):
         listed = [g.get("GroupId") for g in t.network_interfaces[e.id].get("Groups") or ()]
@@ -317,46 +442,140 @@ def _router_plan(ix: Index, vpc_id: str, enis: list[EniPlan]) -> RouterPlan:
             entries.append(f'"{e.port}" : jump {chain}')
     add_set("eni_out", "type ifname : verdict;", eni_out)
     add_set("eni_in", "type ifname : verdict;", eni_in)
-    members, prefix_lists = set(), set()
+    members: dict[str, tuple[int, ...]] = {}
     for g in sorted(used):
-        for egress, suffix, peer in ((True, "out", "daddr"), (False, "in", "saddr")):
-            rules = []
-            for rule in ix.sg_rules(g, egress):
-                kind, a = rule[3], rule[4]
-                if kind == SG_CIDR:
-                    match = _peer_cidr(peer, a, rule[5])
-                elif kind == SG_GROUP:
-                    members.add(a)
-                    match = f"ip {peer} @m_{nft_name(a)}"
-                else:
-                    prefix_lists.add(a)
-                    match = f"ip {peer} @{nft_name(a)}"
-                rules.append(_join(match, _proto_match(rule[0], rule[1], rule[2]), "accept"))
-            add_chain(f"{nft_name(g)}_{suffix}", rules)
-    for g in sorted(members):
-        add_set(f"m_{nft_name(g)}", "type ipv4_addr;", sorted(
-            ip_str(ix.eni_ip[m]) for m in ix.group_members.get(g, ())
-            if m in ix.eni_ip and _related(ix, vpc_id, t.network_interfaces[m].get("VpcId"))))
-    for pl in sorted(prefix_lists):
-        add_set(nft_name(pl), "type ipv4_addr; flags interval; auto-merge;",
-                sorted(ix.pl_cidrs.get(pl, ())))
+        record = t.security_groups.get(g) or {}
+        for egress in (True, False):
+            perms = record.get("IpPermissionsEgress" if egress else "IpPermissions") or ()
+            refs = sorted({p.get("GroupId") for perm in perms
+                           for p in perm.get("UserIdGroupPairs") or () if p.get("GroupId")})
+            for ref in refs:
+                if ref not in members:
+                    members[ref] = tuple(sorted(
+                        ix.eni_ip[m] for m in ix.group_members.get(ref, ())
+                        if m in ix.eni_ip and _related(ix, vpc_id,
+                                                       t.network_interfaces[m].get("VpcId"))))
+            pls = sorted({p.get("PrefixListId") for perm in perms
+                          for p in perm.get("PrefixListIds") or () if p.get("PrefixListId")})
+            peers = (tuple((ref, members[ref]) for ref in refs),
+                     tuple((pl, tuple(ix.pl_cidrs.get(pl, ()))) for pl in pls))
+            add(_memoized(("sg", g, egress, repr(perms), peers),
+                          lambda g=g, e=egress, p=peers: _sg_chain(ix, g, e, p)))
 
     # -- base chains --
-    add_chain("routing", ["iifname @checked iifname . ip saddr != @sources drop",
+    add_chain("routing", ["meta l4proto tcp notrack",  # TCP's state is kept statelessly, below
+                          "iifname . ip saddr vmap @from_eni",
+                          "iifname @checked drop",  # from an ENI, not from its addresses
                           "iifgroup vmap @route"],
-              "type filter hook prerouting priority -150; policy accept;")
-    add_chain("acl", ["iifgroup . oifgroup @same_subnet accept", "iifgroup vmap @acl_out",
-                      "oifgroup vmap @acl_in"],
+              "type filter hook prerouting priority -300; policy accept;")
+    add_chain("filter", ["tcp flags & (syn | ack) != syn accept",
+                         "meta l4proto != tcp ct state established,related accept",
+                         "iifname vmap @eni_out",
+                         "goto ingress"],
               "type filter hook forward priority 0; policy accept;")
-    # A TCP SYN opens a new connection: always checked, even when conntrack files it under an
-    # old entry (the same ports reused after a reply that conntrack saw but an ACL dropped).
-    stateful = ["meta l4proto != tcp ct state established,related accept",
-                "tcp flags & (syn | ack) != syn ct state established,related accept"]
-    add_chain("sg_out", [*stateful, "iifname vmap @eni_out"],
-              "type filter hook forward priority 10; policy accept;")
-    add_chain("sg_in", [*stateful, "oifname vmap @eni_in"],
-              "type filter hook forward priority 20; policy accept;")
+    add_chain("ingress", ["oifname vmap @eni_in", "accept"])
     return r
+
+
+def _subnet_of(ix: Index, e: EniPlan) -> str:
+    return ix.topo.network_interfaces[e.id].get("SubnetId", "")
+
+
+def _destinations(spans, blocks) -> list[tuple[int, int, str]]:
+    """Route spans resolved to what the router does: a local route's addresses in a subnet go
+    on to that subnet's inbound ACL (`return` when it allows everything); its addresses in no
+    subnet have no destination (dropped); other verdicts stay. Drops are left out: they are
+    what falls through."""
+    out: list[list] = []
+    for lo, hi, verdict in spans:
+        if verdict != "return":
+            pieces = [(lo, hi, verdict)]
+        else:
+            pieces = [(max(lo, b_lo), min(hi, b_hi), f"goto {acl}" if acl else "return")
+                      for b_lo, b_hi, acl in blocks if b_lo <= hi and lo <= b_hi]
+        for p_lo, p_hi, v in pieces:
+            if v == "drop":
+                continue
+            if out and out[-1][2] == v and out[-1][1] == p_lo - 1:
+                out[-1][1] = p_hi
+            else:
+                out.append([p_lo, p_hi, v])
+    return [(lo, hi, v) for lo, hi, v in out]
+
+
+def _route_spans(ix: Index, rtb_id: str) -> tuple[tuple[int, int, str], ...]:
+    record = ix.topo.route_tables[rtb_id]
+    pls = sorted({r.get("DestinationPrefixListId") for r in record.get("Routes") or ()
+                  if r.get("DestinationPrefixListId")})
+    key = ("rtb", rtb_id, repr(record.get("Routes")),
+           tuple((pl, tuple(ix.pl_cidrs.get(pl, ()))) for pl in pls))
+    return _memoized(key, lambda: tuple(flatten_routes(ix.route_table(rtb_id))))
+
+
+def _acl_chain(ix: Index, acl_id: str, egress: bool):
+    """One direction of a network ACL: TCP and UDP by the region their ordered entries allow,
+    the other protocols by walking the entries in order. Also says whether it allows
+    everything (the default ACL does): then it needs no checking at all."""
+    name = f"{nft_name(acl_id)}_{'out' if egress else 'in'}"
+    peer = "daddr" if egress else "saddr"
+    entries = ix.acl_entries(acl_id, egress)
+    made_sets, rules, everything = [], [], True
+    for proto, word in ((TCP, "tcp"), (UDP, "udp")):
+        rows = paint([(*_span(e[3], e[4]), *((e[5], e[6]) if e[2] == proto else (0, 65535)),
+                       bool(e[1])) for e in entries if e[2] in (ANY, proto)])
+        everything = everything and rows == [(0, ALL, FULL)]
+        more, matches = region_rules(rows, peer, word, "return", f"{name}_{word}")
+        made_sets += more
+        rules += [*matches, f"meta l4proto {word} drop"]
+    rest = [e for e in entries if e[2] not in (TCP, UDP)]
+    everything = everything and bool(rest) and rest[0][1] and rest[0][2] == ANY and rest[0][4] == 0
+    rules += [_join(_peer_cidr(peer, e[3], e[4]), _proto_match(e[2], e[5], e[6]),
+                    "return" if e[1] else "drop") for e in rest]
+    return made_sets, [NftChain(name, (*rules, "drop"))], everything
+
+
+def _sg_chain(ix: Index, group_id: str, egress: bool, peers):
+    """One direction of a security group: its TCP, UDP and all-traffic rules by one set
+    lookup each (their union; a group reference is its members' addresses, a prefix list
+    its CIDRs), ICMP and other protocols rule by rule."""
+    suffix = "out" if egress else "in"
+    name = f"{nft_name(group_id)}_{suffix}"
+    peer = "daddr" if egress else "saddr"
+    verdict = "goto ingress" if egress else "accept"  # egress goes on to the ingress rules
+    members = dict(peers[0])
+    cidrs = dict(peers[1])
+
+    def spans(rule) -> list[tuple[int, int]]:
+        kind, a = rule[3], rule[4]
+        if kind == SG_CIDR:
+            return [_span(a, rule[5])]
+        if kind == SG_GROUP:
+            return [(m, m) for m in members.get(a, ())]
+        return [_span(*cidr(c)[:2]) for c in cidrs.get(a, ())]
+
+    rules_ = ix.sg_rules(group_id, egress)
+    made_sets, rules = [], []
+    everything = _merge([s for r in rules_ if r[0] == ANY for s in spans(r)])
+    if len(everything) > INLINE:
+        made_sets.append(NftSet(f"{name}_all", "type ipv4_addr; flags interval;",
+                                tuple(_range(lo, hi, ip_str) for lo, hi in everything)))
+        rules.append(f"ip {peer} @{name}_all {verdict}")
+    else:
+        rules += [_join("" if (lo, hi) == (0, ALL) else f"ip {peer} {_range(lo, hi, ip_str)}",
+                        verdict) for lo, hi in everything]
+    for proto, word in ((TCP, "tcp"), (UDP, "udp")):
+        rows = paint([(lo, hi, r[1], r[2], True) for r in rules_ if r[0] == proto
+                      for lo, hi in spans(r)])
+        more, matches = region_rules(rows, peer, word, verdict, f"{name}_{word}")
+        made_sets += more
+        rules += matches
+    for r in rules_:
+        if r[0] in (TCP, UDP, ANY):
+            continue
+        for lo, hi in spans(r):
+            rules.append(_join(f"ip {peer} {_range(lo, hi, ip_str)}" if (lo, hi) != (0, ALL)
+                               else "", _proto_match(r[0], r[1], r[2]), verdict))
+    return made_sets, [NftChain(name, tuple(rules))]
 
 
 def _related(ix: Index, vpc: str, other: str | None) -> bool:

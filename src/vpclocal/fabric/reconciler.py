@@ -211,7 +211,7 @@ def nft_diff(old: RouterPlan | None, new: RouterPlan) -> list[str]:
     if old is None:
         groups.append([(f"add table ip {t}", 1)])
         old = RouterPlan(new.vpc)
-    declare, fill, drop = [], [], []
+    declare, fill, drop = [], [], []  # chains are declared before sets (see below)
     for name, s in new.sets.items():
         was = old.sets.get(name)
         if was is None:
@@ -234,7 +234,9 @@ def nft_diff(old: RouterPlan | None, new: RouterPlan) -> list[str]:
     for name, c in new.chains.items():
         was = old.chains.get(name)
         if was is None:
-            declare.append([(f"add chain ip {t} {name} {{ {c.hook or ''} }}", 1)])
+            # before any set: an interval verdict map declared before the chains its
+            # elements name rejects them (ENOENT, nft 1.0.6)
+            declare.insert(0, [(f"add chain ip {t} {name} {{ {c.hook or ''} }}", 1)])
             group = []
         elif was.rules == c.rules:
             continue
@@ -242,9 +244,10 @@ def nft_diff(old: RouterPlan | None, new: RouterPlan) -> list[str]:
             group = [(f"flush chain ip {t} {name}", 1)]
         fill.append(group + [(f"add rule ip {t} {name} {r}", 1) for r in c.rules])
     gone = [name for name in old.chains if name not in new.chains]
-    # a gone chain may jump to another gone one: empty them all before deleting any
-    drop = ([[(f"flush chain ip {t} {n}", 1)] for n in gone]
-            + [[(f"delete chain ip {t} {n}", 1)] for n in gone] + drop)
+    # references first: gone chains are emptied (they may jump to each other or use gone
+    # sets), then gone sets deleted (maps may name gone chains), then gone chains
+    drop = ([[(f"flush chain ip {t} {n}", 1)] for n in gone] + drop
+            + [[(f"delete chain ip {t} {n}", 1)] for n in gone])
     return _pack(groups + declare + fill + drop)
 
 
