@@ -43,6 +43,75 @@ def setns(fd: int) -> None:
         raise OSError(err, f"setns: {os.strerror(err)}")
 
 
+# ---- rtnetlink: an ENI's side of its veth without starting a process ------------------------
+
+RTM_NEWLINK, RTM_NEWADDR, RTM_NEWROUTE, NLMSG_ERROR = 16, 20, 24, 2
+NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
+IFLA_ADDRESS, IFLA_IFNAME, IFLA_LINKINFO, IFLA_GROUP, IFLA_NET_NS_FD = 1, 3, 18, 27, 28
+IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER = 1, 2, 1
+IFA_ADDRESS, IFA_LOCAL, IFA_FLAGS, IFA_F_NOPREFIXROUTE = 1, 2, 8, 0x200
+RTA_OIF, RTA_GATEWAY, RTNH_F_ONLINK = 4, 5, 4
+IFF_UP = 1
+
+
+def _attr(kind: int, data: bytes) -> bytes:
+    size = 4 + len(data)
+    return struct.pack("HH", size, kind) + data + b"\0" * (-size % 4)
+
+
+def _ifinfo(index: int = 0, flags: int = 0, change: int = 0) -> bytes:
+    return struct.pack("BxHiII", socket.AF_UNSPEC, 0, index, flags, change)
+
+
+class Netlink:
+    """A NETLINK_ROUTE socket in the calling thread's network namespace."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
+        self.seq = 0
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def request(self, kind: int, body: bytes, flags: int = 0) -> None:
+        self.seq += 1
+        head = struct.pack("IHHII", 16 + len(body), kind, flags | NLM_F_REQUEST | NLM_F_ACK,
+                           self.seq, 0)
+        self.sock.send(head + body)
+        reply = self.sock.recv(65536)
+        if struct.unpack_from("H", reply, 4)[0] == NLMSG_ERROR:
+            err = struct.unpack_from("i", reply, 16)[0]
+            if err:
+                raise OSError(-err, f"rtnetlink {kind}: {os.strerror(-err)}")
+
+    def veth(self, name: str, mac: str | None, peer: str, peer_ns: int, peer_group: int) -> None:
+        peer_info = (_ifinfo() + _attr(IFLA_IFNAME, peer.encode() + b"\0")
+                     + _attr(IFLA_NET_NS_FD, struct.pack("I", peer_ns))
+                     + _attr(IFLA_GROUP, struct.pack("I", peer_group)))
+        info = (_attr(IFLA_INFO_KIND, b"veth\0")
+                + _attr(IFLA_INFO_DATA, _attr(VETH_INFO_PEER, peer_info)))
+        body = _ifinfo() + _attr(IFLA_IFNAME, name.encode() + b"\0") + _attr(IFLA_LINKINFO, info)
+        if mac:
+            body += _attr(IFLA_ADDRESS, bytes.fromhex(mac.replace(":", "")))
+        self.request(RTM_NEWLINK, body, NLM_F_CREATE | NLM_F_EXCL)
+
+    def up(self, index: int) -> None:
+        self.request(RTM_NEWLINK, _ifinfo(index, IFF_UP, IFF_UP))
+
+    def address(self, index: int, address: str, plen: int, noprefixroute: bool = True) -> None:
+        packed = socket.inet_aton(address)
+        body = (struct.pack("BBBBI", socket.AF_INET, plen, 0, 0, index)
+                + _attr(IFA_LOCAL, packed) + _attr(IFA_ADDRESS, packed)
+                + _attr(IFA_FLAGS, struct.pack("I", IFA_F_NOPREFIXROUTE if noprefixroute else 0)))
+        self.request(RTM_NEWADDR, body, NLM_F_CREATE | NLM_F_EXCL)
+
+    def default_route(self, index: int, gateway: str) -> None:
+        """default via gateway dev index onlink (main table, boot protocol, unicast)."""
+        body = (struct.pack("BBBBBBBBI", socket.AF_INET, 0, 0, 0, 254, 3, 0, 1, RTNH_F_ONLINK)
+                + _attr(RTA_GATEWAY, socket.inet_aton(gateway)) + _attr(RTA_OIF, struct.pack("I", index)))
+        self.request(RTM_NEWROUTE, body, NLM_F_CREATE | NLM_F_EXCL)
+
+
 # ---- framing (shared with sandbox.py) --------------------------------------------------------
 
 
@@ -137,6 +206,26 @@ class Agent:
                 proc.kill()
                 proc.wait()
             os.close(fd)
+        return {}
+
+    def op_plug(self, enis: list[dict]) -> dict:
+        """For each ENI namespace: eth0 (a veth whose peer, the router's port, goes to the
+        router's namespace with the subnet's group, still down), its addresses without a
+        subnet route, and the default route to the subnet's router."""
+        for e in enis:
+            setns(e["ns"])
+            nl = Netlink()
+            try:
+                nl.veth("eth0", e.get("mac"), e["port"], e["router"], e["group"])
+                index = socket.if_nametoindex("eth0")
+                for address in e["addresses"]:
+                    ip, plen = address.split("/")
+                    nl.address(index, ip, int(plen))
+                nl.up(index)
+                nl.default_route(index, e["gateway"])
+            finally:
+                nl.close()
+                setns(self.root)
         return {}
 
     # ---- commands --------------------------------------------------------------------------

@@ -9,27 +9,33 @@ Pure functions, no kernel access. The layout (one router namespace per VPC):
 Every ENI's traffic, even to its own subnet, goes through its VPC's router (the ENI has no
 on-link subnet route), so the router's nftables table sees every packet with the ports it
 came in and goes out by. A port's interface group is its subnet's network address: unique in
-a VPC, stable, and what the stateless rules key on. The table, in hook order:
+a VPC and stable. The router's table, in hook order:
 
-- `routing` (prerouting, before conntrack): source/destination check (an ENI only sends from
-  its addresses), then the source subnet's route table, flattened to longest-prefix-match
-  intervals (the engine's own RouteTable does the matching). Local routes continue; every
-  other target drops for now (see _route_verdict: the hook for gateways, NAT, endpoints and
-  peering).
-- `filter` (forward): network ACLs first (`acls`), stateless, in rule-number order: the
-  source subnet's outbound entries, then the destination subnet's inbound ones; none within
-  a subnet. Then security groups, stateful: a new connection needs an egress rule of one of
-  the source ENI's groups (which goes on to `ingress`) and an ingress rule of one of the
-  destination ENI's groups. Rules that name a group match a set of its members' primary
-  addresses; rules that name a prefix list, a set of its CIDRs.
+- `routing` (prerouting, before conntrack): the source/destination check (an ENI sends only
+  from its addresses) leads to the source subnet's chain: traffic within the subnet passes
+  (no ACL, no route table, as in the engine); anything else meets the subnet's outbound ACL,
+  then its route table, flattened to longest-prefix-match intervals by the engine's own
+  RouteTable: a local route's addresses lead to their subnet's inbound ACL; addresses in no
+  subnet, blackholes and, for now, every other target are dropped (see _route_verdict: the
+  hook for gateways, NAT, endpoints and peering).
+- `filter` (forward): security groups: a new connection needs an egress rule of one of the
+  source ENI's groups (which goes on to `ingress`) and an ingress rule of one of the
+  destination ENI's groups. A group reference stands for its members' primary addresses, a
+  prefix list for its CIDRs.
+
+Rules become regions: a security group's rules (all allows) are their union, a network
+ACL's ordered entries the region their first matches allow (paint()); a region is checked by
+a few compares, or one concatenated-interval set lookup when it has more than INLINE rows.
+The default ACL, which allows everything, costs nothing.
 
 State: UDP, ICMP and the rest are tracked by conntrack (replies and related errors pass).
 TCP is not (`notrack`): its state is in its flags. A SYN without ACK opens a connection and
 is checked; every other TCP packet belongs to a connection a SYN opened and passes the
 security groups (not the ACLs, which are stateless), as a tracked connection's packets do,
-even after a rule that let it open is removed. Conntrack alone doubled the fabric's cost on
-the connect path (about 4 of 8 µs over a bare veth on the reference machine), and it mistook
-a new SYN on reused ports for part of an old entry when an ACL had dropped that entry's reply.
+even after a rule that let it open is removed. Conntrack for TCP alone cost as much as all
+the rules together on the connect path (about 4 µs over a bare veth's 16 µs on the
+reference machine), and it took a new SYN on reused ports for part of an old entry when an
+ACL had dropped that entry's reply.
 
 Rule matching is compiled from the engine's own rule compilation (network/rules.py), so the
 kernel and the engine read the records the same way.
@@ -389,15 +395,17 @@ def _router_plan(ix: Index, vpc_id: str, enis: list[EniPlan]) -> RouterPlan:
         for e in checked for a in e.addresses))
     # -- network ACLs, compiled once per ACL and direction (None: it allows everything) --
     acl_chain: dict[tuple[str, bool], str | None] = {}
+    acl_keys: dict[str, str] = {}  # many subnets share an ACL: read its entries once
     for subnet_id in subnets:
         acl_id = ix.acl_id_for_subnet(subnet_id)
-        entries = (t.network_acls.get(acl_id) or {}).get("Entries") or () if acl_id else ()
+        if acl_id is not None and acl_id not in acl_keys:
+            acl_keys[acl_id] = repr((t.network_acls.get(acl_id) or {}).get("Entries"))
         for egress in (True, False):
             acl_chain[(subnet_id, egress)] = None
             if acl_id is None:
                 continue
             more_sets, more_chains, everything = _memoized(
-                ("acl", acl_id, egress, repr(entries)),
+                ("acl", acl_id, egress, acl_keys[acl_id]),
                 lambda a=acl_id, e=egress: _acl_chain(ix, a, e))
             if not everything:
                 add((more_sets, more_chains))

@@ -3,10 +3,10 @@
 The reconciler remembers the plan it last applied: nothing but the reconciler changes the
 sandbox, so that plan is what the kernel has. apply() diffs the new plan against it:
 
-- an ENI that is new gets a namespace and a veth pair to its router (one `ip -batch` in the
-  ENI's namespace, run in parallel with the others); an ENI that is gone or changed (address,
-  subnet, MAC) loses its router port first (deleting a veth is synchronous; a namespace's
-  teardown is not) and then its namespace;
+- an ENI that is new gets a namespace and a veth pair to its router, made by the agent over
+  rtnetlink (`ip` would cost two process starts per ENI, most of a large build's time); an
+  ENI that is gone or changed (address, subnet, MAC) loses its router port first (deleting
+  a veth is synchronous; a namespace's teardown is not) and then its namespace;
 - each router's nftables table changes by `nft -f` transactions that declare new chains and
   sets, refill what changed (a chain is flushed and refilled in one transaction; set
   elements are added and deleted), and delete what is gone: a rule change is one small
@@ -119,19 +119,20 @@ class Reconciler:
 
         # 2. new routers
         new_routers = [v for v in plan.routers if v not in self.routers]
-        for v, space in zip(new_routers, self.sb.ns_new(len(new_routers), sysctl=ROUTER_SYSCTL,
-                                                          holder=True), strict=True):
+        for v, space in zip(new_routers, self.sb.ns_new(len(new_routers), sysctl=ROUTER_SYSCTL),
+                            strict=True):
             self.routers[v] = space
         stats.routers_added = len(new_routers)
 
-        # 3. new ENIs: a namespace each, and the veth pair to the router, port still down
+        # 3. new ENIs: a namespace each, and the veth pair to the router, its port still down
         new = [e for i, e in plan.enis.items() if i not in self.enis]
         spaces = self.sb.ns_new(len(new), sysctl=ENI_SYSCTL) if new else []
         for e, space in zip(new, spaces, strict=True):
             self.enis[e.id] = space
         lap("namespaces")
-        self.sb.check([(IP, self.enis[e.id], eni_batch(e, self.routers[e.vpc].pid)) for e in new],
-                      self.parallel)
+        self.sb.plug([{"ns": self.enis[e.id].ns, "router": self.routers[e.vpc].ns,
+                       "port": e.port, "group": e.group, "mac": e.mac,
+                       "addresses": list(e.addresses), "gateway": e.gateway} for e in new])
         stats.enis_added = len(new)
         lap("enis")
 
@@ -157,15 +158,6 @@ class Reconciler:
 
 
 # ---- batches ---------------------------------------------------------------------------------
-
-
-def eni_batch(e: EniPlan, router_pid: int) -> str:
-    """`ip -batch` inside the ENI's namespace: eth0, its addresses, the default route."""
-    mac = f" address {e.mac}" if e.mac else ""
-    lines = [f"link add eth0{mac} type veth peer name {e.port} netns {router_pid}"]
-    lines += [f"addr add {a} dev eth0 noprefixroute" for a in e.addresses]
-    lines += ["link set dev eth0 up", f"route add default via {e.gateway} dev eth0 onlink"]
-    return "\n".join(lines) + "\n"
 
 
 def port_batch(e: EniPlan) -> str:

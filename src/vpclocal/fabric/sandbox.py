@@ -181,6 +181,11 @@ class Sandbox:
                                   f"input:\n{text[:2000]}")
         return results
 
+    def plug(self, enis: list[dict]) -> None:
+        """Give ENI namespaces their eth0, addresses and default route (agent.op_plug)."""
+        if enis:
+            self.call("plug", enis=enis)
+
     def ip(self, space: Space | None, batch: str) -> str:
         return self.check([(["ip", "-batch", "-"], space, batch)])[0].out
 
