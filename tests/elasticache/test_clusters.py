@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import pwd
 import re
 import socket
 import subprocess
@@ -165,3 +167,19 @@ def test_reach_shows_the_node_and_its_security_group(server, ec2, elasticache, n
         opened = reach(destination)
         assert opened.returncode == 0, opened.stdout + opened.stderr
         assert "REACHABLE" in opened.stdout
+
+
+def test_no_subnet_group_means_the_default_vpc(server, ec2, elasticache):
+    made = elasticache.create_cache_cluster(CacheClusterId="in-default", Engine="redis",
+                                            CacheNodeType="cache.t3.micro")["CacheCluster"]
+    assert made["CacheSubnetGroupName"] == "default"
+    [group] = elasticache.describe_cache_subnet_groups(CacheSubnetGroupName="default")[
+        "CacheSubnetGroups"]
+    default_vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])[
+        "Vpcs"][0]["VpcId"]
+    assert group["VpcId"] == default_vpc and group["Subnets"]
+    pid = int((server.data_dir / "elasticache" / "us-east-1" / "in-default" / "redis.pid")
+              .read_text())
+    if os.geteuid() == 0:  # root hands the engine to the redis user
+        assert os.stat(f"/proc/{pid}").st_uid == pwd.getpwnam("redis").pw_uid
+    elasticache.delete_cache_cluster(CacheClusterId="in-default")
