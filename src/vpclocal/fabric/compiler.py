@@ -422,16 +422,17 @@ def _router_plan(ix: Index, vpc_id: str, enis: list[EniPlan]) -> RouterPlan:
             rules.append(f"jump {acl_chain[(subnet_id, True)]}")
         rtb_id = ix.rtb_id_for_subnet(subnet_id)
         if rtb_id is not None and ix.route_table(rtb_id) is not None:
-            if rtb_id not in destinations:
-                destinations[rtb_id] = _destinations(_route_spans(ix, rtb_id), blocks)
-            spans = destinations[rtb_id]
-            if len(spans) > INLINE:
-                name = "to_" + nft_name(rtb_id)
-                add_set(name, "type ipv4_addr : verdict; flags interval;",
-                        [f"{ip_str(lo)}-{ip_str(hi)} : {v}" for lo, hi, v in spans])
-                rules.append(f"ip daddr vmap @{name}")
-            else:
-                rules += [f"ip daddr {_range(lo, hi, ip_str)} {v}" for lo, hi, v in spans]
+            if rtb_id not in destinations:  # once per route table: many subnets share one
+                spans = _destinations(_route_spans(ix, rtb_id), blocks)
+                if len(spans) > INLINE:
+                    name = "to_" + nft_name(rtb_id)
+                    add_set(name, "type ipv4_addr : verdict; flags interval;",
+                            [f"{ip_str(lo)}-{ip_str(hi)} : {v}" for lo, hi, v in spans])
+                    destinations[rtb_id] = [f"ip daddr vmap @{name}"]
+                else:
+                    destinations[rtb_id] = [f"ip daddr {_range(lo, hi, ip_str)} {v}"
+                                            for lo, hi, v in spans]
+            rules += destinations[rtb_id]
         add_chain(nft_name(subnet_id), [*rules, "drop"])  # no route: drop
         route_map.append(f"{net} : goto {nft_name(subnet_id)}")
     add_set("route", "type devgroup : verdict;", route_map)

@@ -210,16 +210,13 @@ def nft_diff(old: RouterPlan | None, new: RouterPlan) -> list[str]:
             declare.append([(f"add {_kind(s)} ip {t} {name} {{ {s.spec} }}", 1)])
             fill.extend([e] for e in _elements("add", name, list(s.elements)))
         elif was.elements != s.elements:
-            if "interval" in s.spec:  # overlapping deletes and adds: refill instead
-                fill.append([(f"flush {_kind(s)} ip {t} {name}", 1),
-                             *_elements("add", name, list(s.elements))])
-                continue
+            # only what changed, deletes first (a refill of a large interval set costs nft
+            # its elements); together, so no packet sees half of it
             key = (lambda el: el.split(" : ")[0]) if _kind(s) == "map" else (lambda el: el)
             now, before = set(s.elements), set(was.elements)
             removed = [key(el) for el in was.elements if el not in now]
             added = [el for el in s.elements if el not in before]
-            fill.extend([e] for e in _elements("delete", name, removed))
-            fill.extend([e] for e in _elements("add", name, added))
+            fill.append([*_elements("delete", name, removed), *_elements("add", name, added)])
     for name in old.sets:
         if name not in new.sets:
             drop.append([(f"delete {_kind(old.sets[name])} ip {t} {name}", 1)])
