@@ -1,0 +1,76 @@
+"""The compiler's pure parts against brute force (no kernel needed)."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.network.builder import Net
+from vpclocal.fabric.compiler import compile_plan, flatten_routes, paint
+from vpclocal.network.routing import RouteTable
+
+# a small universe: addresses 0..63, ports 0..15, so brute force can visit every point
+spans = st.tuples(st.integers(0, 63), st.integers(0, 63)).map(sorted)
+ports = st.tuples(st.integers(0, 15), st.integers(0, 15)).map(sorted)
+entries = st.lists(st.tuples(spans, ports, st.booleans()), max_size=8)
+
+
+def first_match(rules, address, port):
+    for (a_lo, a_hi), (lo, hi), allow in rules:
+        if a_lo <= address <= a_hi and lo <= port <= hi:
+            return allow
+    return False
+
+
+@settings(max_examples=300, deadline=None)
+@given(entries)
+def test_paint_is_first_match(rules):
+    rows = paint([(a[0], a[1], p[0], p[1], allow) for a, p, allow in rules], full=(0, 15))
+    for a_lo, a_hi, spans_ in rows:  # disjoint rows, disjoint spans
+        assert a_lo <= a_hi and all(lo <= hi for lo, hi in spans_)
+    for address in range(64):
+        for port in range(16):
+            inside = any(a_lo <= address <= a_hi and any(lo <= port <= hi for lo, hi in s)
+                         for a_lo, a_hi, s in rows)
+            assert inside == first_match(rules, address, port), (address, port)
+
+
+CIDRS = ["10.0.0.0/16", "10.0.1.0/24", "10.0.1.128/25", "10.0.0.0/8", "0.0.0.0/0",
+         "10.0.2.0/23", "192.0.2.0/24"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(CIDRS), st.sampled_from(["local", "igw", "dead"])),
+                max_size=6, unique_by=lambda r: r[0]),
+       st.lists(st.integers(0, (1 << 32) - 1), min_size=20, max_size=20))
+def test_flattened_routes_are_the_longest_prefix_match(routes, probes):
+    table = RouteTable({"RouteTableId": "rtb-1", "Routes": [
+        {"DestinationCidrBlock": c, "GatewayId": "local" if t == "local" else "igw-1",
+         "State": "blackhole" if t == "dead" else "active"} for c, t in routes]}, lambda _: ())
+    spans_ = flatten_routes(table)
+    interesting = [int(ipaddress.ip_network(c).network_address) + d for c, _t in routes
+                   for d in (0, 1, 255, 256)]
+    for address in probes + interesting:
+        route = table.lookup(address)
+        want = None if route is None else (
+            "return" if route.kind == "local" and route.state != "blackhole" else "drop")
+        got = next((v for lo, hi, v in spans_ if lo <= address <= hi), None)
+        assert got == want, (ipaddress.ip_address(address), routes)
+
+
+def test_plan_shape():
+    n = Net()
+    vpc = n.vpc()
+    subnet = n.subnet(vpc, "10.0.1.0/24")
+    eni = n.eni(subnet)
+    n.eni(subnet, itype="nat_gateway", groups=())  # realized by a later slice
+    plan = compile_plan(n.t)
+    assert list(plan.enis) == [eni]
+    e = plan.enis[eni]
+    assert (e.addresses, e.gateway, e.group) == (("10.0.1.4/24",), "10.0.1.1", 0x0A000100)
+    assert len(e.port) <= 15
+    router = plan.routers[vpc]
+    assert {"routing", "filter", "ingress"} <= set(router.chains)
+    assert router.chains["routing"].hook.startswith("type filter hook prerouting")
