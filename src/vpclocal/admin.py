@@ -50,7 +50,14 @@ def lambda_code(app: App, request: HttpRequest) -> HttpResponse:
     return HttpResponse(200, {"content-type": "application/zip"}, path.read_bytes())
 
 
-ROUTES = {("GET", "/_vpclocal/health"): health, ("POST", "/_vpclocal/reach"): reach}
+def fabric(app: App, request: HttpRequest) -> HttpResponse:
+    """GET /_vpclocal/fabric: whether the fabric runs, how far it has applied the model."""
+    service = getattr(app, "fabric", None)
+    return _json(200, service.status() if service is not None else {"enabled": False})
+
+
+ROUTES = {("GET", "/_vpclocal/health"): health, ("POST", "/_vpclocal/reach"): reach,
+          ("GET", "/_vpclocal/fabric"): fabric}
 PREFIX_ROUTES = {("GET", "/_vpclocal/lambda/code/"): lambda_code}
 
 

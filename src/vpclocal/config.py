@@ -15,6 +15,9 @@ class Config:
     region: str = field(default_factory=lambda: os.environ.get("VPCLOCAL_REGION", "us-east-1"))
     account_id: str = field(
         default_factory=lambda: os.environ.get("VPCLOCAL_ACCOUNT_ID", "000000000000"))
+    # the network model realized in Linux namespaces (vpclocal.fabric), opt-in for now
+    fabric: bool = field(default_factory=lambda: os.environ.get("VPCLOCAL_FABRIC", "") in (
+        "1", "true", "yes", "on"))
 
     @property
     def endpoint(self) -> str:

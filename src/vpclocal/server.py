@@ -6,6 +6,7 @@ unsigned), to an operation by its protocol, parsed and answered through botocore
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import importlib
 import json
@@ -51,6 +52,12 @@ class App:
             config.data_dir.mkdir(parents=True, exist_ok=True)
             store = Store(config.data_dir / "state.db")
         self.store = store
+        self.fabric = None  # vpclocal.fabric.service.FabricService with --fabric
+        if config.fabric:
+            from vpclocal.fabric.service import FabricService
+
+            host = "127.0.0.1" if config.host in ("0.0.0.0", "::", "") else config.host
+            self.fabric = FabricService(store, (host, config.port))
         session = botocore.session.get_session()
         self.providers: dict[str, Provider] = {}
         self.models: dict[str, ServiceModel] = {}
@@ -105,12 +112,17 @@ class App:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                if self.fabric is not None:  # before Lambda, which places functions in it
+                    await asyncio.to_thread(self.fabric.start)
+                    print(f"vpclocal: {self.fabric.summary()}", flush=True)
                 for provider in self.providers.values():
                     await provider.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 for provider in self.providers.values():
                     await provider.stop()
+                if self.fabric is not None:
+                    self.fabric.stop()
                 self.store.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -65,12 +65,18 @@ class Store:
         )
         self._db.executescript(_EVENT_SCHEMA)
         self._lock = threading.RLock()
+        self._watchers: list = []
         self._data: dict[tuple[str, str], dict[str, Record]] = {}
         for scope, kind, rid, body in self._db.execute("SELECT scope, kind, id, body FROM records"):
             self._data.setdefault((scope, kind), {})[rid] = json.loads(body)
 
     def close(self) -> None:
         self._db.close()
+
+    def watch(self, fn) -> None:
+        """Call fn({(scope, kind), ...}) after every committed write of records (e.g. to wake
+        the fabric). It runs on the writer's thread under the store's lock: keep it tiny."""
+        self._watchers.append(fn)
 
     def view(self, scope: str) -> View:
         return View(self, scope)
@@ -201,6 +207,10 @@ class Store:
                 bucket.pop(rid, None)
             else:
                 bucket[rid] = rec  # type: ignore[assignment]
+        if self._watchers:
+            kinds = {(scope, kind) for scope, kind, _rid in changes}
+            for fn in self._watchers:
+                fn(kinds)
 
 
 class View:

@@ -164,13 +164,20 @@ class Agent:
             req, fds = recv_frame(self.sock)
             if req is None:
                 return
+            out: list[int] = []  # descriptors going back with the reply (then closed here)
             try:
                 reply = getattr(self, "op_" + req.pop("op"))(*([fds] if fds else []), **req)
+                if isinstance(reply, tuple):
+                    reply, out = reply
             except Exception as exc:  # noqa: BLE001 - report, don't die: the server decides
                 reply = {"error": f"{type(exc).__name__}: {exc}"}
             finally:
                 self._reap()
-            send_frame(self.sock, reply)
+            try:
+                send_frame(self.sock, reply, out)
+            finally:
+                for fd in out:
+                    os.close(fd)
 
     # ---- namespaces ------------------------------------------------------------------------
 
@@ -227,6 +234,33 @@ class Agent:
                 nl.close()
                 setns(self.root)
         return {}
+
+    def op_ns_fd(self, ns: int) -> tuple[dict, list[int]]:
+        """A descriptor of a namespace for the server (to start a process in it)."""
+        if ns not in self.spaces:
+            raise ValueError(f"no namespace {ns}")
+        return {}, [os.dup(ns)]
+
+    def op_listen(self, ns: int, host: str = "127.0.0.1", port: int = 0,
+                  backlog: int = 64) -> tuple[dict, list[int]]:
+        """A listening TCP socket inside a namespace, for the server to accept on: a socket
+        stays in the namespace it was made in, so the server serves clients in there without
+        any link between that namespace and its own."""
+        if ns not in self.spaces:
+            raise ValueError(f"no namespace {ns}")
+        setns(ns)
+        try:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        finally:
+            setns(self.root)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+            sock.listen(backlog)
+            bound = sock.getsockname()
+            return {"host": bound[0], "port": bound[1]}, [sock.detach()]
+        finally:
+            sock.close()
 
     # ---- commands --------------------------------------------------------------------------
 

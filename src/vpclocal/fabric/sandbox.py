@@ -138,6 +138,13 @@ class Sandbox:
     # ---- requests ------------------------------------------------------------------------------
 
     def call(self, op: str, fds: tuple[int, ...] = (), **args) -> dict:
+        reply, extra = self.call_fds(op, fds, **args)
+        for fd in extra:
+            os.close(fd)
+        return reply
+
+    def call_fds(self, op: str, fds: tuple[int, ...] = (), **args) -> tuple[dict, list[int]]:
+        """A request whose reply carries descriptors: the caller owns (and closes) them."""
         with self._lock:
             if self.sock is None:
                 raise FabricError("the sandbox is not running")
@@ -146,13 +153,13 @@ class Sandbox:
                 reply, extra = recv_frame(self.sock)
             except OSError as exc:
                 raise FabricError(f"the sandbox agent is gone: {exc}") from exc
-        for fd in extra:
-            os.close(fd)
-        if reply is None:
-            raise FabricError("the sandbox agent exited")
-        if "error" in reply:
+        if reply is None or "error" in reply:
+            for fd in extra:
+                os.close(fd)
+            if reply is None:
+                raise FabricError("the sandbox agent exited")
             raise FabricError(f"{op}: {reply['error']}")
-        return reply
+        return reply, extra
 
     def ns_new(self, count: int = 1, *, sysctl: dict | None = None,
                holder: bool = False) -> list[Space]:
@@ -194,6 +201,16 @@ class Sandbox:
 
     def sh(self, space: Space | None, command: str) -> Result:
         return self.run([(["sh", "-c", command], space, "")])[0]
+
+    def netns_fd(self, space: Space) -> int:
+        """A descriptor of a namespace, owned by the caller: `nsenter --net=/proc/self/fd/N`
+        puts a process started by the server in it."""
+        return self.call_fds("ns_fd", ns=space.ns)[1][0]
+
+    def listen(self, space: Space, host: str = "127.0.0.1", port: int = 0) -> socket.socket:
+        """A listening TCP socket bound inside a namespace, for the server to accept on."""
+        return socket.socket(fileno=self.call_fds("listen", ns=space.ns, host=host,
+                                                  port=port)[1][0])
 
     # ---- processes -----------------------------------------------------------------------------
 

@@ -146,7 +146,10 @@ class RuntimeApi:
         self.server: asyncio.base_events.Server | None = None
         self.connections: list[Connection] = []
 
-    async def listen(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:
+    async def listen(self, host: str = "127.0.0.1", port: int = 0,
+                     sock: socket.socket | None = None) -> tuple[str, int]:
+        """Listen on host:port, or on a listening socket made elsewhere (e.g. inside a network
+        namespace)."""
         loop = asyncio.get_running_loop()
 
         def factory() -> Connection:
@@ -156,7 +159,10 @@ class RuntimeApi:
                 self.connections = [c for c in self.connections if c.transport is not None]
             return conn
 
-        self.server = await loop.create_server(factory, host, port, backlog=16)
+        if sock is not None:
+            self.server = await loop.create_server(factory, sock=sock)
+        else:
+            self.server = await loop.create_server(factory, host, port, backlog=16)
         bound = self.server.sockets[0].getsockname()
         return bound[0], bound[1]
 

@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import time
@@ -20,9 +21,19 @@ from pathlib import Path
 
 from vpclocal.runtime.api import Connection, RuntimeApi
 from vpclocal.runtime.sandbox import Launch, bootstrap_code
-from vpclocal.runtime.types import BOOTSTRAP_RUNTIMES, FunctionSpec, RuntimeConfig
+from vpclocal.runtime.types import BOOTSTRAP_RUNTIMES, FunctionSpec, Placement, RuntimeConfig
 
 MAX_LINE = 256 * 1024  # CloudWatch Logs' event size: longer output is split
+
+
+def _enter(placement: Placement, launch: Launch) -> list[str]:
+    """`nsenter` into the placement's network namespace, becoming the function's user after
+    entering (nsenter execs: the process keeps its PID)."""
+    argv = [shutil.which("nsenter") or "nsenter", f"--net=/proc/self/fd/{placement.netns_fd}"]
+    if launch.uid is not None:
+        argv += ["-S", str(launch.uid), "-G", str(launch.gid if launch.gid is not None
+                                                  else launch.uid)]
+    return [*argv, "--"]
 
 
 def now_ms() -> int:
@@ -112,35 +123,58 @@ class Environment:
         self._partial = b""
         self._started = 0.0
         self._status_fd = -1
+        self.placement: Placement | None = None
 
     # ---- lifecycle -----------------------------------------------------------------------
 
     async def start(self, credentials: dict[str, str]) -> None:
         """Spawn the process; `ready` resolves when it asks for its first invocation."""
-        loop = asyncio.get_running_loop()
         self._started = time.monotonic()
+        placement = self.placement = (await self.config.placement(self.spec)
+                                      if self.config.placement else None)
+        try:
+            await self._spawn(credentials, placement)
+        finally:
+            if placement is not None:
+                placement.release()
+
+    async def _spawn(self, credentials: dict[str, str], placement: Placement | None) -> None:
+        loop = asyncio.get_running_loop()
         bind, advertised = self.config.api_hosts(self.spec)
         try:
-            _, port = await self.api.listen(bind)
+            if placement is not None and placement.listener is not None:
+                bind, advertised = "namespace", placement.advertise
+                _, port = await self.api.listen(sock=placement.listener)
+            else:
+                _, port = await self.api.listen(bind)
         except OSError as exc:
             self.spawn_error = f"listen {bind}: {(exc.strerror or str(exc)).lower()}"
             self._finish(None)
             return
         variables = self.variables(f"{advertised}:{port}", credentials)
+        if (placement is not None and placement.endpoint_url
+                and variables.get("AWS_ENDPOINT_URL") == self.config.endpoint_url):
+            variables["AWS_ENDPOINT_URL"] = placement.endpoint_url  # unless the function's own
         for note in self.notes():
             self.output.append((now_ms(), note))
+        command, user = self.command(), {"user": self.launch.uid, "group": self.launch.gid,
+                                         "extra_groups": [] if self.launch.uid is not None
+                                         else None}
+        fds: tuple[int, ...] = ()
+        if placement is not None and placement.netns_fd >= 0:
+            command, fds = _enter(placement, self.launch) + command, (placement.netns_fd,)
+            user = {}  # nsenter enters as the server's user, then becomes the function's
         read_fd, write_fd = os.pipe()
         try:
             # fork+exec inline: a few ms at most, and the pidfd needs the child at once
             self.proc = subprocess.Popen(  # noqa: ASYNC220
-                self.command(), cwd=self.task_root, env=variables, stdin=subprocess.DEVNULL,
+                command, cwd=self.task_root, env=variables, stdin=subprocess.DEVNULL,
                 stdout=write_fd, stderr=write_fd, start_new_session=True, close_fds=True,
-                user=self.launch.uid, group=self.launch.gid,
-                extra_groups=[] if self.launch.uid is not None else None)
+                pass_fds=fds, **user)
         except OSError as exc:
             os.close(read_fd)
             os.close(write_fd)
-            self.spawn_error = f"fork/exec {exc.filename or self.command()[0]}: " \
+            self.spawn_error = f"fork/exec {exc.filename or command[0]}: " \
                                f"{(exc.strerror or str(exc)).lower()}"
             self._finish(None)
             return
@@ -210,7 +244,13 @@ class Environment:
 
     @property
     def usable(self) -> bool:
-        return self.alive and not self.dying
+        return self.alive and not self.dying and (self.placement is None
+                                                  or self.placement.current())
+
+    @property
+    def note(self) -> str:
+        """A line for each invocation's log about where this environment runs."""
+        return self.placement.note if self.placement is not None else ""
 
     def kill(self) -> None:
         self.dying = True

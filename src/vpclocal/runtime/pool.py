@@ -222,7 +222,7 @@ class Runtime:
             now = time.monotonic()
             for envs in list(self._idle.values()):
                 for env in list(envs):
-                    if env.created < now - self.config.max_age_seconds or (
+                    if not env.usable or env.created < now - self.config.max_age_seconds or (
                             not env.provisioned and env.last_used < now - idle_s):
                         envs.remove(env)
                         env.kill()
@@ -286,6 +286,8 @@ class Runtime:
         loop = asyncio.get_running_loop()
         start = time.monotonic()
         lines.append((now_ms(), f"START RequestId: {request_id} Version: {spec.version}"))
+        if env.note:
+            lines.append((now_ms(), env.note))
         limit_kb = spec.memory_mb * 1024
         oom = False
 
@@ -378,6 +380,8 @@ class Runtime:
         lines.append((now, (f"INIT_REPORT Init Duration: {init_ms:.2f} ms\tPhase: invoke\t"
                            f"Status: error\tError Type: {error_type}")))
         lines.append((now, f"START RequestId: {request_id} Version: {spec.version}"))
+        if env.note:
+            lines.append((now, env.note))
         lines.append((now, f"END RequestId: {request_id}"))
         max_used = math.ceil(env.memory_kb()[1] / 1024)
         lines.append((now, report_line(request_id, init_ms, spec.memory_mb, max_used, None,

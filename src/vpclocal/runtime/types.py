@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,9 +64,34 @@ class Throttled(Exception):
         self.reason = reason
 
 
+@dataclass
+class Placement:
+    """Where one environment runs, when RuntimeConfig.placement says (the fabric puts a VPC
+    function's environments in its Hyperplane ENI's network namespace).
+
+    The environment's process enters the namespace `netns_fd` names before it execs, and finds
+    its Runtime API at `advertise`:port of `listener`, a socket bound inside that namespace and
+    served by the server: nothing links the namespace to the server's own network.
+    """
+
+    listener: socket.socket | None = None  # the Runtime API's listening socket
+    advertise: str = "127.0.0.1"  # AWS_LAMBDA_RUNTIME_API host
+    netns_fd: int = -1  # owned by the placement until release()
+    endpoint_url: str = ""  # AWS_ENDPOINT_URL inside the namespace, when it differs
+    note: str = ""  # one line in every invocation's log (e.g. why it runs unisolated)
+    current: Callable[[], bool] = lambda: True  # False once the namespace is gone
+
+    def release(self) -> None:
+        """Close the namespace's descriptor (the process holds its namespace itself)."""
+        if self.netns_fd >= 0:
+            os.close(self.netns_fd)
+            self.netns_fd = -1
+
+
 LogWriter = Callable[[str, str, str, list[tuple[int, str]]], None]  # region, group, stream, events
 MetricWriter = Callable[[str, list[dict]], None]  # region, MetricDatum dicts (AWS/Lambda)
 Credentials = Callable[[FunctionSpec], dict[str, str]]  # AccessKeyId, SecretAccessKey, ...
+Placer = Callable[[FunctionSpec], Awaitable[Placement | None]]  # None: the server's network
 
 
 def _env_float(name: str, default: float) -> float:
@@ -98,6 +124,7 @@ class RuntimeConfig:
     write_metrics: MetricWriter | None = None
     credentials: Credentials | None = None
     run_unprivileged: bool = True
+    placement: Placer | None = None  # per environment: where it runs (see Placement)
 
     def api_hosts(self, spec: FunctionSpec) -> tuple[str, str]:
         if self.api_address is not None:

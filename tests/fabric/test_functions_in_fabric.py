@@ -1,0 +1,268 @@
+"""Functions in the fabric: a `vpclocal up --fabric` server runs a VPC function's environment in
+its Hyperplane ENI's network namespace, where security group changes made through the API are
+in force for new connections within 100 ms, and a restart rebuilds it all from the store.
+
+The "db" listener is started by this test (root) with nsenter in the db ENI's namespace, whose
+path the server reports at /_vpclocal/fabric. Traffic flows only between namespaces of the
+fabric: a function without VpcConfig runs in the host's network namespace, so it is not asked
+to connect to the VPC address (that packet would leave by the host's default route); it is
+shown instead to have no path into the fabric at all.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from unittest import mock
+
+import pytest
+
+from tests.conftest import Server
+from tests.fabric.conftest import host_state, needs_fabric
+from tests.lambda_.conftest import BASIC, VPC_ACCESS, make_role, unique, wait_state, zipped
+
+pytestmark = [needs_fabric, pytest.mark.skipif(os.geteuid() != 0, reason="needs root")]
+
+PORT = 5432
+HANDLER = """
+import os, socket
+
+def handler(event, context):
+    if event.get("op") == "where":
+        return {"netns": os.readlink("/proc/self/ns/net")}
+    if event.get("op") == "sts":
+        import boto3
+        return {"account": boto3.client("sts").get_caller_identity()["Account"]}
+    s = socket.socket()
+    s.settimeout(event.get("timeout", 0.5))
+    try:
+        s.connect((event["host"], event["port"]))
+        return {"seen": s.recv(64).decode(), "local": s.getsockname()[0],
+                "netns": os.readlink("/proc/self/ns/net")}
+    finally:
+        s.close()
+"""
+# accepts, answers with the peer address it sees, closes
+LISTENER = """
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+s.listen(64)
+print("ready", flush=True)
+while True:
+    c, peer = s.accept()
+    c.sendall(peer[0].encode())
+    c.close()
+"""
+# one connect attempt per line on stdin: prints "ok" or "fail"
+PROBE = """
+import socket, sys
+host, port = sys.argv[1], int(sys.argv[2])
+for _ in sys.stdin:
+    s = socket.socket()
+    s.settimeout(0.01)  # a dropped SYN: the attempt's resolution
+    try:
+        s.connect((host, port))
+        s.settimeout(1)
+        s.recv(64)
+        print("ok", flush=True)
+    except OSError:
+        print("fail", flush=True)
+    finally:
+        s.close()
+"""
+
+
+def fabric_status(server: Server) -> dict:
+    import urllib.request
+
+    with urllib.request.urlopen(server.endpoint + "/_vpclocal/fabric", timeout=5) as r:
+        return json.load(r)
+
+
+def start_server(data_dir) -> Server:
+    with mock.patch.dict(os.environ, {"VPCLOCAL_FABRIC": "1"}):
+        server = Server(data_dir).start()
+    assert fabric_status(server)["running"], server.log.read_text()
+    assert "vpclocal: fabric on:" in server.log.read_text()
+    return server
+
+
+def netns_of(server: Server, eni: str, timeout: float = 5.0) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        enis = fabric_status(server).get("enis", {})
+        if eni in enis:
+            return enis[eni]["netns"]
+        assert time.monotonic() < deadline, f"{eni} not in the fabric"
+        time.sleep(0.02)
+
+
+class InNamespace:
+    """A process of this test in a namespace of the fabric (stopped by PID)."""
+
+    def __init__(self, netns: str, code: str, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            ["nsenter", f"--net={netns}", sys.executable, "-c", code, *args],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def line(self) -> str:
+        return self.proc.stdout.readline().strip()
+
+    def send(self, text: str) -> str:
+        self.proc.stdin.write(text + "\n")
+        self.proc.stdin.flush()
+        return self.line()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
+def invoke(lam, name: str, event: dict) -> tuple[dict, str | None, str]:
+    out = lam.invoke(FunctionName=name, Payload=json.dumps(event).encode(), LogType="Tail")
+    return (json.loads(out["Payload"].read()), out.get("FunctionError"),
+            base64.b64decode(out["LogResult"]).decode())
+
+
+def until(probe: InNamespace, want: str, limit: float = 2.0) -> float:
+    """Seconds from now until the first probe attempt that answers `want` started."""
+    t0 = time.perf_counter()
+    while True:
+        started = time.perf_counter()
+        if probe.send("go") == want:
+            return started - t0
+        assert started - t0 < limit, f"never {want}"
+
+
+def test_functions_run_in_their_enis_and_follow_the_rules(tmp_path):
+    before = host_state()
+    server = start_server(tmp_path / "data")
+    started: list[InNamespace] = []
+    try:
+        ec2, lam, iam = server.client("ec2"), server.client("lambda"), server.client("iam")
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=c, AvailabilityZone=z)
+                   ["Subnet"]["SubnetId"]
+                   for c, z in (("10.0.10.0/24", "us-east-1a"), ("10.0.20.0/24", "us-east-1b"))]
+        fn_sg, db_sg = (ec2.create_security_group(VpcId=vpc, GroupName=unique(n), Description=n)
+                        ["GroupId"] for n in ("fn", "db"))
+        rule = [{"IpProtocol": "tcp", "FromPort": PORT, "ToPort": PORT,
+                 "UserIdGroupPairs": [{"GroupId": fn_sg}]}]
+        ec2.authorize_security_group_ingress(GroupId=db_sg, IpPermissions=rule)
+        db = ec2.create_network_interface(SubnetId=subnets[1], Groups=[db_sg],
+                                          Description="db")["NetworkInterface"]
+        db_ip = db["PrivateIpAddress"]
+        role = make_role(iam, BASIC, VPC_ACCESS)
+        name = unique("vpcfn")
+        lam.create_function(FunctionName=name, Runtime="python3.12", Role=role,
+                            Handler="index.handler", Code={"ZipFile": zipped(HANDLER)},
+                            Timeout=5, VpcConfig={"SubnetIds": subnets,
+                                                  "SecurityGroupIds": [fn_sg]})
+        assert wait_state(lam, name)["State"] == "Active"
+        fn_enis = ec2.describe_network_interfaces(Filters=[
+            {"Name": "vpc-id", "Values": [vpc]},
+            {"Name": "interface-type", "Values": ["lambda"]}])["NetworkInterfaces"]
+        fn_ips = {e["PrivateIpAddress"] for e in fn_enis}
+        assert len(fn_ips) == 2
+
+        listener = InNamespace(netns_of(server, db["NetworkInterfaceId"]), LISTENER, str(PORT))
+        started.append(listener)
+        assert listener.line() == "ready"
+
+        # allowed: the listener sees the function's Hyperplane ENI address
+        event = {"host": db_ip, "port": PORT}
+        for _ in range(2):
+            payload, error, logs = invoke(lam, name, event)
+            assert error is None, (payload, logs)
+            assert payload["seen"] == payload["local"] and payload["seen"] in fn_ips
+            assert "unisolated" not in logs
+        assert payload["netns"] != os.readlink("/proc/self/ns/net")
+        # the vpclocal endpoint is reachable from inside the namespace
+        payload, error, _ = invoke(lam, name, {"op": "sts"})
+        assert (payload, error) == ({"account": "000000000000"}, None)
+
+        # a probe in one of the function's namespaces measures when a change is in force
+        probe = InNamespace(netns_of(server, fn_enis[0]["NetworkInterfaceId"]), PROBE,
+                            db_ip, str(PORT))
+        started.append(probe)
+        assert probe.send("go") == "ok"
+
+        ec2.revoke_security_group_ingress(GroupId=db_sg, IpPermissions=rule)
+        revoked = until(probe, "fail")
+        payload, error, _ = invoke(lam, name, event)
+        assert error == "Unhandled"
+        assert payload["errorType"] == "TimeoutError" and payload["errorMessage"] == "timed out"
+
+        ec2.authorize_security_group_ingress(GroupId=db_sg, IpPermissions=rule)
+        restored = until(probe, "ok")
+        payload, error, _ = invoke(lam, name, event)
+        assert error is None and payload["seen"] in fn_ips
+        print(f"\nAPI change -> in force for new connections: revoke {revoked * 1000:.1f} ms, "
+              f"authorize {restored * 1000:.1f} ms; {fabric_status(server)}")
+        assert revoked < 0.1 and restored < 0.1
+
+        # a function without VpcConfig runs in the server's network namespace: nothing of
+        # the fabric is on its path (see the module docstring)
+        plain = unique("plain")
+        lam.create_function(FunctionName=plain, Runtime="python3.12", Role=role,
+                            Handler="index.handler", Code={"ZipFile": zipped(HANDLER)})
+        assert wait_state(lam, plain)["State"] == "Active"
+        payload, error, logs = invoke(lam, plain, {"op": "where"})
+        assert error is None and payload["netns"] == os.readlink("/proc/self/ns/net")
+        assert "unisolated" not in logs
+        for proc in started[1:]:
+            proc.stop()
+
+        # SIGKILL: the sandbox goes with the server; a restart builds it from the store
+        server.stop(signal.SIGKILL)
+        server = start_server(tmp_path / "data")
+        listener = InNamespace(netns_of(server, db["NetworkInterfaceId"]), LISTENER, str(PORT))
+        started.append(listener)
+        assert listener.line() == "ready"
+        payload, error, logs = invoke(lam := server.client("lambda"), name, event)
+        assert error is None and payload["seen"] in fn_ips, (payload, logs)
+    finally:
+        server.stop()
+        for proc in started:
+            proc.stop()
+    deadline = time.monotonic() + 10
+    while (now := host_state()) != before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert now == before
+
+
+def test_without_the_fabric_vpc_functions_run_unisolated_and_say_so(tmp_path):
+    """--fabric where the fabric cannot run (here: nft out of PATH): the server still serves,
+    says why at start, and every invoke of a VPC function logs that it runs unisolated."""
+    path = ":".join(p for p in os.environ["PATH"].split(":") if "sbin" not in p)
+    with mock.patch.dict(os.environ, {"VPCLOCAL_FABRIC": "1", "PATH": path}):
+        server = Server(tmp_path / "data").start()
+    try:
+        status = fabric_status(server)
+        assert not status["running"] and "nft" in status["reason"]
+        assert "fabric unavailable" in server.log.read_text()
+        ec2, lam = server.client("ec2"), server.client("lambda")
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+        sg = ec2.create_security_group(VpcId=vpc, GroupName="fn", Description="fn")["GroupId"]
+        name = unique("vpcfn")
+        lam.create_function(FunctionName=name, Runtime="python3.12",
+                            Role=make_role(server.client("iam"), BASIC, VPC_ACCESS),
+                            Handler="index.handler", Code={"ZipFile": zipped(HANDLER)},
+                            VpcConfig={"SubnetIds": [subnet], "SecurityGroupIds": [sg]})
+        assert wait_state(lam, name)["State"] == "Active"
+        for _ in range(2):
+            payload, error, logs = invoke(lam, name, {"op": "where"})
+            assert error is None and payload["netns"] == os.readlink("/proc/self/ns/net")
+            notes = [line for line in logs.splitlines() if "unisolated" in line]
+            assert len(notes) == 1 and "the fabric is unavailable" in notes[0], logs
+    finally:
+        server.stop()
