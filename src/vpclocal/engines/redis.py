@@ -15,35 +15,17 @@ import asyncio
 import os
 import pwd
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vpclocal.engines.base import EngineError
+
 BINARY = "redis-server"
 USER = "redis"  # the Debian package's user; used when vpclocal runs as root
 PID_FILE = "redis.pid"
 LOG_FILE = "redis.log"
-
-
-class EngineError(Exception):
-    """The server could not be started or did not become ready."""
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
-def port_free(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-        return True
 
 
 def _run_as() -> tuple[int, int] | None:

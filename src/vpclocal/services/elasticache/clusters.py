@@ -11,7 +11,7 @@ import hashlib
 import re
 import string
 
-from vpclocal.engines.redis import free_port
+from vpclocal.engines.base import free_port
 from vpclocal.protocols.base import now_iso
 from vpclocal.services.ec2.network_interfaces import create_interface, delete_interface
 from vpclocal.services.elasticache.errors import error

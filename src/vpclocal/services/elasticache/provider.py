@@ -12,7 +12,8 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
-from vpclocal.engines.redis import EngineError, RedisServer, free_port, port_free
+from vpclocal.engines.base import EngineError, free_port, port_free
+from vpclocal.engines.redis import RedisServer
 from vpclocal.services.base import Provider
 from vpclocal.services.ec2.defaults import ensure_region
 from vpclocal.services.elasticache.clusters import (
