@@ -396,15 +396,18 @@ class _Walk:
         self.acl(subnet, False, pkt)
         return self.arrive(vpc, subnet, pkt)
 
+    def missing_target(self, rtb_id: str, route: Route) -> None:
+        """A route whose target (NAT, peering, endpoint, interface) no longer exists."""
+        self.block("BAD_STATE_ROUTE", rtb_id, T.ROUTE_TABLE,
+                   f"the route {route.destination} of {rtb_id} targets {route.target}, which "
+                   f"does not exist", route=route.describe() if self.trace else None,
+                   route_table_id=rtb_id)
+
     def via_nat(self, vpc, subnet_id, rtb_id, route: Route, pkt: _Packet):
         nat_id = route.target
         nat = self.topo.nat_gateways.get(nat_id)
         if nat is None:
-            self.block("BAD_STATE_ROUTE", rtb_id, T.ROUTE_TABLE,
-                       f"the route {route.destination} of {rtb_id} targets {nat_id}, which does "
-                       f"not exist", route=route.describe() if self.trace else None,
-                       route_table_id=rtb_id)
-            return None
+            return self.missing_target(rtb_id, route)
         key = ("nat", nat_id, self.path)
         if key in self.visited:
             self.block("NO_ROUTE_TO_DESTINATION", rtb_id, T.ROUTE_TABLE,
@@ -466,10 +469,7 @@ class _Walk:
         pcx = self.topo.vpc_peering_connections.get(pcx_id)
         desc = route.describe() if self.trace else None
         if pcx is None:
-            self.block("BAD_STATE_ROUTE", rtb_id, T.ROUTE_TABLE,
-                       f"the route {route.destination} of {rtb_id} targets {pcx_id}, which does "
-                       f"not exist", route=desc, route_table_id=rtb_id)
-            return None
+            return self.missing_target(rtb_id, route)
         a, b = self.ix.pcx_vpcs.get(pcx_id, ("", ""))
         self.hop(pcx_id, T.VPC_PEERING_CONNECTION, pkt)
         if vpc not in (a, b):
@@ -508,11 +508,7 @@ class _Walk:
         vpce_id = route.target
         ep = self.topo.vpc_endpoints.get(vpce_id)
         if ep is None:
-            self.block("BAD_STATE_ROUTE", rtb_id, T.ROUTE_TABLE,
-                       f"the route {route.destination} of {rtb_id} targets {vpce_id}, which "
-                       f"does not exist", route=route.describe() if self.trace else None,
-                       route_table_id=rtb_id)
-            return None
+            return self.missing_target(rtb_id, route)
         self.hop(vpce_id, T.VPC_ENDPOINT, pkt, vpc_id=vpc)
         state = str(ep.get("State", "available"))
         if state.lower() != "available":
@@ -530,11 +526,7 @@ class _Walk:
         eni_id = route.target
         eni = self.topo.network_interfaces.get(eni_id)
         if eni is None:
-            self.block("BAD_STATE_ROUTE", rtb_id, T.ROUTE_TABLE,
-                       f"the route {route.destination} of {rtb_id} targets {eni_id}, which "
-                       f"does not exist", route=route.describe() if self.trace else None,
-                       route_table_id=rtb_id)
-            return None
+            return self.missing_target(rtb_id, route)
         key = ("eni", eni_id, self.path)
         if key in self.visited:
             self.block("NO_PATH", rtb_id, T.ROUTE_TABLE,
