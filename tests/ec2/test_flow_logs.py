@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
-from botocore.exceptions import ClientError
+from tests.errors import error
 
 ROLE = "arn:aws:iam::000000000000:role/flow-logs"
 BUCKET = "arn:aws:s3:::flow-log-bucket/prefix/"
 DEFAULT_FORMAT = ("${version} ${account-id} ${interface-id} ${srcaddr} ${dstaddr} ${srcport} "
                   "${dstport} ${protocol} ${packets} ${bytes} ${start} ${end} ${action} "
                   "${log-status}")
-
-
-def error(call, **kwargs) -> dict:
-    with pytest.raises(ClientError) as exc:
-        call(**kwargs)
-    return exc.value.response["Error"]
 
 
 def flow_log(ec2, fl_id: str) -> dict:

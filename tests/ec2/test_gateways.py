@@ -5,16 +5,12 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
-from botocore.exceptions import ClientError, WaiterError
+from botocore.exceptions import WaiterError
+
+from tests.errors import error
 
 ACCOUNT = "000000000000"
 PUBLIC = ipaddress.IPv4Network("192.0.2.0/24")  # where Elastic IPs come from
-
-
-def error(call, **kwargs) -> dict:
-    with pytest.raises(ClientError) as exc:
-        call(**kwargs)
-    return exc.value.response["Error"]
 
 
 def new_igw(ec2, vpc_id: str | None = None) -> str:

@@ -5,10 +5,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-
-def error_of(excinfo) -> tuple[str, str]:
-    err = excinfo.value.response["Error"]
-    return err["Code"], err["Message"]
+from tests.errors import error_of
 
 
 def deny_all(egress: bool) -> dict:

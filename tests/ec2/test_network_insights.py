@@ -17,9 +17,9 @@ import shlex
 import urllib.error
 import urllib.request
 
-import pytest
 from botocore.exceptions import ClientError
 
+from tests.errors import error
 from vpclocal.network.addr import DEFAULT_INTERNET_HOST
 from vpclocal.network.names import public_address
 
@@ -34,12 +34,6 @@ SIMULATED_INTERNET = {DEFAULT_INTERNET_HOST, public_address("www.example.com"),
 
 
 # ---- helpers ----------------------------------------------------------------------------------
-
-
-def error(call, **kwargs) -> dict:
-    with pytest.raises(ClientError) as exc:
-        call(**kwargs)
-    return exc.value.response["Error"]
 
 
 class Net:

@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from botocore.exceptions import ClientError
+
+from tests.errors import error
 
 ACCOUNT = "000000000000"
-
-
-def error(call, **kwargs) -> dict:
-    with pytest.raises(ClientError) as exc:
-        call(**kwargs)
-    return exc.value.response["Error"]
 
 
 def pcx(ec2, pcx_id: str) -> dict:

@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from botocore.exceptions import ClientError
 
-
-def error(call, **kwargs) -> dict:
-    with pytest.raises(ClientError) as exc:
-        call(**kwargs)
-    return exc.value.response["Error"]
+from tests.errors import error
 
 
 def table(ec2, rtb_id: str) -> dict:

@@ -7,12 +7,9 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.errors import error_of
+
 S3_PREFIX_LIST = "pl-63a5400a"  # the region's AWS-managed S3 prefix list (us-east-1)
-
-
-def error_of(excinfo) -> tuple[str, str]:
-    err = excinfo.value.response["Error"]
-    return err["Code"], err["Message"]
 
 
 def unique(prefix: str = "g") -> str:

@@ -4,18 +4,11 @@ from __future__ import annotations
 
 import json
 
-import pytest
-from botocore.exceptions import ClientError
+from tests.errors import error
 
 S3 = "com.amazonaws.us-east-1.s3"
 LAMBDA = "com.amazonaws.us-east-1.lambda"
 S3_PREFIX_LIST = "pl-63a5400a"  # AWS's id of the S3 prefix list in us-east-1
-
-
-def error(call, **kwargs) -> dict:
-    with pytest.raises(ClientError) as exc:
-        call(**kwargs)
-    return exc.value.response["Error"]
 
 
 def routes(ec2, rtb_id: str) -> list[dict]:

@@ -1,0 +1,19 @@
+"""How tests read an AWS error a boto3 call raised."""
+
+from __future__ import annotations
+
+import pytest
+from botocore.exceptions import ClientError
+
+
+def error_of(excinfo) -> tuple[str, str]:
+    """(Code, Message) of the ClientError caught by `pytest.raises(ClientError)`."""
+    err = excinfo.value.response["Error"]
+    return err["Code"], err["Message"]
+
+
+def error(call, **kwargs) -> dict:
+    """Call, expect a ClientError, return its Error dict."""
+    with pytest.raises(ClientError) as exc:
+        call(**kwargs)
+    return exc.value.response["Error"]
