@@ -113,7 +113,7 @@ class App:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 if self.fabric is not None:  # before Lambda, which places functions in it
-                    await asyncio.to_thread(self.fabric.start)
+                    await asyncio.to_thread(self.fabric.start, loop=asyncio.get_running_loop())
                     print(f"vpclocal: {self.fabric.summary()}", flush=True)
                 for provider in self.providers.values():
                     await provider.start()

@@ -7,12 +7,14 @@ starts them at their ENI's private IP inside a network namespace (`netns`).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pwd
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +44,14 @@ def port_free(host: str, port: int) -> bool:
         except OSError:
             return False
         return True
+
+
+def socket_dir(root: Path) -> Path:
+    """Where a server's unix sockets go: a short path of its own, the same for the same `root`
+    across restarts. A socket's path holds at most 107 bytes, and data directories can be
+    deep (a test's tmp_path alone takes 70)."""
+    digest = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"vpclocal-{digest}"
 
 
 def server_user(name: str) -> pwd.struct_passwd | None:

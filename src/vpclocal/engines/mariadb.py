@@ -1,7 +1,8 @@
 """MariaDB (Debian's mariadb-server): the server behind RDS mysql and mariadb instances.
 
-Layout under `root`: data/ (the datadir), run/ (socket, 0700: admin access is the server
-user over the socket, by unix_socket authentication), server.pid, server.log.
+Layout under `root`: data/ (the datadir), server.pid, server.log; the socket in a short
+run directory of its own (base.socket_dir; 0700: admin access is the server
+user over the socket, by unix_socket authentication).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ class MariaDB:
         self.root = root
         self.user = base.server_user("mysql")
         self.os_user = self.user.pw_name if self.user else getpass.getuser()
-        self.data, self.run_dir = root / "data", root / "run"
+        self.data, self.run_dir = root / "data", base.socket_dir(root)
         self.sock, self.pidfile, self.log = self.run_dir / "mysqld.sock", root / "server.pid", \
             root / "server.log"
 
@@ -91,6 +92,7 @@ class MariaDB:
     def destroy(self) -> None:
         self.stop()
         base.remove_dir(self.root)
+        base.remove_dir(self.run_dir)
 
 
 def check_installed() -> None:

@@ -36,7 +36,7 @@ class PgBouncer:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.user = base.server_user("postgres")
-        self.run_dir = root / "run"
+        self.run_dir = base.socket_dir(root)
         self.ini, self.pidfile, self.log = root / "pgbouncer.ini", root / "server.pid", \
             root / "server.log"
 
@@ -85,6 +85,7 @@ ignore_startup_parameters = extra_float_digits,options,search_path
     def destroy(self) -> None:
         self.stop()
         base.remove_dir(self.root)
+        base.remove_dir(self.run_dir)
 
 
 def _listening(host: str, port: int) -> bool:

@@ -1,8 +1,8 @@
 """PostgreSQL (Debian's postgresql-15): the server behind RDS postgres instances.
 
-Layout under `root`: data/ (the cluster), run/ (the unix socket, 0700: admin access is the
-master user over the socket with trust authentication; TCP needs SCRAM passwords),
-server.pid, server.log.
+Layout under `root`: data/ (the cluster), server.pid, server.log; the unix socket in a short
+run directory of its own (base.socket_dir; 0700: admin access is the master user over the
+socket with trust authentication; TCP needs SCRAM passwords).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class Postgres:
     def __init__(self, root: Path, master_user: str = "postgres") -> None:
         self.root, self.master = root, master_user
         self.user = base.server_user("postgres")
-        self.data, self.run_dir = root / "data", root / "run"
+        self.data, self.run_dir = root / "data", base.socket_dir(root)
         self.pidfile, self.log = root / "server.pid", root / "server.log"
         self.port = 0
 
@@ -108,3 +108,4 @@ class Postgres:
     def destroy(self) -> None:
         self.stop()
         base.remove_dir(self.root)
+        base.remove_dir(self.run_dir)

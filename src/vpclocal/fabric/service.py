@@ -30,7 +30,6 @@ through its VPC router's rules.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import os
@@ -42,10 +41,14 @@ from vpclocal.network.topology import KINDS, Topology
 from vpclocal.runtime.types import Placement
 
 from . import Fabric, FabricError, Plan, Space, available, compile_plan
+from .published import KINDS as PUBLISHED_KINDS
+from .published import Published, wanted
+from .relay import pipe
 
 log = logging.getLogger("vpclocal.fabric")
 
-NETWORK_KINDS = frozenset(KINDS)
+# kinds whose commits re-apply the fabric: the network model, and the endpoints it publishes
+NETWORK_KINDS = frozenset(KINDS) | frozenset(PUBLISHED_KINDS)
 QUIET = 0.005  # seconds without another network commit before applying
 SETTLE = 0.03  # ... but never waiting longer than this after the first one
 CONVERGE_TIMEOUT = 5.0  # a placement waits this long for the fabric to catch up
@@ -79,12 +82,16 @@ class FabricService:
         self._relays: dict[str, tuple[Space, asyncio.Server]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._place_lock: asyncio.Lock | None = None
+        self.published: Published | None = None  # endpoints at ENI addresses (on the loop)
         self._turn = itertools.count()
 
     # ---- lifecycle -----------------------------------------------------------------------
 
-    def start(self, timeout: float = 120.0) -> bool:
-        """Start the sandbox and build it from the store; False (and `reason`) if it cannot."""
+    def start(self, timeout: float = 120.0,
+              loop: asyncio.AbstractEventLoop | None = None) -> bool:
+        """Start the sandbox and build it from the store; False (and `reason`) if it cannot.
+        `loop` is the server's event loop, which serves what the fabric publishes."""
+        self._loop = loop or self._loop
         ok, why = available()
         if not ok:
             self.reason = why
@@ -117,6 +124,8 @@ class FabricService:
         for _space, server in self._relays.values():
             server.close()
         self._relays.clear()
+        if self.published is not None:
+            self.published.close()
 
     def _run(self) -> None:
         try:
@@ -171,7 +180,7 @@ class FabricService:
             target, since = self.seq, self._dirty_since
             self._dirty_since = None
         start = time.perf_counter()
-        plan = self.plan()
+        plan, endpoints = self.plan(with_endpoints=True)
         assert self.fabric is not None
         self.fabric.reconciler.apply(plan)
         done = time.perf_counter()
@@ -186,19 +195,26 @@ class FabricService:
             f["max_latency_ms"] = max(f["max_latency_ms"], f["last_latency_ms"])
         if self._loop is not None and self._relays:
             self._loop.call_soon_threadsafe(self._prune)
+        if self._loop is not None:
+            if self.published is None:
+                self.published = Published(self.fabric.sandbox)
+            spaces = dict(self.fabric.reconciler.enis)
+            asyncio.run_coroutine_threadsafe(self.published.sync(endpoints, spaces), self._loop)
 
-    def plan(self) -> Plan:
-        """Every region's model, compiled from one consistent snapshot of the store."""
+    def plan(self, with_endpoints: bool = False):
+        """Every region's model, compiled from one consistent snapshot of the store (and
+        the endpoints to publish, from the same snapshot)."""
         store = self.store
         with store.transaction("global"):  # the store's lock; writes nothing
             regions = sorted({r for kind in KINDS for r in store.scopes(kind)})
             topologies = [Topology.from_view(_Snapshot(store.view(r))) for r in regions]
+            endpoints = wanted(store)
         plan = Plan()
         for topology in topologies:
             part = compile_plan(topology)
             plan.routers.update(part.routers)
             plan.enis.update(part.enis)
-        return plan
+        return (plan, endpoints) if with_endpoints else plan
 
     def wait_applied(self, timeout: float = CONVERGE_TIMEOUT) -> bool:
         """Block until the kernel reflects every network commit made before this call."""
@@ -211,6 +227,12 @@ class FabricService:
                     return False
                 self._cond.wait(left)
         return True
+
+    async def caught_up(self) -> None:
+        """Wait (off the loop) until the kernel reflects every network change committed so
+        far: an invocation right after an API change meets the changed network."""
+        if self.running and self.applied < self.seq:
+            await asyncio.to_thread(self.wait_applied)
 
     # ---- functions -----------------------------------------------------------------------
 
@@ -271,15 +293,7 @@ class FabricService:
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """One connection to the endpoint from inside a namespace, copied to the server."""
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self.endpoint)
-        except OSError:
-            writer.close()
-            return
-        ends = (writer, up_writer)
-        await asyncio.gather(_copy(reader, up_writer, ends), _copy(up_reader, writer, ends))
-        for end in ends:
-            end.close()
+        await pipe(reader, writer, *self.endpoint)
 
     # ---- status --------------------------------------------------------------------------
 
@@ -294,15 +308,3 @@ class FabricService:
                            for e, s in list(self.fabric.reconciler.enis.items())}
         return out
 
-
-async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ends) -> None:
-    try:
-        while data := await reader.read(1 << 16):
-            writer.write(data)
-            await writer.drain()
-        if writer.can_write_eof():
-            writer.write_eof()
-    except OSError:
-        for end in ends:  # one side is gone: so is the other
-            with contextlib.suppress(Exception):
-                end.close()

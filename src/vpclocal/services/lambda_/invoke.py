@@ -101,6 +101,12 @@ class InvokeOperations:
         await self.runtime().stop()
         self._runtime = self._started = None
 
+    async def _network_caught_up(self) -> None:
+        """With the fabric, a function meets every network change made before its invoke."""
+        fabric = getattr(self.app, "fabric", None)
+        if fabric is not None:
+            await fabric.caught_up()
+
     # ---- the operation -------------------------------------------------------------------
 
     async def invoke(self, ctx, p):
@@ -138,6 +144,7 @@ class InvokeOperations:
             self._enqueue(ctx, name, qualifier, payload, client_context)
             return {"StatusCode": 202}
         spec = self._spec(ctx.region, ctx.account_id, record, version)
+        await self._network_caught_up()
         try:
             result = await self.runtime().invoke(
                 spec, payload, request_id=ctx.request_id, client_context=client_context,
@@ -246,6 +253,7 @@ class InvokeOperations:
                 return self._requeue(item, time.time() + 1, item["Attempt"])
             return self._dequeue(item)  # the function is gone: so is its event
         spec = self._spec(region, account, record, version)
+        await self._network_caught_up()
         try:
             result = await self.runtime().invoke(
                 spec, base64.b64decode(item["Payload"]), request_id=item["RequestId"],
