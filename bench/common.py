@@ -33,10 +33,13 @@ def wait_http(url: str, timeout: float = 30) -> None:
     raise RuntimeError(f"{url} did not answer")
 
 
-def start_vpclocal() -> tuple[subprocess.Popen, str]:
+def start_vpclocal(fabric: bool = False) -> tuple[subprocess.Popen, str]:
+    """A server; without the fabric unless asked (the control plane and the runtime are
+    measured on their own)."""
     port = free_port()
     data = tempfile.mkdtemp(prefix="vpclocal-bench-")
-    proc = subprocess.Popen([str(BIN / "vpclocal"), "up", "--port", str(port), "--data-dir", data],
+    proc = subprocess.Popen([str(BIN / "vpclocal"), "up", "--port", str(port), "--data-dir", data,
+                             "--fabric" if fabric else "--no-fabric"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     wait_http(url + "/_vpclocal/health")

@@ -15,6 +15,9 @@ import boto3
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# Servers start without the fabric unless a test asks for it (VPCLOCAL_FABRIC=1, as the tests
+# under tests/fabric/ do): the control plane's tests need no namespaces.
+os.environ.setdefault("VPCLOCAL_FABRIC", "0")
 BIN = Path(sys.executable).parent
 
 

@@ -13,7 +13,8 @@ def _up(args) -> int:
     from vpclocal.server import serve
 
     config = Config(host=args.host, port=args.port, data_dir=Path(args.data_dir))
-    config.fabric = config.fabric or args.fabric
+    if args.fabric is not None:
+        config.fabric = args.fabric
     print(f"vpclocal {_version()} serving {config.endpoint} "
           f"(region {config.region}, account {config.account_id}, data in {config.data_dir})")
     print(f"Point the AWS CLI and SDKs at it:\n"
@@ -43,8 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--host", default="127.0.0.1")
     up.add_argument("--port", type=int, default=4566)
     up.add_argument("--data-dir", default=".vpclocal")
-    up.add_argument("--fabric", action="store_true",
-                    help="enforce the VPC model in Linux namespaces (also VPCLOCAL_FABRIC=1)")
+    up.add_argument("--fabric", action=argparse.BooleanOptionalAction, default=None,
+                    help="enforce the VPC model in Linux namespaces (the default; "
+                    "--no-fabric or VPCLOCAL_FABRIC=0 turns it off)")
     up.set_defaults(func=_up)
     reach = sub.add_parser(
         "reach", help="can SOURCE reach DESTINATION? hop by hop, with the fix if not",

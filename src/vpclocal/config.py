@@ -15,9 +15,10 @@ class Config:
     region: str = field(default_factory=lambda: os.environ.get("VPCLOCAL_REGION", "us-east-1"))
     account_id: str = field(
         default_factory=lambda: os.environ.get("VPCLOCAL_ACCOUNT_ID", "000000000000"))
-    # the network model realized in Linux namespaces (vpclocal.fabric), opt-in for now
-    fabric: bool = field(default_factory=lambda: os.environ.get("VPCLOCAL_FABRIC", "") in (
-        "1", "true", "yes", "on"))
+    # the network model realized in Linux namespaces (vpclocal.fabric): on unless
+    # VPCLOCAL_FABRIC=0 or --no-fabric (where the kernel cannot, the server says so and runs)
+    fabric: bool = field(default_factory=lambda: os.environ.get("VPCLOCAL_FABRIC", "1").lower()
+                         not in ("0", "false", "no", "off"))
 
     @property
     def endpoint(self) -> str:

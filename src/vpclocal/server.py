@@ -115,6 +115,9 @@ class App:
                 if self.fabric is not None:  # before Lambda, which places functions in it
                     await asyncio.to_thread(self.fabric.start, loop=asyncio.get_running_loop())
                     print(f"vpclocal: {self.fabric.summary()}", flush=True)
+                else:
+                    print("vpclocal: fabric off (--no-fabric / VPCLOCAL_FABRIC=0): functions "
+                          "in a VPC run outside it, unisolated", flush=True)
                 for provider in self.providers.values():
                     await provider.start()
                 await send({"type": "lifespan.startup.complete"})
