@@ -4,6 +4,7 @@ Redis there while the rules allow it, and times out once the RDS ingress rule is
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -55,9 +56,11 @@ def with_pymysql(source: str) -> bytes:
     return buffer.getvalue()
 
 
-def invoke(lam, name: str, event: dict) -> dict:
-    out = lam.invoke(FunctionName=name, Payload=json.dumps(event).encode())
+def invoke(lam, name: str, event: dict, log: list | None = None) -> dict:
+    out = lam.invoke(FunctionName=name, Payload=json.dumps(event).encode(), LogType="Tail")
     assert "FunctionError" not in out
+    if log is not None:
+        log.append(base64.b64decode(out["LogResult"]).decode())
     return json.loads(out["Payload"].read())
 
 
@@ -118,7 +121,12 @@ def test_database_and_cache_at_their_eni_address(server):
     ec2.revoke_security_group_ingress(GroupId=rds_sg, IpPermissions=[{
         "IpProtocol": "tcp", "FromPort": 3306, "ToPort": 3306,
         "UserIdGroupPairs": [{"GroupId": lambda_sg}]}])
-    blocked = invoke(lam, name, {"host": db_ip, "password": PASSWORD, "timeout": 1})
+    log: list[str] = []
+    blocked = invoke(lam, name, {"host": db_ip, "password": PASSWORD, "timeout": 1}, log)
     assert blocked["error"] == 2003, blocked  # the SYN was dropped: pymysql's connect timeout
     assert "timed out" in blocked["text"], blocked
+    # beyond AWS: the log says which component dropped it, and how to open it
+    hint = next(line for line in log[0].splitlines() if line.startswith("vpclocal: connection"))
+    assert f"to {db_ip}:3306/tcp" in hint and "ENI_SG_RULES_MISMATCH" in hint, hint
+    assert rds_sg in hint and "aws ec2 authorize-security-group-ingress" in hint, hint
     assert invoke(lam, name, {"redis": cache_ip}) == {"redis": "+PONG\r\n"}  # 6379 still open

@@ -41,6 +41,7 @@ from vpclocal.network.topology import KINDS, Topology
 from vpclocal.runtime.types import Placement
 
 from . import Fabric, FabricError, Plan, Space, available, compile_plan
+from .hints import blocked_line
 from .published import KINDS as PUBLISHED_KINDS
 from .published import Published, wanted
 from .relay import pipe
@@ -239,7 +240,7 @@ class FabricService:
     def space(self, eni_id: str) -> Space | None:
         return self.fabric.reconciler.enis.get(eni_id) if self.fabric else None
 
-    async def place(self, eni_ids: list[str]) -> Placement:
+    async def place(self, eni_ids: list[str], region: str = "us-east-1") -> Placement:
         """A Placement in one of these ENIs' namespaces (taken in turn), or an unisolated one
         whose note says why not."""
         if not self.running:
@@ -259,12 +260,12 @@ class FabricService:
                                  "this function runs outside its VPC, unisolated.")
             eni_id, space = spaces[next(self._turn) % len(spaces)]
             try:
-                return await self._place(eni_id, space)
+                return await self._place(eni_id, space, region)
             except FabricError as exc:
                 return Placement(note=f"vpclocal: cannot start in {eni_id} ({exc}): this "
                                  "function runs outside its VPC, unisolated.")
 
-    async def _place(self, eni_id: str, space: Space) -> Placement:
+    async def _place(self, eni_id: str, space: Space, region: str) -> Placement:
         assert self.fabric is not None
         sandbox = self.fabric.sandbox
         relay = self._relays.get(eni_id)
@@ -282,7 +283,14 @@ class FabricService:
             raise
         return Placement(listener=listener, netns_fd=netns,
                          endpoint_url=f"http://127.0.0.1:{self.endpoint[1]}",
-                         current=lambda: self.space(eni_id) is space)
+                         current=lambda: self.space(eni_id) is space,
+                         explain=lambda address, port: self.explain(region, eni_id, address,
+                                                                    port))
+
+    def explain(self, region: str, eni_id: str, address: str, port: int) -> str | None:
+        """Why a connection from this ENI to address:port never opened (hints.py)."""
+        with self.store.transaction(region):  # the store's lock, for reading
+            return blocked_line(self.store.view(region), eni_id, address, port)
 
     def _prune(self) -> None:
         """Close the relays of ENI namespaces that are gone (they would keep them alive)."""

@@ -24,6 +24,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from vpclocal.runtime.code import CodeCache
+from vpclocal.runtime.connections import opening
 from vpclocal.runtime.environment import Environment, Invocation, now_ms
 from vpclocal.runtime.sandbox import Launch, detect, runtime_paths
 from vpclocal.runtime.telemetry import Telemetry, report_line, tail
@@ -38,6 +39,9 @@ from vpclocal.runtime.types import (
 
 log = logging.getLogger("vpclocal.runtime")
 MAX_RESPONSE = 6 * 1024 * 1024
+# a connection still opening after this long is looked into (connections.py; and again at
+# this interval): a dropped SYN gets one explaining log line per destination
+OPENING_S = 0.3
 
 
 def _iso(ms: int) -> str:
@@ -306,19 +310,38 @@ class Runtime:
             else:
                 poll = loop.call_later(self.config.memory_poll_s, watch_memory)
 
+        hints: list[tuple[int, str]] = []
+        explained: set[tuple[str, int]] = set()
+        explain = env.placement.explain if env.placement is not None else None
+
+        def watch_connections() -> None:
+            nonlocal watch
+            if inv.future.done() or env.proc is None or explain is None:
+                return
+            for destination in sorted(opening(env.proc.pid) - explained):
+                explained.add(destination)
+                line = explain(*destination)
+                if line:
+                    hints.append((now_ms(), line))
+            watch = loop.call_later(OPENING_S, watch_connections)
+
         deadline = loop.call_later(spec.timeout_s, on_deadline)
         poll = loop.call_later(self.config.memory_poll_s, watch_memory)
+        watch = loop.call_later(OPENING_S, watch_connections) if explain else None
         env.dispatch(inv)
         try:
             kind, body, error_type = await inv.future
         finally:
             deadline.cancel()
             poll.cancel()
+            if watch is not None:
+                watch.cancel()
             if not inv.future.done():  # cancelled mid-invocation: the environment is lost
                 env.kill()
         duration = (time.monotonic() - start) * 1000
         env.current = None
         lines += env.take_output()
+        lines += hints
         _, peak_kb = env.memory_kb()
         if kind in ("ok", "error") and peak_kb > limit_kb:
             # the peak went over the limit between two polls: the kernel would have killed it

@@ -80,6 +80,8 @@ class Placement:
     endpoint_url: str = ""  # AWS_ENDPOINT_URL inside the namespace, when it differs
     note: str = ""  # one line in every invocation's log (e.g. why it runs unisolated)
     current: Callable[[], bool] = lambda: True  # False once the namespace is gone
+    # the log line explaining why a connection (address, port) never opened, or None
+    explain: Callable[[str, int], str | None] | None = None
 
     def release(self) -> None:
         """Close the namespace's descriptor (the process holds its namespace itself)."""

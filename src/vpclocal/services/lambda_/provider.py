@@ -51,7 +51,7 @@ class LambdaProvider(
                        if c in enis]
         if not wanted:
             return None
-        return await self.app.fabric.place(eni_ids)
+        return await self.app.fabric.place(eni_ids, spec.region)
 
     async def stop(self) -> None:
         await self.stop_runtime()
