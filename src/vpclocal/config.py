@@ -1,4 +1,5 @@
-"""Server settings, from command-line flags and VPCLOCAL_* environment variables."""
+"""Server settings, from command-line flags, VPCLOCAL_* environment variables and the config
+file (`<data_dir>/vpclocal.toml` or `vpclocal up --config PATH`)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ class Config:
     # the network model realized in Linux namespaces (vpclocal.fabric), opt-in for now
     fabric: bool = field(default_factory=lambda: os.environ.get("VPCLOCAL_FABRIC", "") in (
         "1", "true", "yes", "on"))
+    # public hosts declared in the config file (network/hosts.py), put in the store at start
+    internet_hosts: list[dict] = field(default_factory=list)
 
     @property
     def endpoint(self) -> str:
