@@ -202,6 +202,8 @@ def test_s3_bucket_names_share_the_wildcard_certificate(world):
     sans = {tuple(san) for san in got["cert"]["subjectAltName"]}
     assert sans == {("DNS", "s3.us-east-1.amazonaws.com"),
                     ("DNS", "*.s3.us-east-1.amazonaws.com")}
+    endpoint = world.get("https://s3.us-east-1.amazonaws.com/_vpclocal/health")["cert"]
+    assert endpoint["serialNumber"] == got["cert"]["serialNumber"]  # one leaf for both
 
 
 def test_the_s3_endpoint_reaches_the_server_over_https(world):

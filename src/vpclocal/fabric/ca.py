@@ -11,8 +11,8 @@ rewritten at every start), and `hosts/<CA fingerprint>/<hash of the name>.pem` (
 certificate per name, minted on demand): leaves sit under their CA's fingerprint, so a new CA
 never serves a leaf signed by an old one. Leaves are ECDSA P-256 (a millisecond to mint).
 
-A name under an AWS service domain one label deeper than the service (a virtual-hosted S3
-bucket: `photos.s3.us-east-1.amazonaws.com`) gets the service's wildcard certificate
+An AWS service endpoint and the names one label under it (a virtual-hosted S3 bucket:
+`photos.s3.us-east-1.amazonaws.com`) share the service's certificate
 (`s3.us-east-1.amazonaws.com` + `*.s3.us-east-1.amazonaws.com`), as AWS serves, so every
 bucket shares one leaf. A client that sends no SNI (it connected to an address) gets a leaf
 for that address.
@@ -68,10 +68,11 @@ def _write(path: Path, data: bytes, mode: int = 0o644) -> None:
 def cert_names(name: str) -> list[str]:
     """The names a leaf for `name` carries (see the module docstring)."""
     labels = name.split(".")
-    if (len(labels) >= 5 and labels[-2:] == ["amazonaws", "com"]
-            and labels[1] in AWS_SERVICE_ADDRESSES):
-        parent = ".".join(labels[1:])
-        return [parent, "*." + parent]
+    if labels[-2:] == ["amazonaws", "com"]:
+        for depth in (0, 1):  # s3.us-east-1.amazonaws.com, photos.s3.us-east-1.amazonaws.com
+            if len(labels) > depth + 2 and labels[depth] in AWS_SERVICE_ADDRESSES:
+                service = ".".join(labels[depth:])
+                return [service, "*." + service]
     return [name]
 
 
