@@ -30,8 +30,10 @@ def free_port() -> int:
 class Server:
     """A `vpclocal up` subprocess on a free port with its own data directory."""
 
-    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None, args: tuple[str, ...] = ()
+                 ) -> None:
         self.data_dir = data_dir
+        self.args = args  # more `vpclocal up` flags
         self.port = port or free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
@@ -41,7 +43,7 @@ class Server:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
             [str(BIN / "vpclocal"), "up", "--port", str(self.port),
-             "--data-dir", str(self.data_dir)],
+             "--data-dir", str(self.data_dir), *self.args],
             stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -1,4 +1,5 @@
-"""vpclocal's own endpoints under /_vpclocal/: health and the reachability query."""
+"""vpclocal's own endpoints under /_vpclocal/: health, the reachability query, the fabric's
+status and the simulated internet's declared hosts."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 import re
 from typing import TYPE_CHECKING
 
-from vpclocal.network import UnknownComponentError
+from vpclocal.network import UnknownComponentError, hosts
 from vpclocal.protocols import HttpRequest, HttpResponse
 
 if TYPE_CHECKING:
@@ -56,8 +57,46 @@ def fabric(app: App, request: HttpRequest) -> HttpResponse:
     return _json(200, service.status() if service is not None else {"enabled": False})
 
 
+def internet_list(app: App, request: HttpRequest) -> HttpResponse:
+    """GET /_vpclocal/internet: the declared hosts, by name."""
+    found = app.store.view(hosts.SCOPE).all(hosts.KIND)
+    return _json(200, {"Hosts": [found[name] for name in sorted(found)]})
+
+
+def internet_add(app: App, request: HttpRequest) -> HttpResponse:
+    """POST /_vpclocal/internet {"name", "address"?}: declare (or move) a host."""
+    try:
+        query = json.loads(request.body or b"{}")
+    except ValueError as exc:
+        return _json(400, {"error": f"the body is not JSON: {exc}"})
+    try:
+        if not isinstance(query, dict) or "name" not in query:
+            return _json(400, {"error": "missing field name"})
+        host = hosts.record(query["name"], query.get("address"))
+    except hosts.HostError as exc:
+        return _json(400, {"error": str(exc)})
+    with app.store.transaction(hosts.SCOPE) as tx:
+        hosts.put(tx, host)
+    return _json(200, {"Host": host})
+
+
+def internet_remove(app: App, request: HttpRequest) -> HttpResponse:
+    """DELETE /_vpclocal/internet?name=NAME: forget a declared host."""
+    name = (request.query.get("name") or [""])[0]
+    if not name:
+        return _json(400, {"error": "missing parameter name"})
+    with app.store.transaction(hosts.SCOPE) as tx:
+        found = hosts.remove(tx, name)
+    if found is None:
+        return _json(404, {"error": f"no declared internet host named '{name}' "
+                                    "(vpclocal internet list shows them)"})
+    return _json(200, {"Host": found})
+
+
 ROUTES = {("GET", "/_vpclocal/health"): health, ("POST", "/_vpclocal/reach"): reach,
-          ("GET", "/_vpclocal/fabric"): fabric}
+          ("GET", "/_vpclocal/fabric"): fabric, ("GET", "/_vpclocal/internet"): internet_list,
+          ("POST", "/_vpclocal/internet"): internet_add,
+          ("DELETE", "/_vpclocal/internet"): internet_remove}
 PREFIX_ROUTES = {("GET", "/_vpclocal/lambda/code/"): lambda_code}
 
 

@@ -10,11 +10,19 @@ from vpclocal.config import Config
 
 
 def _up(args) -> int:
+    from vpclocal.network.hosts import CONFIG_NAME, HostError, load_config
     from vpclocal.server import serve
 
     config = Config(host=args.host, port=args.port, data_dir=Path(args.data_dir))
     if args.fabric is not None:
         config.fabric = args.fabric
+    path = Path(args.config) if args.config else config.data_dir / CONFIG_NAME
+    if args.config or path.is_file():
+        try:
+            config.internet_hosts = load_config(path)
+        except HostError as exc:
+            print(f"vpclocal up: {exc}", file=sys.stderr)
+            return 2
     print(f"vpclocal {_version()} serving {config.endpoint} "
           f"(region {config.region}, account {config.account_id}, data in {config.data_dir})")
     print(f"Point the AWS CLI and SDKs at it:\n"
@@ -27,6 +35,12 @@ def _up(args) -> int:
 
 def _reach(args) -> int:
     from vpclocal.reach_cli import run
+
+    return run(args)
+
+
+def _internet(args) -> int:
+    from vpclocal.internet_cli import run
 
     return run(args)
 
@@ -47,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--fabric", action=argparse.BooleanOptionalAction, default=None,
                     help="enforce the VPC model in Linux namespaces (the default; "
                     "--no-fabric or VPCLOCAL_FABRIC=0 turns it off)")
+    up.add_argument("--config", help="config file (default DATA_DIR/vpclocal.toml if present)")
     up.set_defaults(func=_up)
     reach = sub.add_parser(
         "reach", help="can SOURCE reach DESTINATION? hop by hop, with the fix if not",
@@ -61,6 +76,23 @@ def build_parser() -> argparse.ArgumentParser:
     reach.add_argument("--endpoint", help="server URL (default $AWS_ENDPOINT_URL or :4566)")
     reach.add_argument("--region", help="default $AWS_DEFAULT_REGION or the server's")
     reach.set_defaults(func=_reach)
+    internet = sub.add_parser(
+        "internet", help="public hosts of the simulated internet: add, list, remove",
+        description="Every name under example.com/.net/.org and the AWS endpoints answer out "
+        "of the box; declare the other public names your code calls. Exit status 0 done, "
+        "2 error.")
+    action = internet.add_subparsers(dest="action", required=True)
+    add = action.add_parser("add", help="declare a public host (or move it to another address)")
+    add.add_argument("name", help="host name, like api.stripe.com")
+    add.add_argument("--address", help="in 198.51.100.0/24 or 203.0.113.0/27 (default: one "
+                     "chosen from the name, the same every time)")
+    listing = action.add_parser("list", help="the declared hosts")
+    listing.add_argument("--json", action="store_true", help="print them as JSON")
+    remove = action.add_parser("remove", help="forget a declared host")
+    remove.add_argument("name")
+    for parser_ in (add, listing, remove):
+        parser_.add_argument("--endpoint", help="server URL (default $AWS_ENDPOINT_URL or :4566)")
+    internet.set_defaults(func=_internet)
     return parser
 
 

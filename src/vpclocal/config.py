@@ -1,4 +1,5 @@
-"""Server settings, from command-line flags and VPCLOCAL_* environment variables."""
+"""Server settings, from command-line flags, VPCLOCAL_* environment variables and the config
+file (`<data_dir>/vpclocal.toml` or `vpclocal up --config PATH`)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ class Config:
     # VPCLOCAL_FABRIC=0 or --no-fabric (where the kernel cannot, the server says so and runs)
     fabric: bool = field(default_factory=lambda: os.environ.get("VPCLOCAL_FABRIC", "1").lower()
                          not in ("0", "false", "no", "off"))
+    # public hosts declared in the config file (network/hosts.py), put in the store at start
+    internet_hosts: list[dict] = field(default_factory=list)
 
     @property
     def endpoint(self) -> str:

@@ -22,6 +22,7 @@ from vpclocal import admin
 from vpclocal.config import Config
 from vpclocal.errors import ServiceError
 from vpclocal.ids import request_id as new_request_id
+from vpclocal.network import hosts
 from vpclocal.protocols import PROTOCOLS, HttpRequest, HttpResponse
 from vpclocal.services.base import Provider, RequestContext
 from vpclocal.store import Store
@@ -52,12 +53,16 @@ class App:
             config.data_dir.mkdir(parents=True, exist_ok=True)
             store = Store(config.data_dir / "state.db")
         self.store = store
+        if config.internet_hosts:  # from the config file: declared at every start
+            with store.transaction(hosts.SCOPE) as tx:
+                for host in config.internet_hosts:
+                    hosts.put(tx, host)
         self.fabric = None  # vpclocal.fabric.service.FabricService with --fabric
         if config.fabric:
             from vpclocal.fabric.service import FabricService
 
             host = "127.0.0.1" if config.host in ("0.0.0.0", "::", "") else config.host
-            self.fabric = FabricService(store, (host, config.port))
+            self.fabric = FabricService(store, (host, config.port), config.data_dir)
         session = botocore.session.get_session()
         self.providers: dict[str, Provider] = {}
         self.models: dict[str, ServiceModel] = {}

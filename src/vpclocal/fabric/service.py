@@ -25,6 +25,11 @@ them to the server (a socket stays in the namespace it was made in), so
 
 Traffic the function sends anywhere else leaves by the ENI's eth0, from the ENI's address,
 through its VPC router's rules.
+
+The simulated internet: once the reconciler has the internet namespace (`Reconciler.internet`),
+an Internet (internet.py) answers in it: echo hosts on every public address, and the AWS
+public endpoints relayed to this server; `trust_env()` gives the variables that make a
+function trust its local CA.
 """
 
 from __future__ import annotations
@@ -35,13 +40,16 @@ import logging
 import os
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from vpclocal.network.topology import KINDS, Topology
 from vpclocal.runtime.types import Placement
 
 from . import Fabric, FabricError, Plan, Space, available, compile_plan
+from .ca import trust_env
 from .hints import blocked_line
+from .internet import Internet
 from .published import KINDS as PUBLISHED_KINDS
 from .published import Published, wanted
 from .relay import pipe
@@ -66,9 +74,12 @@ class _Snapshot:
 
 
 class FabricService:
-    def __init__(self, store, endpoint: tuple[str, int]) -> None:
+    def __init__(self, store, endpoint: tuple[str, int], data_dir: Path | None = None) -> None:
         self.store = store
         self.endpoint = endpoint  # the server's listener, where endpoint relays connect
+        self.data_dir = data_dir  # the local CA lives in <data_dir>/ca (no data dir: no internet)
+        self.internet: Internet | None = None
+        self.internet_error = ""
         self.fabric: Fabric | None = None
         self.reason = ""  # why the fabric is unavailable
         self.seq = 0  # network commits seen
@@ -153,6 +164,8 @@ class FabricService:
                         return
                 self._settle()
         finally:
+            if self.internet is not None:
+                self.internet.stop()
             self.fabric.close()
 
     # ---- changes -------------------------------------------------------------------------
@@ -184,6 +197,7 @@ class FabricService:
         plan, endpoints = self.plan(with_endpoints=True)
         assert self.fabric is not None
         self.fabric.reconciler.apply(plan)
+        self._sync_internet()
         done = time.perf_counter()
         with self._cond:
             self.applied = max(self.applied, target)
@@ -201,6 +215,32 @@ class FabricService:
                 self.published = Published(self.fabric.sandbox)
             spaces = dict(self.fabric.reconciler.enis)
             asyncio.run_coroutine_threadsafe(self.published.sync(endpoints, spaces), self._loop)
+
+    def _sync_internet(self) -> None:
+        """Serve the internet namespace the reconciler keeps (a rebuild from scratch makes a
+        new one: the hosts move to it)."""
+        assert self.fabric is not None
+        # Reconciler.internet comes with the gateways work: until the reconciler has it,
+        # getattr finds none and nothing answers on the simulated internet.
+        space = getattr(self.fabric.reconciler, "internet", None)
+        if space is None or self.data_dir is None:
+            if self.internet is not None and self.internet.running:
+                self.internet.stop()
+            return
+        if self.internet is not None and self.internet.running and self.internet.space is space:
+            return
+        try:
+            if self.internet is None:
+                self.internet = Internet(self.data_dir, self.endpoint)
+            self.internet.start(self.fabric.sandbox, space)
+            self.internet_error = ""
+        except Exception as exc:  # noqa: BLE001 - the VPC keeps working; retried next apply
+            self.internet_error = str(exc)
+            log.error("the simulated internet cannot start: %s", exc)
+
+    def trust_env(self) -> dict[str, str]:
+        """Variables that make a function's clients trust the local CA (empty without one)."""
+        return trust_env(self.data_dir) if self.data_dir is not None else {}
 
     def plan(self, with_endpoints: bool = False):
         """Every region's model, compiled from one consistent snapshot of the store (and
@@ -311,6 +351,12 @@ class FabricService:
         if self.fabric is not None and self.running:
             _unshare, agent = self.fabric.sandbox.host_pids
             out["agent_pid"] = agent
+            internet = self.internet
+            out["internet"] = {"running": bool(internet and internet.running),
+                               "error": self.internet_error,
+                               **(internet.figures if internet else {})}
+            if internet is not None and internet.space is not None:
+                out["internet"]["netns"] = f"/proc/{agent}/fd/{internet.space.ns}"
             # for tools run as root on this host: nsenter --net=<netns> ...
             out["enis"] = {e: {"netns": f"/proc/{agent}/fd/{s.ns}"}
                            for e, s in list(self.fabric.reconciler.enis.items())}

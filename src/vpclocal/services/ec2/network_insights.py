@@ -12,6 +12,7 @@ import ipaddress
 from vpclocal.errors import ServiceError
 from vpclocal.ids import resource_id
 from vpclocal.network import Engine, Topology, UnknownComponentError
+from vpclocal.network.hosts import declared_hosts
 from vpclocal.network.names import ec2_internal_address, public_address
 from vpclocal.protocols.base import now_iso
 from vpclocal.services.ec2.common import arn, get
@@ -89,7 +90,7 @@ def resolve_name(tx, value: str) -> list[str]:
 
 def hostname_resolver(tx):
     """The VPC resolver's view of names, for the engine's hostname hook."""
-    declared = {h["Name"]: h["Address"] for h in tx.all("internet_hosts").values()}
+    declared = declared_hosts(tx)
 
     def resolve(name: str) -> str | None:
         for kind in ("db_instances", "db_proxies", "cache_clusters"):
