@@ -35,9 +35,12 @@ function trust its local CA.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import logging
 import os
+import shutil
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -242,6 +245,27 @@ class FabricService:
         """Variables that make a function's clients trust the local CA (empty without one)."""
         return trust_env(self.data_dir) if self.data_dir is not None else {}
 
+    def function_env(self, region: str) -> dict[str, str]:
+        """What a function in the fabric needs to reach the AWS public endpoints the way
+        unchanged code does on AWS: S3 and DynamoDB at their public names (across the VPC to
+        the simulated internet, so only through a NAT gateway or a gateway endpoint), trusting
+        the local CA. Functions run as another user: they get a copy of the CA files where
+        that user can read them."""
+        if self.internet is None or not self.internet.running:
+            return {}
+        env = {"AWS_ENDPOINT_URL_S3": f"https://s3.{region}.amazonaws.com",
+               "AWS_ENDPOINT_URL_DYNAMODB": f"https://dynamodb.{region}.amazonaws.com"}
+        digest = hashlib.sha1(str(Path(self.data_dir).resolve()).encode()).hexdigest()[:12]
+        public = Path(tempfile.gettempdir()) / f"vpclocal-ca-{digest}"  # one per data dir
+        public.mkdir(mode=0o755, exist_ok=True)
+        for name, path in self.trust_env().items():
+            copy = public / Path(path).name
+            if not copy.exists() or copy.stat().st_mtime < Path(path).stat().st_mtime:
+                shutil.copyfile(path, copy)
+                copy.chmod(0o644)
+            env[name] = str(copy)
+        return env
+
     def plan(self, with_endpoints: bool = False):
         """Every region's model, compiled from one consistent snapshot of the store (and
         the endpoints to publish, from the same snapshot)."""
@@ -321,8 +345,10 @@ class FabricService:
         except BaseException:
             listener.close()
             raise
+        environment = await asyncio.to_thread(self.function_env, region)
         return Placement(listener=listener, netns_fd=netns,
                          endpoint_url=f"http://127.0.0.1:{self.endpoint[1]}",
+                         environment=environment,
                          current=lambda: self.space(eni_id) is space,
                          explain=lambda address, port: self.explain(region, eni_id, address,
                                                                     port))

@@ -155,6 +155,9 @@ class Environment:
         if (placement is not None and placement.endpoint_url
                 and variables.get("AWS_ENDPOINT_URL") == self.config.endpoint_url):
             variables["AWS_ENDPOINT_URL"] = placement.endpoint_url  # unless the function's own
+        if placement is not None:
+            own = dict(self.spec.environment)
+            variables.update((k, v) for k, v in placement.environment.items() if k not in own)
         for note in self.notes():
             self.output.append((now_ms(), note))
         command, user = self.command(), {"user": self.launch.uid, "group": self.launch.gid,

@@ -78,6 +78,7 @@ class Placement:
     advertise: str = "127.0.0.1"  # AWS_LAMBDA_RUNTIME_API host
     netns_fd: int = -1  # owned by the placement until release()
     endpoint_url: str = ""  # AWS_ENDPOINT_URL inside the namespace, when it differs
+    environment: dict[str, str] = field(default_factory=dict)  # more, unless the function's own
     note: str = ""  # one line in every invocation's log (e.g. why it runs unisolated)
     current: Callable[[], bool] = lambda: True  # False once the namespace is gone
     # the log line explaining why a connection (address, port) never opened, or None
