@@ -256,3 +256,34 @@ def test_postgres_and_proxy(server, ec2, rds, group):
     conn.close()
     rds.delete_db_instance(DBInstanceIdentifier="pg", SkipFinalSnapshot=True)
     assert BIN.exists()
+
+
+
+def test_publicly_accessible_instance_gets_a_public_address(ec2, rds, group):
+    """--publicly-accessible: the instance's ENI gets an AWS-owned public IP (used through an
+    IGW); the default, --no-publicly-accessible, none. The address goes with the instance."""
+    vpc, _subnets = group
+    before = {e["NetworkInterfaceId"] for e in ec2.describe_network_interfaces()[
+        "NetworkInterfaces"]}
+    for db_id, public in (("pub", True), ("priv", False)):
+        rds.create_db_instance(DBInstanceIdentifier=db_id, DBInstanceClass="db.t3.micro",
+                               Engine="mysql", MasterUsername="admin",
+                               MasterUserPassword=PASSWORD, AllocatedStorage=20,
+                               DBSubnetGroupName="rds-tests", PubliclyAccessible=public)
+        new = [e for e in ec2.describe_network_interfaces(Filters=[
+            {"Name": "vpc-id", "Values": [vpc]}])["NetworkInterfaces"]
+            if e["NetworkInterfaceId"] not in before]
+        assert len(new) == 1
+        before.add(new[0]["NetworkInterfaceId"])
+        association = new[0].get("Association")
+        if public:
+            assert association["IpOwnerId"] == "amazon"
+            assert association["PublicIp"].startswith("192.0.2.")
+            assert association["PublicDnsName"] == (
+                "ec2-" + association["PublicIp"].replace(".", "-") + ".compute-1.amazonaws.com")
+        else:
+            assert association is None
+        described = rds.describe_db_instances(DBInstanceIdentifier=db_id)["DBInstances"][0]
+        assert described["PubliclyAccessible"] is public
+    for db_id in ("pub", "priv"):
+        rds.delete_db_instance(DBInstanceIdentifier=db_id, SkipFinalSnapshot=True)

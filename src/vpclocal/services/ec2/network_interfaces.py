@@ -10,6 +10,7 @@ import secrets
 
 from vpclocal.errors import ServiceError
 from vpclocal.ids import resource_id
+from vpclocal.services.ec2.addresses import release_public_ip
 from vpclocal.services.ec2.common import dns_name, edit, get
 from vpclocal.services.ec2.errors import invalid
 from vpclocal.services.ec2.query import describe, tags_for
@@ -99,6 +100,9 @@ def delete_interface(tx, eni_id: str) -> None:
             for key in ("NetworkInterfaceId", "NetworkInterfaceOwnerId", "PrivateIpAddress",
                         "AssociationId"):
                 rec.pop(key, None)
+    public = (eni.get("Association") or {})
+    if public.get("IpOwnerId") == "amazon" and public.get("PublicIp"):
+        release_public_ip(tx, public["PublicIp"])  # an AWS-owned address goes with it
     release_address(tx, eni["SubnetId"])
     tx.delete("network_interfaces", eni_id)
     refresh_route_states(tx, {eni["VpcId"]})  # routes to it turn blackhole

@@ -16,6 +16,7 @@ from vpclocal.engines.mariadb import MariaDB
 from vpclocal.engines.postgres import Postgres
 from vpclocal.errors import ServiceError
 from vpclocal.protocols.base import now_iso
+from vpclocal.services.ec2.addresses import allocate_public_ip, public_dns_name
 from vpclocal.services.ec2.defaults import ensure_region
 from vpclocal.services.ec2.network_interfaces import create_interface, delete_interface
 from vpclocal.services.rds import subnet_groups
@@ -139,6 +140,11 @@ def new_instance(tx, ctx, p) -> dict:
     eni = create_interface(tx, ctx, subnet["SubnetIdentifier"], group_ids=groups,
                            description="RDSNetworkInterface", requester_managed=True,
                            requester_id="amazon-rds", status="in-use")
+    if p.get("PubliclyAccessible"):  # an AWS-owned public address, used through an IGW
+        public = allocate_public_ip(tx, eni["NetworkInterfaceId"])
+        tx.edit("network_interfaces", eni["NetworkInterfaceId"])["Association"] = {
+            "IpOwnerId": "amazon", "PublicIp": public,
+            "PublicDnsName": public_dns_name(public, ctx.region)}
     port = p.get("Port") or spec["port"]
     address = f"{db_id}.{dns_suffix(ctx.account_id, ctx.region)}.{ctx.region}.rds.amazonaws.com"
     version = p.get("EngineVersion") or spec["version"]
