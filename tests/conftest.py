@@ -18,6 +18,16 @@ ROOT = Path(__file__).resolve().parent.parent
 # Servers start without the fabric unless a test asks for it (VPCLOCAL_FABRIC=1, as the tests
 # under tests/fabric/ do): the control plane's tests need no namespaces.
 os.environ.setdefault("VPCLOCAL_FABRIC", "0")
+# The guide's exercise, each step's commands exactly as the guide prints them
+GUIDE_STEPS = ROOT / "examples" / "lambda-vpc-rds" / "steps"
+
+
+def guide_step(number: int, start: str | None = None, end: str | None = None) -> str:
+    """Step `number` of the guide's exercise, or the part of it from the line `start` up to
+    the line `end` (e.g. the EC2 part of the step 8 cleanup)."""
+    text = next(GUIDE_STEPS.glob(f"{number}-*.sh")).read_text()
+    first = text.index(start) if start else 0
+    return text[first:text.index(end) if end else len(text)]
 BIN = Path(sys.executable).parent
 
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+from tests.conftest import guide_step
 
 
 def run_bash(server, script: str) -> subprocess.CompletedProcess:
@@ -14,7 +13,7 @@ def run_bash(server, script: str) -> subprocess.CompletedProcess:
 
 
 def test_steps_1_and_2_then_cleanup(server, ec2):
-    steps = (DATA / "exercise_step1.sh").read_text() + (DATA / "exercise_step2.sh").read_text()
+    steps = guide_step(1) + guide_step(2)
     dump = 'echo "VARS $VPC_ID $IGW_ID $PRIVATE_SUBNET_1 $PRIVATE_SUBNET_2 $LAMBDA_SG $RDS_SG"'
     out = run_bash(server, "set -e\n" + steps + dump)
     assert out.returncode == 0, out.stderr
@@ -41,7 +40,7 @@ def test_steps_1_and_2_then_cleanup(server, ec2):
 
     env = (f"VPC_ID={vpc} IGW_ID={igw} PRIVATE_SUBNET_1={sub1} PRIVATE_SUBNET_2={sub2} "
            f"LAMBDA_SG={lambda_sg} RDS_SG={rds_sg}\n")
-    cleanup = (DATA / "exercise_cleanup_ec2.sh").read_text()
+    cleanup = guide_step(8, "# Delete security groups", "# Delete IAM role")
     out = run_bash(server, env + cleanup)
     # As on AWS, the guide's cleanup cannot delete two groups whose rules reference each
     # other, so the groups and the VPC stay; everything else goes.

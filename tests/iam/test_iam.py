@@ -17,7 +17,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-DATA = Path(__file__).resolve().parent / "data"
+from tests.conftest import guide_step
+
 ACCOUNT = "000000000000"
 LAMBDA_TRUST = {"Version": "2012-10-17", "Statement": [{
     "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
@@ -503,7 +504,7 @@ def run_bash(server, script: str, cwd: Path) -> subprocess.CompletedProcess:
 
 def test_exercise_step5_and_iam_cleanup(server, iam, tmp_path):
     # Step 5 verbatim; only `sleep` is stubbed (roles propagate at once here).
-    step5 = (DATA / "exercise_step5.sh").read_text()
+    step5 = guide_step(5)
     out = run_bash(server, "set -e\nsleep() { :; }\n" + step5, tmp_path)
     assert out.returncode == 0, out.stderr
     arn = f"arn:aws:iam::{ACCOUNT}:role/lambda-vpc-rds-role"
@@ -516,7 +517,7 @@ def test_exercise_step5_and_iam_cleanup(server, iam, tmp_path):
     shown = server.aws("iam", "get-role", "--role-name", "lambda-vpc-rds-role")["Role"]
     assert shown["AssumeRolePolicyDocument"] == LAMBDA_TRUST
 
-    cleanup = (DATA / "exercise_cleanup_iam.sh").read_text()
+    cleanup = guide_step(8, "# Delete IAM role", "# Remove local files")
     out = run_bash(server, "set -e\n" + cleanup, tmp_path)
     assert out.returncode == 0, out.stderr
     missing = server.aws("iam", "get-role", "--role-name", "lambda-vpc-rds-role", check=False)

@@ -9,13 +9,10 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from pathlib import Path
 
-from tests.conftest import Server
+from tests.conftest import Server, guide_step
 
-TESTS = Path(__file__).resolve().parent.parent
-STEPS = [TESTS / "data" / "exercise_step1.sh", TESTS / "data" / "exercise_step2.sh",
-         TESTS / "iam" / "data" / "exercise_step5.sh"]
+STEPS = [guide_step(1), guide_step(2), guide_step(5)]
 
 # Step 4 stand-in: the same packaging commands, a handler without pymysql.
 STEP_4 = r"""
@@ -72,7 +69,7 @@ cat response.json
 def test_steps_1_to_7(tmp_path):
     srv = Server(tmp_path / "data").start()
     try:
-        script = "set -e\nsleep() { :; }\n" + "".join(p.read_text() for p in STEPS)
+        script = "set -e\nsleep() { :; }\n" + "".join(STEPS)
         script += STEP_4 + STEP_6 + STEP_7
         script += '\necho "VARS $LAMBDA_SG $PRIVATE_SUBNET_1 $PRIVATE_SUBNET_2"\n'
         work = tmp_path / "work"
