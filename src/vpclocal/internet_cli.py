@@ -5,30 +5,12 @@ declares (network/hosts.py), through its /_vpclocal/internet route. Exit status 
 from __future__ import annotations
 
 import json
-import os
 import sys
-import urllib.error
-import urllib.parse
-import urllib.request
 
+from vpclocal.admin_client import AdminError, call, endpoint_of
 from vpclocal.network.hosts import HostError, check_address, check_name
 
 ROUTE = "/_vpclocal/internet"
-
-
-def call(endpoint: str, method: str, query: dict | None = None, body: dict | None = None
-         ) -> tuple[int, dict]:
-    url = endpoint.rstrip("/") + ROUTE
-    if query:
-        url += "?" + urllib.parse.urlencode(query)
-    request = urllib.request.Request(
-        url, method=method, data=json.dumps(body).encode() if body is not None else None,
-        headers={"content-type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.load(response)
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.load(exc)
 
 
 def _request(args) -> tuple[str, dict | None, dict | None]:
@@ -44,19 +26,15 @@ def _request(args) -> tuple[str, dict | None, dict | None]:
 
 
 def run(args) -> int:
-    endpoint = args.endpoint or os.environ.get("AWS_ENDPOINT_URL") or "http://127.0.0.1:4566"
+    endpoint = endpoint_of(args)
     try:
         method, query, body = _request(args)
-        status, result = call(endpoint, method, query, body)
+        status, result = call(endpoint, method, ROUTE, query=query, body=body)
     except HostError as exc:
         print(f"vpclocal internet {args.action}: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:
-        print(f"vpclocal internet: cannot reach the server at {endpoint}: {exc}", file=sys.stderr)
-        return 2
-    except ValueError as exc:  # an answer that is not JSON: not a vpclocal server
-        print(f"vpclocal internet: {endpoint} is not a vpclocal server (its answer is not "
-              f"JSON: {exc})", file=sys.stderr)
+    except AdminError as exc:
+        print(f"vpclocal internet: {exc}", file=sys.stderr)
         return 2
     if status != 200:
         print(f"vpclocal internet {args.action}: {result.get('error', result)}", file=sys.stderr)

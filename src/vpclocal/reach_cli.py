@@ -5,19 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-import urllib.error
-import urllib.request
 
-
-def query(endpoint: str, body: dict) -> tuple[int, dict]:
-    request = urllib.request.Request(endpoint.rstrip("/") + "/_vpclocal/reach",
-                                     data=json.dumps(body).encode(),
-                                     headers={"content-type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.load(response)
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.load(exc)
+from vpclocal.admin_client import AdminError, call, endpoint_of
 
 
 def _rule_text(hop: dict) -> str:
@@ -79,18 +68,14 @@ def render(result: dict) -> None:
 
 
 def run(args) -> int:
-    endpoint = args.endpoint or os.environ.get("AWS_ENDPOINT_URL") or "http://127.0.0.1:4566"
+    endpoint = endpoint_of(args)
     body = {"source": args.source, "destination": args.destination,
             "protocol": args.protocol, "port": args.port,
             "region": args.region or os.environ.get("AWS_DEFAULT_REGION")}
     try:
-        status, result = query(endpoint, body)
-    except OSError as exc:
-        print(f"vpclocal reach: cannot reach the server at {endpoint}: {exc}", file=sys.stderr)
-        return 2
-    except ValueError as exc:  # an answer that is not JSON: not a vpclocal server
-        print(f"vpclocal reach: {endpoint} is not a vpclocal server (its answer is not JSON: "
-              f"{exc})", file=sys.stderr)
+        status, result = call(endpoint, "POST", "/_vpclocal/reach", body=body)
+    except AdminError as exc:
+        print(f"vpclocal reach: {exc}", file=sys.stderr)
         return 2
     if status != 200:
         print(f"vpclocal reach: {result.get('error', result)}", file=sys.stderr)
