@@ -302,11 +302,15 @@ class DynamoDbProvider(Provider):
 
     # ---- single items -----------------------------------------------------------------------
 
-    def _check_condition(self, p: dict, ectx: E.Context | None, old: dict | None) -> None:
+    @staticmethod
+    def _condition(p: dict, ectx: E.Context | None) -> tuple | None:
         if p.get("ConditionExpression") is None:
-            return
-        node = E.parse_condition(p["ConditionExpression"], "ConditionExpression", ectx)
-        if not E.evaluate(node, old or {}):
+            return None
+        return E.parse_condition(p["ConditionExpression"], "ConditionExpression", ectx)
+
+    @staticmethod
+    def _check_condition(p: dict, node: tuple | None, old: dict | None) -> None:
+        if node is not None and not E.evaluate(node, old or {}):
             raise condition_failed(old, p)
 
     @staticmethod
@@ -322,12 +326,13 @@ class DynamoDbProvider(Provider):
             raise validation("ReturnValues can only be ALL_OLD or NONE")
         ectx = _context(p, ("ConditionExpression",))
         item = table.check_item(p["Item"])
+        condition = self._condition(p, ectx)
+        if ectx:
+            ectx.check_unused()
         item_id = table.item_id(table.key_of(item))
         kind = items_kind(table.name)
         old = ctx.tx.get(kind, item_id)
-        self._check_condition(p, ectx, old)
-        if ectx:
-            ectx.check_unused()
+        self._check_condition(p, condition, old)
         ctx.tx.put(kind, item_id, item)
         out = self._consumed(p, table.name, 1.0)
         if p.get("ReturnValues") == "ALL_OLD" and old is not None:
@@ -369,12 +374,13 @@ class DynamoDbProvider(Provider):
             raise validation("ReturnValues can only be ALL_OLD or NONE")
         ectx = _context(p, ("ConditionExpression",))
         key = table.check_key(p["Key"])
+        condition = self._condition(p, ectx)
+        if ectx:
+            ectx.check_unused()
         kind = items_kind(table.name)
         item_id = table.item_id(key)
         old = ctx.tx.get(kind, item_id)
-        self._check_condition(p, ectx, old)
-        if ectx:
-            ectx.check_unused()
+        self._check_condition(p, condition, old)
         if old is not None:
             ctx.tx.delete(kind, item_id)
         out = self._consumed(p, table.name, 1.0)
@@ -395,12 +401,13 @@ class DynamoDbProvider(Provider):
             if name in table.schema.names:
                 raise validation(f"One or more parameter values were invalid: Cannot update "
                                  f"attribute {name}. This attribute is part of the key")
+        condition = self._condition(p, ectx)
+        if ectx:
+            ectx.check_unused()
         kind = items_kind(table.name)
         item_id = table.item_id(key)
         old = ctx.tx.get(kind, item_id)
-        self._check_condition(p, ectx, old)
-        if ectx:
-            ectx.check_unused()
+        self._check_condition(p, condition, old)
         new = E.apply_update(old if old is not None else dict(key), actions)
         new = table.check_item(V.wire_item(new))
         ctx.tx.put(kind, item_id, new)
