@@ -342,3 +342,10 @@ def test_unknown_key_on_missing_bucket(server):
     with pytest.raises(ClientError) as exc:
         client(server).get_object(Bucket="missing-bucket-x", Key="k")
     assert exc.value.response["Error"]["Code"] == "NoSuchBucket"
+
+
+def test_operation_not_served_is_not_implemented(server):
+    s3 = client(server)
+    s3.create_bucket(Bucket="no-policy")
+    err = error(s3.get_bucket_policy, Bucket="no-policy")
+    assert err["Code"] == "NotImplemented"

@@ -188,11 +188,13 @@ class RestXmlProtocol(Protocol):
         return None
 
     def unknown_operation(self, name: str) -> ServiceError:
-        return ServiceError("The specified method is not allowed against this resource.",
-                            code="MethodNotAllowed", status=405)
+        """An S3 operation vpclocal does not serve (yet): S3's own 501 NotImplemented."""
+        return ServiceError(f"vpclocal does not implement the S3 operation {name}.",
+                            code="NotImplemented", status=501)
 
     def missing_operation(self, request: HttpRequest) -> ServiceError:
-        return self.unknown_operation(request.method)
+        return ServiceError("The specified method is not allowed against this resource.",
+                            code="MethodNotAllowed", status=405)
 
     def validate(self, params: dict, shape: Shape, service: ServiceModel) -> None:
         """S3 checks its inputs operation by operation (InvalidArgument...), not by model."""
@@ -236,7 +238,8 @@ class RestXmlProtocol(Protocol):
             if payload:
                 member = shape.members[payload]
                 if member.type_name == "blob":
-                    params[payload] = request.body
+                    if request.body:
+                        params[payload] = request.body
                 elif member.type_name == "string":
                     if request.body:
                         params[payload] = request.body.decode("utf-8", "replace")
