@@ -39,9 +39,13 @@ PROVIDERS = {
     "monitoring": "vpclocal.services.cloudwatch.provider:CloudWatchProvider",
     "rds": "vpclocal.services.rds.provider:RdsProvider",
     "elasticache": "vpclocal.services.elasticache.provider:ElastiCacheProvider",
+    "s3": "vpclocal.services.s3.provider:S3Provider",
+    "dynamodb": "vpclocal.services.dynamodb.provider:DynamoDbProvider",
 }
 
 _CREDENTIAL = re.compile(r"Credential=([^/]*)/[^/]*/([^/]*)/([^/]*)/")
+# Unsigned (or SigV2-signed) requests S3 recognizes by their Host or signature form.
+_S3_HOST = re.compile(r"(^|\.)s3([.-][a-z0-9-]+)?\.amazonaws\.com(\.cn)?(:\d+)?$")
 
 
 class App:
@@ -87,12 +91,13 @@ class App:
             return
         if scope["type"] != "http":
             return
-        body = b""
+        chunks = []
         more = True
         while more:
             message = await receive()
-            body += message.get("body", b"")
+            chunks.append(message.get("body", b""))
             more = message.get("more_body", False)
+        body = b"".join(chunks)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         if headers.get("content-encoding") == "gzip":  # botocore compresses large bodies
             try:
@@ -104,14 +109,16 @@ class App:
         request = HttpRequest(scope["method"], scope["path"], query, headers, body,
                               raw_path=raw_path.decode("latin-1") if raw_path else None)
         response = await self.handle(request)
-        await send({
-            "type": "http.response.start",
-            "status": response.status,
-            "headers": [(k.encode("latin-1"), v.encode("latin-1"))
-                        for k, v in response.headers.items()]
-            + [(b"content-length", str(len(response.body)).encode())],
-        })
-        await send({"type": "http.response.body", "body": response.body})
+        headers = [(k.encode("latin-1"), v.encode("latin-1"))
+                   for k, v in response.headers.items() if k.lower() != "content-length"]
+        # A HEAD response names the length of what GET would send (S3's HeadObject), no body.
+        length = next((v for k, v in response.headers.items() if k.lower() == "content-length"),
+                      None) if request.method == "HEAD" else None
+        headers.append((b"content-length", (length or str(len(response.body))).encode()))
+        await send({"type": "http.response.start", "status": response.status,
+                    "headers": headers})
+        await send({"type": "http.response.body",
+                    "body": b"" if request.method == "HEAD" else response.body})
 
     async def _lifespan(self, receive, send) -> None:
         while True:
@@ -147,6 +154,9 @@ class App:
         if found is not None:
             key, region, service = found.groups()
             return service, region or self.config.region, key
+        if (auth.startswith("AWS ") or "AWSAccessKeyId" in request.query
+                or _S3_HOST.search(request.headers.get("host", ""))):
+            return "s3", self.config.region, ""
         target = request.headers.get("x-amz-target", "").rpartition(".")[0]
         if target in self._by_target:
             return self._by_target[target], self.config.region, ""
@@ -170,6 +180,7 @@ class App:
         protocol = PROTOCOLS[_protocol_of(request, model)]
         provider = self.providers[signing_name]
         try:
+            request = protocol.prepare(request)
             name = protocol.operation_name(request, model)
             if not name:
                 raise protocol.missing_operation(request)

@@ -301,6 +301,8 @@ class Examples:
         return self._flip
 
     def _timestamp(self, shape, depth, stack):
+        if shape.serialization.get("timestampFormat") == "rfc822":
+            return STAMP_SECONDS  # an HTTP-date carries whole seconds wherever it travels
         return STAMP
 
     def _blob(self, shape, depth, stack):

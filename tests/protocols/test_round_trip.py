@@ -41,6 +41,31 @@ def has_event_stream(shape) -> bool:
         m.serialization.get("eventstream") for m in shape.members.values())
 
 
+# Operations that share their method, URI and required members with another one: the wire
+# cannot tell them apart, and the server answers as the current operation (which parses the
+# same request).
+SAME_WIRE = {
+    ("s3", "GetBucketLifecycle"): "GetBucketLifecycleConfiguration",
+    ("s3", "PutBucketLifecycle"): "PutBucketLifecycleConfiguration",
+    ("s3", "GetBucketNotification"): "GetBucketNotificationConfiguration",
+    ("s3", "PutBucketNotification"): "PutBucketNotificationConfiguration",
+    ("s3", "ListDirectoryBuckets"): "ListBuckets",  # directory buckets: S3 Express endpoints
+}
+# Requests whose XML has two members of one name (the deprecated notification shapes).
+REQUEST_SPECIAL = {("s3", "PutBucketNotification")}
+# Responses a bare botocore parser cannot read back alone: GetBucketLocation's document is a
+# bare <LocationConstraint> element (a botocore handler reads it; see TestRestXml), and the
+# deprecated GetBucketNotification names two members "Event".
+RESPONSE_SPECIAL = {("s3", "GetBucketLocation"), ("s3", "GetBucketNotification")}
+
+
+def http_added(parsed: dict, params: dict) -> dict:
+    """S3 models Content-Length as a header member: HTTP itself sends it (0 for no body)."""
+    if "ContentLength" not in params and parsed.get("ContentLength") == 0:
+        parsed = {k: v for k, v in parsed.items() if k != "ContentLength"}
+    return parsed
+
+
 def all_operations():
     for service in SERVICES:
         for name in model(service).operation_names:
@@ -53,12 +78,16 @@ def all_operations():
 @pytest.mark.parametrize(("service", "operation"), list(all_operations()))
 def test_request_round_trip(service, operation):
     op = model(service).operation_model(operation)
+    if (service, operation) in REQUEST_SPECIAL:
+        pytest.skip("the model's XML is ambiguous")
     examples = Examples()
     params = examples.value(op.input_shape) if op.input_shape is not None else {}
     request = to_http_request(service, operation, params)
     protocol = protocol_of(service)
-    assert protocol.operation_name(request, model(service)) == operation
-    assert normalize(protocol.parse(request, op)) == normalize(params)
+    request = protocol.prepare(request)
+    assert protocol.operation_name(request, model(service)) == SAME_WIRE.get(
+        (service, operation), operation)
+    assert normalize(http_added(protocol.parse(request, op), params)) == normalize(params)
 
 
 @pytest.mark.parametrize(("service", "operation"), list(all_operations()))
@@ -69,8 +98,10 @@ def test_request_with_only_required_members(service, operation):
     params = examples.value(op.input_shape) if op.input_shape is not None else {}
     request = to_http_request(service, operation, params)
     protocol = protocol_of(service)
-    assert protocol.operation_name(request, model(service)) == operation
-    assert normalize(protocol.parse(request, op)) == normalize(params)
+    request = protocol.prepare(request)
+    assert protocol.operation_name(request, model(service)) == SAME_WIRE.get(
+        (service, operation), operation)
+    assert normalize(http_added(protocol.parse(request, op), params)) == normalize(params)
 
 
 # ---- direction B: responses -----------------------------------------------------------------
@@ -81,6 +112,8 @@ def test_response_round_trip(service, operation):
     op = model(service).operation_model(operation)
     if has_event_stream(op.output_shape):
         pytest.skip("event-stream responses are not serialized by the protocol layer")
+    if (service, operation) in RESPONSE_SPECIAL:
+        pytest.skip("read by a botocore handler, tested on its own")
     result = Examples().value(op.output_shape) if op.output_shape is not None else {}
     response = protocol_of(service).serialize(op, result, "req-1")
     assert response.status < 300
@@ -515,3 +548,83 @@ def test_example_generator_covers_patterns():
             continue
         python_patterns.add(pattern)
     assert not python_patterns, sorted(python_patterns)
+
+
+class TestRestXml:
+    def test_virtual_host_style_becomes_path_style(self):
+        for host in ("bkt.localhost:4566", "bkt.s3.us-east-1.amazonaws.com",
+                     "bkt.s3.amazonaws.com"):
+            request = HttpRequest("GET", "/a/b c.txt", {}, {"host": host}, b"",
+                                  raw_path="/a/b%20c.txt")
+            request = protocol_of("s3").prepare(request)
+            assert (request.path, request.raw_path) == ("/bkt/a/b c.txt", "/bkt/a/b%20c.txt")
+            assert protocol_of("s3").operation_name(request, model("s3")) == "GetObject"
+        for host in ("localhost:4566", "127.0.0.1:4566", "s3.us-east-1.amazonaws.com",
+                     "s3.amazonaws.com"):
+            request = protocol_of("s3").prepare(HttpRequest("GET", "/bkt", {}, {"host": host},
+                                                            b""))
+            assert request.path == "/bkt"
+
+    def test_aws_chunked_body_and_trailer(self):
+        body = (b"5\r\nhello\r\n6\r\n world\r\n0\r\nx-amz-checksum-crc32:DUoRhQ==\r\n\r\n")
+        request = HttpRequest("PUT", "/bkt/k", {}, {
+            "host": "127.0.0.1:4566", "content-encoding": "aws-chunked",
+            "x-amz-content-sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+            "x-amz-trailer": "x-amz-checksum-crc32", "x-amz-decoded-content-length": "11"},
+            body, raw_path="/bkt/k")
+        request = protocol_of("s3").prepare(request)
+        parsed = protocol_of("s3").parse(request, model("s3").operation_model("PutObject"))
+        assert parsed["Body"] == b"hello world"
+        assert parsed["ChecksumCRC32"] == "DUoRhQ=="
+        assert "ContentEncoding" not in parsed
+
+    def test_copy_and_upload_part_are_told_apart(self):
+        request = to_http_request("s3", "CopyObject", {"Bucket": "b", "Key": "k/1",
+                                                       "CopySource": "src/key"})
+        assert protocol_of("s3").operation_name(request, model("s3")) == "CopyObject"
+        request = to_http_request("s3", "UploadPart", {"Bucket": "b", "Key": "k", "PartNumber": 2,
+                                                       "UploadId": "u", "Body": b"x"})
+        assert protocol_of("s3").operation_name(request, model("s3")) == "UploadPart"
+        request = to_http_request("s3", "ListObjectsV2", {"Bucket": "b", "Prefix": "p/"})
+        assert protocol_of("s3").operation_name(request, model("s3")) == "ListObjectsV2"
+
+    def test_get_bucket_location_is_a_bare_element(self):
+        op = model("s3").operation_model("GetBucketLocation")
+        response = protocol_of("s3").serialize(op, {"LocationConstraint": "eu-west-1"}, "r")
+        assert response.body.endswith(
+            b'<LocationConstraint xmlns="http://s3.amazonaws.com/doc/2006-03-01/">eu-west-1'
+            b"</LocationConstraint>")
+        response = protocol_of("s3").serialize(op, {"LocationConstraint": None}, "r")
+        assert b"<LocationConstraint" in response.body
+
+    def test_list_objects_v2_document(self):
+        response = response_round_trip("s3", "ListObjectsV2", {
+            "Name": "b", "Prefix": "", "KeyCount": 1, "MaxKeys": 1000, "IsTruncated": False,
+            "Contents": [{"Key": "a&b", "ETag": '"e"', "Size": 3, "LastModified": STAMP,
+                          "StorageClass": "STANDARD"}],
+            "CommonPrefixes": [{"Prefix": "d/"}]})
+        assert b"<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">" in \
+            response.body
+        assert b"<Contents><Key>a&amp;b</Key>" in response.body
+
+    def test_error_document(self):
+        error = ServiceError("The specified key does not exist.", code="NoSuchKey",
+                             status=404, Key="a/b")
+        response = protocol_of("s3").serialize_error(model("s3"), error, "RID")
+        assert response.status == 404
+        assert response.body.startswith(b'<?xml version="1.0" encoding="UTF-8"?>\n<Error>'
+                                        b"<Code>NoSuchKey</Code><Message>The specified key does "
+                                        b"not exist.</Message><Key>a/b</Key>"
+                                        b"<RequestId>RID</RequestId><HostId>")
+        parsed = botocore_parse("s3", "GetObject", response)
+        assert parsed["Error"]["Code"] == "NoSuchKey"
+
+    def test_object_metadata_headers(self):
+        parsed = request_round_trip("s3", "PutObject", {
+            "Bucket": "b", "Key": "dir/k é+1", "Body": b"data", "Metadata": {"owner": "me"},
+            "ContentType": "text/plain", "ContentLength": 4})
+        assert parsed["Key"] == "dir/k é+1"
+        response = response_round_trip("s3", "GetObject", {
+            "Body": b"data", "ETag": '"x"', "Metadata": {"owner": "me"},
+            "LastModified": STAMP.replace(microsecond=0), "ContentLength": 4})
+        assert response.headers["x-amz-meta-owner"] == "me"

@@ -16,7 +16,8 @@ from botocore.serialize import create_serializer
 
 from vpclocal.protocols import PROTOCOLS, HttpRequest, HttpResponse
 
-SERVICES = ["ec2", "iam", "sts", "rds", "elasticache", "logs", "lambda", "cloudwatch"]
+SERVICES = ["ec2", "iam", "sts", "rds", "elasticache", "logs", "lambda", "cloudwatch", "s3",
+            "dynamodb"]
 ENDPOINT = "http://127.0.0.1:4566"
 
 

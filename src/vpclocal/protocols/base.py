@@ -37,6 +37,11 @@ class Protocol:
 
     name = ""
 
+    def prepare(self, request: HttpRequest) -> HttpRequest:
+        """The request as the protocol routes it (S3: virtual-host style to path style, an
+        aws-chunked body joined). Most protocols take it as it is."""
+        return request
+
     def operation_name(self, request: HttpRequest, service: ServiceModel) -> str | None:
         raise NotImplementedError
 

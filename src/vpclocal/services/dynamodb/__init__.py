@@ -1,0 +1,1 @@
+"""DynamoDB: tables and items, with the expression language."""
