@@ -290,3 +290,53 @@ def test_a_subnet_flow_log_covers_its_enis_and_an_eni_flow_log_one(server, start
     assert status == "ok"
     wait_for(logs, "/eni/db", lambda rs: flow(rs, db, ip, db_ip, port, 5432, "ACCEPT"))
     assert len(records(logs, "/subnet/a")) == before
+
+
+# one ICMP echo request to argv[1] (raw socket: the test runs as root)
+PING = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+s.settimeout(0.5)
+s.sendto(bytes([8, 0, 0xf7, 0xfe, 0, 1, 0, 0]), (sys.argv[1], 0))
+try:
+    print("reply" if s.recv(64) else "none", flush=True)
+except OSError:
+    print("none", flush=True)
+"""
+
+
+def test_a_custom_format_and_a_protocol_without_ports(server, started):
+    v = Vpc(server, "10.40.0.0/16")
+    subnet = v.subnet("10.40.1.0/24")
+    pinger_sg = v.sg("pinger")
+    icmp = [{"IpProtocol": "icmp", "FromPort": -1, "ToPort": -1,
+             "UserIdGroupPairs": [{"GroupId": pinger_sg}]}]
+    pinger, pinger_ip = v.eni(subnet, pinger_sg)
+    _target, target_ip = v.eni(subnet, v.sg("target", icmp))
+    _other, other_ip = v.eni(subnet, v.sg("other"))  # lets no ICMP in
+    fmt = ("${version} ${vpc-id} ${subnet-id} ${interface-id} ${flow-direction} ${srcaddr} "
+           "${dstaddr} ${srcport} ${dstport} ${protocol} ${type} ${az-id} ${action}")
+    v.ec2.create_flow_logs(ResourceIds=[pinger], ResourceType="NetworkInterface",
+                           TrafficType="ALL", LogGroupName="/custom", LogFormat=fmt,
+                           DeliverLogsPermissionArn=ROLE)
+    assert v.run(started, pinger, PING, target_ip).line() == "reply"
+    assert v.run(started, pinger, PING, other_ip).line() == "none"
+
+    logs = server.client("logs")
+    az = v.ec2.describe_subnets(SubnetIds=[subnet])["Subnets"][0]["AvailabilityZoneId"]
+    base = f"5 {v.id} {subnet} {pinger}"
+    want = {f"{base} egress {pinger_ip} {target_ip} 0 0 1 IPv4 {az} ACCEPT",
+            f"{base} ingress {target_ip} {pinger_ip} 0 0 1 IPv4 {az} ACCEPT",
+            f"{base} egress {pinger_ip} {other_ip} 0 0 1 IPv4 {az} ACCEPT"}
+    deadline = time.monotonic() + 20
+    while not want <= (got := messages(logs, "/custom")):
+        assert time.monotonic() < deadline, got
+        time.sleep(0.2)
+    assert got == want  # the other ENI's refusal is on its side: not this ENI's
+
+
+def messages(logs, group: str) -> set[str]:
+    try:
+        return {e["message"] for e in logs.filter_log_events(logGroupName=group)["events"]}
+    except logs.exceptions.ResourceNotFoundException:
+        return set()
