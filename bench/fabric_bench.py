@@ -3,7 +3,8 @@
 Data path (issue 5 goals: connect latency <= 1.5x the floor, throughput >= 80 % of it): TCP
 from an ENI to an ENI in another subnet of the same VPC, through its router's route tables,
 network ACLs and security groups (with CIDR and group-referencing rules), against two
-namespaces joined by a bare veth pair (the floor). Python clients, same process, same run.
+namespaces joined by a bare veth pair (the floor), and the same VPC with a flow log (what
+counting costs). Python clients, same process, same run.
 
 Reconcile (goals: 1,000 subnets / 10,000 rules from empty <= 5 s, one rule change <= 100 ms):
 one ENI per subnet, the rules spread over security groups and network ACLs.
@@ -26,20 +27,19 @@ from vpclocal.fabric import Fabric, available
 from vpclocal.fabric.probe import Probe
 
 
-def data_path_topology() -> tuple[Net, str, str]:
-    n = Net()
-    vpc = n.vpc("10.0.0.0/16")
-    fn_subnet, db_subnet = n.subnet(vpc, "10.0.1.0/24"), n.subnet(vpc, "10.0.2.0/24")
+def data_path_topology(n: Net | None = None, second: int = 0) -> tuple[Net, str, str]:
+    n = n or Net()
+    vpc = n.vpc(f"10.{second}.0.0/16")
+    fn_subnet, db_subnet = (n.subnet(vpc, f"10.{second}.{i}.0/24") for i in (1, 2))
     for subnet in (fn_subnet, db_subnet):  # custom ACLs: a few denies before the allows
         acl = n.acl(vpc, [subnet])
         for egress in (False, True):
             for i in range(8):
                 n.acl_entry(acl, 10 + i, egress, "deny", "6", f"192.0.2.{i * 16}/28", (0, 65535))
-            n.acl_entry(acl, 100, egress, "allow", "6", "10.0.0.0/16", (1024, 65535))
-            n.acl_entry(acl, 110, egress, "allow", "6", "10.0.0.0/16", (5001, 5001))
-            n.acl_entry(acl, 120, egress, "allow", "6", "10.0.0.0/16", (5432, 5432))
+            for rule, ports in ((100, (1024, 65535)), (110, (5001, 5001)), (120, (5432, 5432))):
+                n.acl_entry(acl, rule, egress, "allow", "6", f"10.{second}.0.0/16", ports)
     rtb = n.route_table(vpc, [fn_subnet, db_subnet])
-    n.route(rtb, "10.0.200.0/24", "nat-0000000000000dead", state="blackhole")
+    n.route(rtb, f"10.{second}.200.0/24", "nat-0000000000000dead", state="blackhole")
     fn, db = n.sg(vpc, "function"), n.sg(vpc, "database", egress_all=False)
     for i in range(50):  # rules that do not match, then the one that does
         n.allow(db, "ingress", "tcp", 6000 + i, cidr=f"172.16.{i}.0/24")
@@ -56,10 +56,21 @@ def bench_data_path(count: int, size: int, rounds: int = 5) -> None:
                  "addr add 10.255.0.1/30 dev veth0\nlink set veth0 up\n")
         sb.ip(b, "addr add 10.255.0.2/30 dev veth1\nlink set veth1 up\n")
         n, fn_eni, db_eni = data_path_topology()
+        # the same VPC again, with a flow log: its router defers drops to a mark and counts
+        # every forwarded packet in a dynamic set (fabric/flowlogs.py)
+        _n, logged_fn, logged_db = data_path_topology(n, second=1)
+        vpc = n.t.network_interfaces[logged_fn]["VpcId"]
+        n.t.flow_logs["fl-0000000000000bench"] = {
+            "FlowLogId": "fl-0000000000000bench", "ResourceId": vpc, "TrafficType": "ALL",
+            "LogDestinationType": "cloud-watch-logs"}
         fabric.apply(n.t)
-        paths = {"floor": (a.ns, b.ns, "10.255.0.2"),
-                 "fabric": (fabric.space(fn_eni).ns, fabric.space(db_eni).ns,
-                            n.t.network_interfaces[db_eni]["PrivateIpAddress"])}
+
+        def path(src: str, dst: str) -> tuple[int, int, str]:
+            return (fabric.space(src).ns, fabric.space(dst).ns,
+                    n.t.network_interfaces[dst]["PrivateIpAddress"])
+
+        paths = {"floor": (a.ns, b.ns, "10.255.0.2"), "fabric": path(fn_eni, db_eni),
+                 "flow log": path(logged_fn, logged_db)}
         for _src, dst, _ip in paths.values():
             probe.call("listen", ns=dst, ports=[5432])
         latency: dict[str, list[float]] = {k: [] for k in paths}
@@ -76,11 +87,17 @@ def bench_data_path(count: int, size: int, rounds: int = 5) -> None:
                                              port=5001, bytes=size)["bits_per_second"])
     floor = statistics.median(latency["floor"]), statistics.median(rate["floor"])
     through = statistics.median(latency["fabric"]), statistics.median(rate["fabric"])
+    logged = statistics.median(latency["flow log"]), statistics.median(rate["flow log"])
     print("data path (Python client, median)        floor (veth)   fabric    ratio   goal")
     print(f"  TCP connect latency                    {floor[0]:8.1f} µs {through[0]:7.1f} µs"
           f"   {through[0] / floor[0]:5.2f}x  <= 1.5x")
     print(f"  bulk throughput                        {floor[1] / 1e9:6.2f} Gb/s "
           f"{through[1] / 1e9:5.2f} Gb/s   {through[1] / floor[1] * 100:4.0f} %   >= 80 %")
+    print("with a flow log on the VPC                      fabric  flow log   cost")
+    print(f"  TCP connect latency                         {through[0]:7.1f} µs {logged[0]:7.1f} µs"
+          f" {logged[0] - through[0]:+6.1f} µs")
+    print(f"  bulk throughput                           {through[1] / 1e9:5.2f} Gb/s "
+          f"{logged[1] / 1e9:5.2f} Gb/s {(logged[1] / through[1] - 1) * 100:+5.0f} %")
 
 
 def reconcile_topology(subnets: int, rules: int):

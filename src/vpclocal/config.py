@@ -22,7 +22,18 @@ class Config:
                          not in ("0", "false", "no", "off"))
     # public hosts declared in the config file (network/hosts.py), put in the store at start
     internet_hosts: list[dict] = field(default_factory=list)
+    # flow log records are aggregated over at most this many seconds (besides the flow log's
+    # MaxAggregationInterval, 60 or 600): 0 leaves AWS's interval alone
+    flow_log_interval: float = field(default_factory=lambda: _seconds(
+        "VPCLOCAL_FLOW_LOG_INTERVAL", 5.0))
 
     @property
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+
+def _seconds(name: str, default: float) -> float:
+    try:
+        return max(0.0, float(os.environ.get(name) or default))
+    except ValueError:
+        return default

@@ -66,7 +66,13 @@ class App:
             from vpclocal.fabric.service import FabricService
 
             host = "127.0.0.1" if config.host in ("0.0.0.0", "::", "") else config.host
-            self.fabric = FabricService(store, (host, config.port), config.data_dir)
+            from vpclocal.services.logs import api as logs_api
+
+            self.fabric = FabricService(
+                store, (host, config.port), config.data_dir,
+                flow_log_interval=config.flow_log_interval,
+                deliver=lambda region, group, stream, events: logs_api.put_events(
+                    self, region, group, stream, events))
         session = botocore.session.get_session()
         self.providers: dict[str, Provider] = {}
         self.models: dict[str, ServiceModel] = {}

@@ -74,3 +74,30 @@ def test_plan_shape():
     router = plan.routers[vpc]
     assert {"routing", "filter", "ingress"} <= set(router.chains)
     assert router.chains["routing"].hook.startswith("type filter hook prerouting")
+
+
+def test_only_routers_of_vpcs_with_a_flow_log_defer_their_drops():
+    n = Net()
+    logged, other = n.vpc("10.0.0.0/16"), n.vpc("10.1.0.0/16")
+    subnets = {v: n.subnet(v, cidr) for v, cidr in ((logged, "10.0.1.0/24"),
+                                                      (other, "10.1.1.0/24"))}
+    for v, subnet in subnets.items():
+        acl = n.acl(v, [subnet])
+        n.acl_entry(acl, 10, False, "deny", "6", "192.0.2.0/24", (22, 22))
+        n.eni(subnet, [n.sg(v)])
+    before = compile_plan(n.t)
+    n.t.flow_logs["fl-1"] = {"FlowLogId": "fl-1", "ResourceId": subnets[logged],
+                             "LogDestinationType": "cloud-watch-logs"}
+    n.t.flow_logs["fl-2"] = {"FlowLogId": "fl-2", "ResourceId": other,
+                             "LogDestinationType": "s3"}  # not delivered: not counted
+    plan = compile_plan(n.t)
+    assert plan.routers[other] == before.routers[other] and not plan.routers[other].flow_logs
+    router = plan.routers[logged]
+    rules = [r for c in router.chains.values() for r in c.rules]
+    assert router.flow_logs
+    assert [r for r in rules if r.endswith(" drop") or r == "drop"] == [
+        "meta mark & 0x30000000 != 0 drop"] * 2  # the deferred drops, and nothing else
+    for name, side in (("ei_", "dst"), ("eo_", "src"), ("acl_", "dst"), ("subnet_", "src")):
+        chain = next(c for c in router.chains.values() if c.name.startswith(name)
+                     and not (name == "acl_" and c.name.endswith("_out")))
+        assert chain.rules[-1] == f"goto reject_{side}", chain

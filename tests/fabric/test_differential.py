@@ -3,9 +3,10 @@
 Each example is a VPC in EC2 Describe shapes (subnets, route tables with blackhole and
 more-specific routes, security groups with CIDR, group and prefix-list rules, network ACLs)
 realized by the fabric, reconciled from the previous example's state, so the diffing is
-exercised too. Then random (source ENI, destination ENI, TCP port, source port) flows are
-really connected from the source's namespace to a listener in the destination's: a
-connection succeeds if and only if the engine says the flow is reachable.
+exercised too, with and without a flow log (whose router defers its drops). Then random
+(source ENI, destination ENI, TCP port, source port) flows are really connected from the
+source's namespace to a listener in the destination's: a connection succeeds if and only if
+the engine says the flow is reachable.
 
 The source port is fixed per flow and given to the engine: network ACLs are stateless, and
 the reply's port is what their rules match (for the engine's default question, every port
@@ -113,6 +114,10 @@ def topologies(draw):
             enis.append(n.eni(s, chosen))
     if len(enis) < 2:
         enis.append(n.eni(subnets[0], [draw(st.sampled_from(groups))]))
+    if draw(st.booleans()):  # a flow log: the router defers its drops (compiler._defer_drops)
+        n.t.flow_logs["fl-0123456789abcdef0"] = {
+            "FlowLogId": "fl-0123456789abcdef0", "ResourceId": draw(st.sampled_from(subnets)),
+            "LogDestinationType": "cloud-watch-logs", "TrafficType": "ALL"}
     return n, enis
 
 
@@ -149,6 +154,7 @@ def test_kernel_agrees_with_the_engine(world, data):
     ip = {e: n.t.network_interfaces[e]["PrivateIpAddress"] for e in enis}
     wanted = [engine.reachable(src, dst, "tcp", port, source_port=sport)
               for src, dst, port, sport in chosen]
+    event(f"flow log: {bool(n.t.flow_logs)}")
     event(f"flows reachable: {'some' if any(wanted) else 'none'}, "
           f"blocked: {'some' if not all(wanted) else 'none'}")
     asked = [[fabric.space(src).ns, sport, ip[dst], port] for src, dst, port, sport in chosen]

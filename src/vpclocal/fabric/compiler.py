@@ -39,6 +39,11 @@ ACL had dropped that entry's reply.
 
 Rule matching is compiled from the engine's own rule compilation (network/rules.py), so the
 kernel and the engine read the records the same way.
+
+Flow logs: in the router of a VPC with a flow log, every drop above becomes a mark of the side
+that refused the packet, and an accept; the flow log table (flowlogs.py) counts the packet at
+a later priority of the same hook, and `rejected_*`, later still, drops it (_defer_drops).
+Other VPCs keep plain drops.
 """
 
 from __future__ import annotations
@@ -105,6 +110,7 @@ class RouterPlan:
     vpc: str
     sets: dict[str, NftSet] = field(default_factory=dict)
     chains: dict[str, NftChain] = field(default_factory=dict)
+    flow_logs: bool = False  # the router also has the flow log table (flowlogs.py)
 
     def ruleset(self) -> str:
         """The whole table as `nft -f` text (declarations first, so references resolve)."""
@@ -345,9 +351,61 @@ def compile_plan(topology: Topology) -> Plan:
         if p is not None:
             plan.enis[eni_id] = p
             by_vpc[p.vpc].append(p)
+    logged = flow_logged_vpcs(topology)
     for vpc_id in topology.vpcs:
-        plan.routers[vpc_id] = _router_plan(ix, vpc_id, by_vpc[vpc_id])
+        router = plan.routers[vpc_id] = _router_plan(ix, vpc_id, by_vpc[vpc_id])
+        if vpc_id in logged:
+            _defer_drops(router)
     return plan
+
+
+# ---- flow logs: drops that the flow log table sees --------------------------------------------
+
+FLOW_LOG_DESTINATIONS = {"cloud-watch-logs"}  # the ones vpclocal delivers
+# The side that refused a packet, as a bit of its mark: the source's (its subnet's outbound
+# ACL, the route table, the source/destination check, its security groups' egress rules) or
+# the destination's (its subnet's inbound ACL, its security groups' ingress rules).
+REJECT_SRC, REJECT_DST = 0x10000000, 0x20000000
+REJECTED = REJECT_SRC | REJECT_DST
+_DROP = re.compile(r"(^|\s)drop$")
+
+
+def flow_logged_vpcs(topology: Topology) -> set[str]:
+    """VPCs with a flow log on themselves, one of their subnets or one of their ENIs."""
+    out = set()
+    for log in topology.flow_logs.values():
+        if log.get("LogDestinationType") not in FLOW_LOG_DESTINATIONS:
+            continue
+        rid = log.get("ResourceId", "")
+        record = (topology.vpcs.get(rid) or topology.subnets.get(rid)
+                  or topology.network_interfaces.get(rid))
+        if record is not None and record.get("VpcId") in topology.vpcs:
+            out.add(record["VpcId"])
+    return out
+
+
+def _defer_drops(r: RouterPlan) -> None:
+    """A drop becomes `goto reject_src|dst`: mark the side, accept; the flow log table counts
+    the packet (priority -290 / 10) before `rejected_*` drop it (-280 / 20), still before
+    conntrack (-200) for the first. The new chains come first, so that even a change split over
+    several transactions never has a rule leading to them before they drop."""
+    mark = f"meta mark & {REJECTED:#x} != 0 drop"
+    chains = {
+        "rejected_routing": NftChain("rejected_routing", (mark,),
+                                     "type filter hook prerouting priority -280; policy accept;"),
+        "rejected_filter": NftChain("rejected_filter", (mark,),
+                                    "type filter hook forward priority 20; policy accept;"),
+        "reject_src": NftChain("reject_src", (f"meta mark set meta mark | {REJECT_SRC:#x} accept",)),
+        "reject_dst": NftChain("reject_dst", (f"meta mark set meta mark | {REJECT_DST:#x} accept",)),
+    }
+    for name, c in r.chains.items():
+        # the destination's side: inbound ACL (acl_…_in) and ingress rules (ei_<port>)
+        side = "dst" if name.startswith("ei_") or (name.startswith("acl_")
+                                                  and name.endswith("_in")) else "src"
+        chains[name] = NftChain(name, tuple(_DROP.sub(rf"\1goto reject_{side}", rule)
+                                            for rule in c.rules), c.hook)
+    r.chains = chains
+    r.flow_logs = True
 
 
 def _eni_plan(ix: Index, eni_id: str, eni: dict) -> EniPlan | None:

@@ -11,7 +11,9 @@ sandbox, so that plan is what the kernel has. apply() diffs the new plan against
   sets, refill what changed (a chain is flushed and refilled in one transaction; set
   elements are added and deleted), and delete what is gone: a rule change is one small
   atomic transaction; a large change is packed into several (see BUDGET);
-- new router ports are configured and brought up last, once their rules are in force.
+- new router ports are configured and brought up last, once their rules are in force;
+- a router whose VPC gets a flow log gets the flow log table (flowlogs.py) once, and loses it
+  when its last flow log goes: its counters live in the kernel, so no other change touches it.
 
 If anything fails, the state is unknown: the next apply() rebuilds everything from scratch.
 """
@@ -31,6 +33,7 @@ from .compiler import (
     RouterPlan,
     compile_plan,
 )
+from .flowlogs import flow_table_change
 from .sandbox import Sandbox, Space
 
 IP = ["ip", "-batch", "-"]
@@ -136,7 +139,11 @@ class Reconciler:
         stats.enis_added = len(new)
         lap("enis")
 
-        # 4. rules, before any new port comes up
+        # 4. rules, before any new port comes up; the flow log tables first (counting before
+        # the `vpc` table defers its drops to them)
+        flow_jobs = [(NFT, self.routers[v], flow_table_change(old.routers.get(v), r))
+                     for v, r in plan.routers.items()]
+        self.sb.check([j for j in flow_jobs if j[2]], self.parallel)
         batches = {v: nft_diff(old.routers.get(v), r) for v, r in plan.routers.items()}
         while any(batches.values()):  # routers in parallel, each one's batches in order
             jobs = [(NFT, self.routers[v], b.pop(0)) for v, b in batches.items() if b]

@@ -51,6 +51,7 @@ from vpclocal.runtime.types import Placement
 
 from . import Fabric, FabricError, Plan, Space, available, compile_plan
 from .ca import trust_env
+from .flowlogs import Collector, Deliver
 from .hints import blocked_line
 from .internet import Internet
 from .published import KINDS as PUBLISHED_KINDS
@@ -77,12 +78,17 @@ class _Snapshot:
 
 
 class FabricService:
-    def __init__(self, store, endpoint: tuple[str, int], data_dir: Path | None = None) -> None:
+    def __init__(self, store, endpoint: tuple[str, int], data_dir: Path | None = None,
+                 deliver: Deliver | None = None, flow_log_interval: float | None = None
+                 ) -> None:
         self.store = store
         self.endpoint = endpoint  # the server's listener, where endpoint relays connect
         self.data_dir = data_dir  # the local CA lives in <data_dir>/ca (no data dir: no internet)
         self.internet: Internet | None = None
         self.internet_error = ""
+        self.deliver = deliver  # flow log records to CloudWatch Logs (flowlogs.py)
+        self.flow_log_interval = flow_log_interval
+        self.flow_logs: Collector | None = None
         self.fabric: Fabric | None = None
         self.reason = ""  # why the fabric is unavailable
         self.seq = 0  # network commits seen
@@ -149,6 +155,8 @@ class FabricService:
             self.reason = str(exc)
             self._ready.set()
             return
+        if self.deliver is not None:
+            self.flow_logs = Collector(self, self.deliver, self.flow_log_interval).start()
         try:
             while True:
                 failed = False
@@ -167,6 +175,8 @@ class FabricService:
                         return
                 self._settle()
         finally:
+            if self.flow_logs is not None:
+                self.flow_logs.stop()
             if self.internet is not None:
                 self.internet.stop()
             self.fabric.close()
@@ -386,5 +396,7 @@ class FabricService:
             # for tools run as root on this host: nsenter --net=<netns> ...
             out["enis"] = {e: {"netns": f"/proc/{agent}/fd/{s.ns}"}
                            for e, s in list(self.fabric.reconciler.enis.items())}
+        if self.flow_logs is not None:
+            out["flow_logs"] = dict(self.flow_logs.figures)
         return out
 

@@ -26,6 +26,7 @@ KINDS = (
     "vpc_peering_connections",
     "prefix_lists",
     "addresses",
+    "flow_logs",
 )
 
 
@@ -35,6 +36,7 @@ class Topology:
 
     prefix_lists: ManagedPrefixList shape plus "Entries": [{"Cidr": ...}, ...].
     addresses: Elastic IPs (Address shape) keyed by AllocationId.
+    flow_logs: FlowLog shape (the fabric counts the traffic of VPCs that have one).
     """
 
     vpcs: dict[str, Record] = field(default_factory=dict)
@@ -49,6 +51,7 @@ class Topology:
     vpc_peering_connections: dict[str, Record] = field(default_factory=dict)
     prefix_lists: dict[str, Record] = field(default_factory=dict)
     addresses: dict[str, Record] = field(default_factory=dict)
+    flow_logs: dict[str, Record] = field(default_factory=dict)
 
     @classmethod
     def from_view(cls, view) -> Topology:
