@@ -5,8 +5,11 @@ directly, through its own port, while the clients run."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import socket
+import struct
 import subprocess
 import threading
 import time
@@ -142,8 +145,72 @@ def set_pool(rds, **conf) -> None:
                                      ConnectionPoolConfig=conf)
 
 
+class RawClient:
+    """The few protocol steps pymysql cannot be made to take: starting with
+    caching_sha2_password (as MySQL 8 clients do) and COM_CHANGE_USER."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        hello = self.read()[1]
+        version_end = hello.index(b"\0", 1)
+        self.scramble = hello[version_end + 5:version_end + 13] + \
+            hello[version_end + 32:version_end + 44]
+
+    def read(self) -> tuple[int, bytes]:
+        header = self.sock.recv(4, socket.MSG_WAITALL)
+        length = int.from_bytes(header[:3], "little")
+        return header[3], self.sock.recv(length, socket.MSG_WAITALL) if length else b""
+
+    def send(self, seq: int, payload: bytes) -> None:
+        self.sock.sendall(len(payload).to_bytes(3, "little") + bytes([seq]) + payload)
+
+    @staticmethod
+    def proof(password: str, scramble: bytes) -> bytes:
+        stage1 = hashlib.sha1(password.encode()).digest()
+        mask = hashlib.sha1(scramble + hashlib.sha1(stage1).digest()).digest()
+        return bytes(a ^ b for a, b in zip(stage1, mask, strict=True))
+
+    def query_one(self, sql: str) -> list[bytes]:
+        self.send(0, b"\x03" + sql.encode())
+        columns = self.read()[1][0]
+        for _ in range(columns + 1):  # definitions and EOF (no DEPRECATE_EOF asked)
+            self.read()
+        row, values, pos = self.read()[1], [], 0
+        for _ in range(columns):
+            size = row[pos]
+            values.append(row[pos + 1:pos + 1 + size])
+            pos += 1 + size
+        self.read()  # EOF
+        return values
+
+
+def test_caching_sha2_client_is_switched_and_change_user(server, proxy):
+    with direct(server) as conn, conn.cursor() as cur:
+        cur.execute("CREATE USER IF NOT EXISTS 'reader'@'%' IDENTIFIED BY 'Reader123!'")
+        cur.execute("GRANT SELECT ON app.* TO 'reader'@'%'")
+    client = RawClient(proxy)
+    caps = 0x200 | 0x8000 | 0x80000 | 0x8  # PROTOCOL_41 SECURE_CONNECTION PLUGIN_AUTH WITH_DB
+    client.send(1, struct.pack("<IIB", caps, 1 << 24, 45) + bytes(23) + b"admin\0"
+                + bytes([32]) + bytes(32) + b"app\0caching_sha2_password\0")
+    seq, switch = client.read()
+    assert switch[:1] == b"\xfe" and switch[1:23] == b"mysql_native_password\0"
+    client.send(seq + 1, client.proof(PASSWORD, switch[23:43]))
+    assert client.read()[1][:1] == b"\x00"
+    assert client.query_one("SELECT CURRENT_USER(), DATABASE()") == [b"admin@%", b"app"]
+    # COM_CHANGE_USER: the proof is for the proxy's scramble, the proxy redoes it for the server
+    client.send(0, b"\x11reader\0" + bytes([20]) + client.proof("Reader123!", client.scramble)
+                + b"app\0" + struct.pack("<H", 45) + b"mysql_native_password\0")
+    assert client.read()[1][:1] == b"\x00"
+    assert client.query_one("SELECT CURRENT_USER(), DATABASE()") == [b"reader@%", b"app"]
+    client.send(0, b"\x11reader\0" + bytes([20]) + bytes(20) + b"\0")
+    error = client.read()[1]
+    assert error[:9] == b"\xff" + struct.pack("<H", 1045) + b"#28000"
+    client.sock.close()
+
+
 def test_session_state_does_not_leak(server, rds, proxy):
-    set_pool(rds, MaxConnectionsPercent=1)  # one connection: the next client gets this one
+    # one connection, kept when idle: the next client gets the same one
+    set_pool(rds, MaxConnectionsPercent=1, MaxIdleConnectionsPercent=1)
     try:
         leave_state_behind(server, proxy)
     finally:
@@ -306,12 +373,14 @@ def test_borrow_timeout_and_a_raised_cap(server, rds, proxy):
 
 
 def test_restarts_keep_the_proxy_working(server, rds, proxy):
-    with via_proxy(proxy) as conn:  # leaves an idle pooled connection behind
-        conn.ping()
+    with via_proxy(proxy) as conn, conn.cursor() as cur:  # leaves an idle pooled connection
+        cur.execute("CREATE TABLE kept (v INT)")
+        cur.execute("INSERT INTO kept VALUES (7)")
+        conn.commit()
     rds.reboot_db_instance(DBInstanceIdentifier="mydb")
     with via_proxy(proxy) as conn, conn.cursor() as cur:  # the dead idle one is replaced
-        cur.execute("SELECT COUNT(*) FROM items")
-        assert cur.fetchone() == (2,)
+        cur.execute("SELECT v FROM kept")
+        assert cur.fetchone() == (7,)
 
     rds.stop_db_instance(DBInstanceIdentifier="mydb")
     got = health(rds)
@@ -323,8 +392,8 @@ def test_restarts_keep_the_proxy_working(server, rds, proxy):
     server.start()
     assert health(rds) == {"State": "AVAILABLE"}
     with via_proxy(proxy) as conn, conn.cursor() as cur:
-        cur.execute("SELECT v FROM items ORDER BY id")
-        assert cur.fetchall() == (("uno",), ("two",))
+        cur.execute("SELECT v FROM kept")
+        assert cur.fetchone() == (7,)
 
 
 def test_delete_stops_the_proxy(server, rds, proxy):

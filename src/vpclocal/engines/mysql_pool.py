@@ -412,11 +412,15 @@ class Session:
         self.want: Want | None = None
         self.server: ServerConnection | None = None
         self.awaiting = False  # the client's last command is not answered yet
+        self.last_command = 0.0  # loop time of the client's last command
+        self.idle_timer: asyncio.TimerHandle | None = None
 
     async def run(self) -> None:
         try:
             await self._run()
         finally:
+            if self.idle_timer is not None:
+                self.idle_timer.cancel()
             if self.server is not None:  # the session broke off: its connection is not reused
                 self.pool._discard(self.server)
                 self.server = None
@@ -480,6 +484,8 @@ class Session:
 
     async def _relay(self) -> None:
         """Relay until the client leaves; then the connection goes back (reset) or is closed."""
+        self.last_command = asyncio.get_running_loop().time()
+        self._watch_idle()
         while True:
             up = asyncio.ensure_future(self._client_to_server())
             down = asyncio.ensure_future(self._server_to_client())
@@ -510,26 +516,37 @@ class Session:
         """Relay commands. True when the session ended cleanly (COM_QUIT, or the client hung
         up or idled out between commands), False when it broke off; a COM_CHANGE_USER packet
         is returned for `_relay` to handle."""
-        idle_timeout = self.pool.limits.idle_client_timeout
+        loop, out = asyncio.get_running_loop(), self.server.writer
         while True:
             try:
-                async with asyncio.timeout(idle_timeout):
-                    header = await self.reader.readexactly(4)
+                header = await self.reader.readexactly(4)
             except asyncio.IncompleteReadError as exc:
-                return not exc.partial
-            except TimeoutError:
-                return True
+                return not exc.partial  # between packets: hung up (or idled out), cleanly
             length, seq = int.from_bytes(header[:3], "little"), header[3]
             payload = await self.reader.readexactly(length)
             command = payload[0] if seq == 0 and payload else None
+            if command is not None:
+                self.last_command = loop.time()
             if command == COM_QUIT:
                 return True
             if command == COM_CHANGE_USER and not self.awaiting:
                 return payload
             if command is not None and command not in NO_RESPONSE:
                 self.awaiting = True
-            self.server.writer.write(header + payload)
-            await self.server.writer.drain()
+            out.write(header + payload)
+            if out.transport.get_write_buffer_size() > 1 << 16:
+                await out.drain()
+
+    def _watch_idle(self) -> None:
+        """IdleClientTimeout: a client silent that long (between commands) is disconnected;
+        its database connection goes back to the pool."""
+        timeout = self.pool.limits.idle_client_timeout
+        idle = asyncio.get_running_loop().time() - self.last_command
+        if self.awaiting or idle < timeout:
+            self.idle_timer = asyncio.get_running_loop().call_later(
+                timeout - idle if not self.awaiting else timeout, self._watch_idle)
+        else:
+            self.writer.close()
 
     async def _server_to_client(self) -> None:
         while True:
@@ -538,7 +555,8 @@ class Session:
                 return
             self.awaiting = False
             self.writer.write(data)
-            await self.writer.drain()
+            if self.writer.transport.get_write_buffer_size() > 1 << 16:
+                await self.writer.drain()
 
     async def _change_user(self, payload: bytes) -> None:
         """COM_CHANGE_USER from the client: checked by the proxy, done on the pinned
