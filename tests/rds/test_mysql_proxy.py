@@ -16,6 +16,7 @@ import time
 import zipfile
 from pathlib import Path
 
+import boto3
 import botocore.config
 import pymysql
 import pytest
@@ -272,10 +273,10 @@ def test_100_clients_share_the_capped_pool(server, rds, proxy):
     assert watcher.count() <= cap()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def function(server, proxy):
     """A function without VpcConfig (host loopback today) that queries through the proxy,
-    pymysql packaged in its zip."""
+    pymysql packaged in its zip; deleted afterwards (its 100 environments with it)."""
     lam, iam = server.client("lambda"), server.client("iam")
     source = (
         "import os, pymysql\n"
@@ -299,12 +300,12 @@ def function(server, proxy):
                         Handler="index.handler", Code={"ZipFile": buffer.getvalue()},
                         Timeout=120, Environment={"Variables": {
                             "PROXY_PORT": str(proxy), "DB_PASSWORD": PASSWORD}})
-    return name
+    yield name
+    lam.delete_function(FunctionName=name)
 
 
 def test_100_concurrent_lambda_invocations(server, function):
-    lam = server.client("lambda")
-    lam = __import__("boto3").client(
+    lam = boto3.client(
         "lambda", endpoint_url=server.endpoint, region_name="us-east-1",
         aws_access_key_id="test", aws_secret_access_key="test",
         config=botocore.config.Config(max_pool_connections=100, read_timeout=300,
