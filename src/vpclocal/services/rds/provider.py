@@ -1,4 +1,5 @@
-"""The RDS provider: subnet groups, instances on real servers, RDS Proxy on pgbouncer.
+"""The RDS provider: subnet groups, instances on real servers, RDS Proxy on pgbouncer
+(PostgreSQL) and on the MySQL pool of engines.mysql_pool (MySQL family).
 
 The store says which servers should run; start() brings them back after a restart (data
 directories persist under <data_dir>/rds/<region>/), stop() shuts them down cleanly.
@@ -22,6 +23,10 @@ log = logging.getLogger("vpclocal.rds")
 
 class RdsProvider(SubnetGroupOperations, InstanceOperations, ProxyOperations, Provider):
     service_name = "rds"
+
+    def __init__(self, app) -> None:
+        super().__init__(app)
+        self.mysql_proxies = {}  # (region, proxy name) -> MySQLProxy serving on our loop
 
     def store_tx(self, ctx):
         return self.app.store.transaction(self.scope(ctx))
@@ -71,6 +76,8 @@ class RdsProvider(SubnetGroupOperations, InstanceOperations, ProxyOperations, Pr
     async def stop(self) -> None:
         jobs = [asyncio.to_thread(self.pooler(scope, r).stop) for scope, r in
                 self._records(PROXIES)]
+        jobs += [proxy.stop() for proxy in self.mysql_proxies.values()]
+        self.mysql_proxies = {}
         jobs += [asyncio.to_thread(server_for(self.app, scope, r).stop)
                  for scope, r in self._records(instances.KIND)]
         await asyncio.gather(*jobs)

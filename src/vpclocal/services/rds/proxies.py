@@ -1,8 +1,8 @@
-"""RDS Proxy: a proxy record, its default target group and, for PostgreSQL, a real pgbouncer
-in transaction pooling mode bounded by the target group's MaxConnectionsPercent.
+"""RDS Proxy: a proxy record, its default target group and a real pool bounded by the target
+group's MaxConnectionsPercent: pgbouncer in transaction pooling mode for PostgreSQL, the
+MySQL-protocol pool of engines.mysql_pool (on the server's loop) for the MySQL family.
 
-MySQL-family proxies are recorded and answer the API, but no pooler serves them yet: real
-multiplexing needs a MySQL-protocol pooler (their targets report UNAVAILABLE and say so).
+Target health is measured, not recorded: DescribeDBProxyTargets asks the running pooler.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 
 from vpclocal.engines.base import EngineError, Placement, free_port
+from vpclocal.engines.mysql_pool import Limits, MySQLProxy
+from vpclocal.engines.mysql_pool import Target as MySQLTarget
 from vpclocal.engines.pgbouncer import PgBouncer, Pool, Target
 from vpclocal.engines.postgres import ADMIN
 from vpclocal.ids import resource_id as ec2_id
@@ -46,10 +48,16 @@ def target_group(record: dict) -> dict:
 
 
 def pool_of(record: dict, instance: dict) -> Pool:
+    """The target group's percentages of the target's max_connections, as connection counts."""
     conf, most = record["_Pool"], instance.get("_MaxConnections", 100)
     size = max(1, most * conf["MaxConnectionsPercent"] // 100)
     return Pool(size, max(0, most * conf["MaxIdleConnectionsPercent"] // 100),
                 conf["ConnectionBorrowTimeout"])
+
+
+def limits_of(record: dict, instance: dict) -> Limits:
+    pool = pool_of(record, instance)
+    return Limits(pool.size, pool.idle, pool.borrow_timeout, record["IdleClientTimeout"])
 
 
 class ProxyOperations:
@@ -112,7 +120,7 @@ class ProxyOperations:
     async def delete_db_proxy(self, ctx, p):
         with self.store_tx(ctx) as tx:
             record = get_proxy(tx, p["DBProxyName"])
-        await asyncio.to_thread(self.pooler(ctx.region, record).destroy)
+        await self.retire_proxy(ctx.region, record)
         with self.store_tx(ctx) as tx:
             for eni_id in record["_NetworkInterfaceIds"]:
                 delete_interface(tx, eni_id)
@@ -167,12 +175,14 @@ class ProxyOperations:
             record["_Targets"] += ids
         await self.serve_proxy(ctx.region, record)
         view = self.app.store.view(ctx.region)
-        return {"DBProxyTargets": [self.target(view, record, i) for i in ids]}
+        return {"DBProxyTargets": [await self.target(ctx.region, view, record, i) for i in ids]}
 
-    def describe_db_proxy_targets(self, ctx, p):
+    async def describe_db_proxy_targets(self, ctx, p):
         check_group(p.get("TargetGroupName"))
-        record = get_proxy(ctx.tx, p["DBProxyName"])
-        return {"Targets": [self.target(ctx.tx, record, i) for i in record["_Targets"]]}
+        view = self.app.store.view(ctx.region)
+        record = get_proxy(view, p["DBProxyName"])
+        return {"Targets": [await self.target(ctx.region, view, record, i)
+                            for i in record["_Targets"]]}
 
     async def deregister_db_proxy_targets(self, ctx, p):
         check_group(p.get("TargetGroupName"))
@@ -186,12 +196,11 @@ class ProxyOperations:
 
     # ---- helpers ----------------------------------------------------------------------------
 
-    def target(self, view, record: dict, db_id: str) -> dict:
+    async def target(self, region: str, view, record: dict, db_id: str) -> dict:
         instance = view.get("db_instances", db_id)
-        served = record["EngineFamily"] == "POSTGRESQL"
-        health = ({"State": "AVAILABLE"} if served else
-                  {"State": "UNAVAILABLE", "Reason": "CONNECTION_FAILED",
-                   "Description": "vpclocal pools PostgreSQL proxies only so far"})
+        problem = await self.target_problem(region, record)
+        health = ({"State": "AVAILABLE"} if problem is None else
+                  {"State": "UNAVAILABLE", "Reason": problem[0], "Description": problem[1]})
         return {"TargetArn": instance["DBInstanceArn"], "RdsResourceId": db_id,
                 "Endpoint": instance["Endpoint"]["Address"],
                 "Port": instance["Endpoint"]["Port"], "Type": "RDS_INSTANCE",
@@ -203,13 +212,37 @@ class ProxyOperations:
             record["_Targets"] = [t for t in record["_Targets"] if t != db_id]
         await self.serve_proxy(ctx.region, record)
 
+    async def target_problem(self, region: str, record: dict) -> tuple[str, str] | None:
+        """(Reason, Description) when the proxy cannot serve its target, None when it can.
+        The descriptions are vpclocal's own wording (AWS's are not documented)."""
+        if record["EngineFamily"] == "MYSQL":
+            proxy = self.mysql_proxies.get((region, record["DBProxyName"]))
+            if proxy is None:
+                return "UNREACHABLE", "The proxy is not running."
+            return await proxy.health()
+        if record["EngineFamily"] == "POSTGRESQL":
+            if not await asyncio.to_thread(self.pooler(region, record).running):
+                return "UNREACHABLE", "The proxy is not running."
+            return None
+        return "CONNECTION_FAILED", "vpclocal has no SQL Server engine."
+
     def pooler(self, region: str, record: dict) -> PgBouncer:
         return PgBouncer(self.app.config.data_dir / "rds" / region / "proxies" /
                          record["DBProxyName"])
 
+    async def retire_proxy(self, region: str, record: dict) -> None:
+        """Stop a proxy's pooler for good (the proxy is being deleted)."""
+        mysql = self.mysql_proxies.pop((region, record["DBProxyName"]), None)
+        if mysql is not None:
+            await mysql.stop()
+        await asyncio.to_thread(self.pooler(region, record).destroy)
+
     async def serve_proxy(self, region: str, record: dict) -> None:
         """Converge the proxy's pooler to its record: (re)configured and running while it has
-        a PostgreSQL target, stopped otherwise."""
+        a target, stopped otherwise."""
+        if record["EngineFamily"] == "MYSQL":
+            await self.serve_mysql_proxy(region, record)
+            return
         pooler = self.pooler(region, record)
         await asyncio.to_thread(pooler.stop)
         if record["EngineFamily"] != "POSTGRESQL" or not record["_Targets"]:
@@ -223,4 +256,28 @@ class ProxyOperations:
         try:
             await asyncio.to_thread(pooler.start, where)
         except EngineError as exc:
+            raise engine_failure(exc) from exc
+
+    async def serve_mysql_proxy(self, region: str, record: dict) -> None:
+        """The MySQL pool lives on our loop: a changed target group applies to the running pool
+        (a raised cap serves waiting clients at once)."""
+        key = (region, record["DBProxyName"])
+        proxy = self.mysql_proxies.get(key)
+        if not record["_Targets"]:
+            if proxy is not None:
+                del self.mysql_proxies[key]
+                await proxy.stop()
+            return
+        instance = self.app.store.view(region).get("db_instances", record["_Targets"][0])
+        server = server_for(self.app, region, instance)
+        target = MySQLTarget(("127.0.0.1", instance["_LocalPort"]), str(server.sock))
+        limits = limits_of(record, instance)
+        if proxy is None:
+            proxy = self.mysql_proxies[key] = MySQLProxy(record["DBProxyName"], target, limits)
+        else:
+            proxy.configure(target, limits)
+        try:
+            await proxy.start(Placement("127.0.0.1", record["_LocalPort"]))
+        except EngineError as exc:
+            del self.mysql_proxies[key]
             raise engine_failure(exc) from exc
