@@ -208,6 +208,41 @@ def test_answers_on_the_wire():
     assert resolver.respond(response, z.lookup) is None  # never answer a response
 
 
+def test_replies_are_remembered_until_the_answer_changes():
+    names = {"db.example.internal": resolver.Answer(("10.0.1.5",))}
+    asked = []
+
+    def lookup(name):
+        asked.append(name)
+        return names.get(name)
+
+    responder = resolver.Responder(lookup)
+    query = dns.message.make_query("db.example.internal", "A")
+    for ident in (1, 2):
+        query.id = ident
+        reply = dns.message.from_wire(responder(query.to_wire(), udp=True))
+        assert reply.id == ident and reply.answer[0][0].to_text() == "10.0.1.5"
+    assert asked == ["db.example.internal"] * 2  # the second asked the lookup, not dnspython
+    names["db.example.internal"] = resolver.Answer(("10.0.2.9",))
+    reply = dns.message.from_wire(responder(query.to_wire(), udp=True))
+    assert reply.answer[0][0].to_text() == "10.0.2.9"
+    names.clear()
+    reply = dns.message.from_wire(responder(query.to_wire(), udp=True))
+    assert reply.rcode() == dns.rcode.NXDOMAIN
+
+
+def test_a_reply_too_big_for_udp_is_truncated():
+    many = resolver.Answer(tuple(f"10.0.1.{i}" for i in range(1, 60)))
+    wire = dns.message.make_query("big.example.internal", "A").to_wire()
+    udp = dns.message.from_wire(resolver.respond(wire, lambda name: many, udp=True))
+    assert udp.flags & dns.flags.TC and udp.answer == []
+    tcp = dns.message.from_wire(resolver.respond(wire, lambda name: many))
+    assert not tcp.flags & dns.flags.TC and len(tcp.answer[0]) == 59
+    edns = dns.message.make_query("big.example.internal", "A", use_edns=0, payload=4096)
+    big = dns.message.from_wire(resolver.respond(edns.to_wire(), lambda name: many, udp=True))
+    assert not big.flags & dns.flags.TC and len(big.answer[0]) == 59
+
+
 def test_public_lookup_for_networks_without_a_vpc():
     declared = {"api.stripe.com": "203.0.113.7"}
     lookup = resolver.public_lookup(lambda: declared)
@@ -399,7 +434,7 @@ RESOLVING = """
 import socket
 
 def handler(event, context):
-    out = {"resolv.conf": Path("/etc/resolv.conf").read_text()}
+    out = {"resolv.conf": open("/etc/resolv.conf").read()}
     for name in event["names"]:
         try:
             out[name] = socket.gethostbyname(name)

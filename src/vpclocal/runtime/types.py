@@ -73,7 +73,7 @@ class Placement:
     its Runtime API at `advertise`:port of `listener`, a socket bound inside that namespace and
     served by the server: nothing links the namespace to the server's own network. With a
     `resolver`, its /etc/resolv.conf says `nameserver <resolver>` and `search <search>`, as on
-    an EC2 instance in that VPC (a private mount namespace; runtime/environment.py).
+    an EC2 instance in that VPC (a mount namespace per VPC; runtime/environment.py).
     """
 
     listener: socket.socket | None = None  # the Runtime API's listening socket
