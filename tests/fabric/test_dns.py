@@ -21,7 +21,12 @@ import dns.rdatatype
 import pytest
 
 from tests.fabric.conftest import needs_fabric
-from tests.fabric.test_functions_in_fabric import invoke, netns_of, start_server
+from tests.fabric.test_functions_in_fabric import (
+    fabric_status,
+    invoke,
+    netns_of,
+    start_server,
+)
 from tests.lambda_.conftest import BASIC, VPC_ACCESS, make_role, unique, wait_state, zipped
 from tests.network.builder import Net
 from vpclocal.fabric import dns as resolver
@@ -321,6 +326,9 @@ def test_resolver_sockets_follow_routers_and_survive_a_rebuild():
             tx.put("db_instances", "later", {"_Hostname": "later.rds.amazonaws.com",
                                              "_Address": "10.0.1.60"})
         assert q.ask("10.0.0.2", "later.rds.amazonaws.com") == ok("10.0.1.60")
+        # what a network without a VPC answers (the Lambda service network)
+        assert service.public_lookup("api.stripe.com").addresses == ("203.0.113.7",)
+        assert service.public_lookup(RDS_NAME) is None
 
         # a rebuild from scratch: new routers, new resolver sockets
         first = dict(service._resolvers)
@@ -398,6 +406,7 @@ def test_resolver_past_closed_groups_and_acls_and_enable_dns_support(tmp_path):
 
         q = Querier(netns=netns_of(server, eni["NetworkInterfaceId"]))
         queriers.append(q)
+        assert fabric_status(server)["resolvers"][vpc] == ["10.20.0.2", "169.254.169.253"]
         own = f"ip-{eni['PrivateIpAddress'].replace('.', '-')}.ec2.internal"
         for server_ip in ("10.20.0.2", "169.254.169.253"):
             for tcp in (False, True):

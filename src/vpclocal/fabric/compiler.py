@@ -11,7 +11,9 @@ on-link subnet route), so the router's nftables table sees every packet with the
 came in and goes out by. A port's interface group is its subnet's network address: unique in
 a VPC and stable. The router's table, in hook order:
 
-- `routing` (prerouting, before conntrack): the source/destination check (an ENI sends only
+- `routing` (prerouting, before conntrack): DNS to the VPC resolver (its addresses are on the
+  router's lo) is accepted first, as AWS exempts it from security groups and ACLs; then the
+  source/destination check (an ENI sends only
   from its addresses) leads to the source subnet's chain: traffic within the subnet passes
   (no ACL, no route table, as in the engine); anything else meets the subnet's outbound ACL,
   then its route table, flattened to longest-prefix-match intervals by the engine's own

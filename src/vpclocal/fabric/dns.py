@@ -16,8 +16,9 @@ Two halves:
   `lookup(name)` returns an Answer, None (NXDOMAIN) or IGNORE (no reply at all: what a
   client of a VPC whose enableDnsSupport is false sees; it times out).
 
-Answers carry a short TTL: AWS gives RDS endpoints 60 seconds (their address can move in a
-failover), and nothing here is meant to be cached longer.
+Answers carry a short TTL: 60 seconds, what AWS gives RDS endpoint records (their address
+moves in a failover; the figure is unconfirmed against a live resolver here), for every
+name: nothing here is meant to be cached longer.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ log = logging.getLogger("vpclocal.fabric.dns")
 __all__ = ["IGNORE", "PORT", "Answer", "Responder", "Served", "Zone", "internal_domain", "public_lookup",
            "resolver_addresses", "respond", "serve", "zone"]
 
-TTL = 60  # seconds; AWS's for RDS endpoints
+TTL = 60  # seconds: AWS's for RDS endpoint records (unconfirmed here), used for every name
 TCP_IDLE = 10.0  # seconds a TCP client may keep an idle connection open
 # Store kinds whose records name an endpoint: `_Hostname` -> `_Address` (services/rds,
 # services/elasticache).

@@ -103,6 +103,8 @@ class FabricService:
         self._resolvers: dict[str, _Resolver] = {}
         self._dns_loop: asyncio.AbstractEventLoop | None = None
         self._dns_thread: threading.Thread | None = None
+        self._declared: tuple[int, dict[str, str]] = (-1, {})
+        self._public = dns.public_lookup(self.declared_hosts)
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -363,8 +365,8 @@ class FabricService:
 
     def _sync_resolvers(self) -> None:
         """Resolver sockets follow the routers (on the fabric thread, after an apply)."""
-        assert self.fabric is not None and self._dns_loop is not None
-        reconciler, loop = self.fabric.reconciler, self._dns_loop
+        assert self.fabric is not None
+        reconciler = self.fabric.reconciler
         routers = reconciler.routers
         for vpc_id in list(self._resolvers):
             r = self._resolvers[vpc_id]
@@ -372,21 +374,47 @@ class FabricService:
             if (routers.get(vpc_id) is not r.space or plan is None
                     or plan.resolver != r.addresses):
                 del self._resolvers[vpc_id]
-                for served in r.served:
-                    loop.call_soon_threadsafe(served.close)
-        sandbox = self.fabric.sandbox
+                self._zones.pop(vpc_id, None)
+                self.close_dns(r.served)
         for vpc_id, space in routers.items():
             addresses = reconciler.plan.routers[vpc_id].resolver
             if vpc_id in self._resolvers or not addresses:
                 continue
-            lookup = self._lookup_for(vpc_id)
-            served = []
-            for address in addresses:
-                udp = sandbox.listen(space, address, dns.PORT, udp=True)
-                tcp = sandbox.listen(space, address, dns.PORT)
-                served.append(asyncio.run_coroutine_threadsafe(
-                    dns.serve(udp, tcp, lookup), loop).result())
+            served = self.serve_dns(space, addresses, self._lookup_for(vpc_id))
             self._resolvers[vpc_id] = _Resolver(space, addresses, served)
+
+    def serve_dns(self, space: Space, addresses, lookup: dns.Lookup) -> list[dns.Served]:
+        """Answer DNS with `lookup` on port 53 (UDP and TCP) at addresses of a namespace (they
+        must be on one of its interfaces): sockets bound there by the agent, served by the
+        resolver thread. close() each Served with close_dns() when the namespace goes. (For
+        other networks too: the Lambda service network answers with public_lookup().)"""
+        assert self.fabric is not None and self._dns_loop is not None
+        served = []
+        for address in addresses:
+            udp = self.fabric.sandbox.listen(space, address, dns.PORT, udp=True)
+            tcp = self.fabric.sandbox.listen(space, address, dns.PORT)
+            served.append(asyncio.run_coroutine_threadsafe(dns.serve(udp, tcp, lookup),
+                                                           self._dns_loop).result())
+        return served
+
+    def close_dns(self, served: list[dns.Served]) -> None:
+        if self._dns_loop is not None:
+            for s in served:
+                self._dns_loop.call_soon_threadsafe(s.close)
+
+    def public_lookup(self, name: str) -> dns.Result:
+        """Public names only (dns.public_lookup), for a network without a VPC."""
+        return self._public(name)
+
+    def declared_hosts(self) -> dict[str, str]:
+        """The user's public hosts, read again after any commit."""
+        seq, hosts = self._declared
+        if seq != self.names_seq:
+            seq = self.names_seq
+            with self.store.transaction("global"):  # the store's lock; writes nothing
+                hosts = dns.declared_hosts(self.store.view("global"))
+            self._declared = (seq, hosts)
+        return hosts
 
     def _lookup_for(self, vpc_id: str) -> dns.Lookup:
         def lookup(name: str) -> dns.Result:
@@ -421,6 +449,7 @@ class FabricService:
             # for tools run as root on this host: nsenter --net=<netns> ...
             out["enis"] = {e: {"netns": f"/proc/{agent}/fd/{s.ns}"}
                            for e, s in list(self.fabric.reconciler.enis.items())}
+            out["resolvers"] = {v: list(r.addresses) for v, r in list(self._resolvers.items())}
         return out
 
 
