@@ -97,15 +97,14 @@ def cold_start(sandbox, space, starts: int) -> tuple[float, float, float]:
         mount_ns = resolver_space(resolv_conf(placement) + "# bench\n")
         made = (time.perf_counter() - t) * 1000
         out = []
-        cwd = Path.cwd()
-        for argv in (_enter(placement, launch), _enter(placement, launch, mount_ns, cwd)):
+        for argv in (_enter(placement, launch), _enter(placement, launch, mount_ns)):
             times = []
             for _ in range(starts):
                 t = time.perf_counter()
                 subprocess.run([*argv, "/bin/true"], check=True, pass_fds=(netns, mount_ns))
                 times.append((time.perf_counter() - t) * 1000)
             out.append(statistics.median(times))
-        check = subprocess.run([*_enter(placement, launch, mount_ns, cwd), "/bin/cat",
+        check = subprocess.run([*_enter(placement, launch, mount_ns), "/bin/cat",
                                 "/etc/resolv.conf"], check=True, pass_fds=(netns, mount_ns),
                                capture_output=True, text=True)
         assert check.stdout.startswith("nameserver 10.0.0.2\nsearch ec2.internal\n"), check

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import dns.flags
@@ -406,7 +407,11 @@ def test_resolver_past_closed_groups_and_acls_and_enable_dns_support(tmp_path):
 
         q = Querier(netns=netns_of(server, eni["NetworkInterfaceId"]))
         queriers.append(q)
-        assert fabric_status(server)["resolvers"][vpc] == ["10.20.0.2", "169.254.169.253"]
+        deadline = time.monotonic() + 5  # the ENI's namespace comes first, then the resolver
+        while vpc not in (resolvers := fabric_status(server)["resolvers"]):
+            assert time.monotonic() < deadline, resolvers
+            time.sleep(0.02)
+        assert resolvers[vpc] == ["10.20.0.2", "169.254.169.253"]
         own = f"ip-{eni['PrivateIpAddress'].replace('.', '-')}.ec2.internal"
         for server_ip in ("10.20.0.2", "169.254.169.253"):
             for tcp in (False, True):

@@ -28,15 +28,15 @@ from vpclocal.runtime.types import BOOTSTRAP_RUNTIMES, FunctionSpec, Placement, 
 MAX_LINE = 256 * 1024  # CloudWatch Logs' event size: longer output is split
 
 
-def _enter(placement: Placement, launch: Launch, mount_ns: int | None = None,
-           cwd: Path | None = None) -> list[str]:
+def _enter(placement: Placement, launch: Launch, mount_ns: int | None = None) -> list[str]:
     """`nsenter` into the placement's network namespace (and a mount namespace, with its
     working directory), becoming the function's user after entering (nsenter execs: the
     process keeps its PID)."""
     argv = [shutil.which("nsenter") or "nsenter", f"--net=/proc/self/fd/{placement.netns_fd}"]
     if mount_ns is not None:
-        # entering a mount namespace moves to its root: --wd goes back to the task root
-        argv += [f"--mount=/proc/self/fd/{mount_ns}", f"--wd={cwd}"]
+        # entering a mount namespace moves to its root: --wd=. returns to the directory
+        # nsenter started in (the task root)
+        argv += [f"--mount=/proc/self/fd/{mount_ns}", "--wd=."]
     if launch.uid is not None:
         argv += ["-S", str(launch.uid), "-G", str(launch.gid if launch.gid is not None
                                                   else launch.uid)]
@@ -225,7 +225,7 @@ class Environment:
                 except OSError as exc:
                     note = f"vpclocal: names resolve by the host's /etc/resolv.conf here ({exc})."
                     self.output.append((now_ms(), note))
-            command = _enter(placement, self.launch, mount_ns, self.task_root) + command
+            command = _enter(placement, self.launch, mount_ns) + command
             fds = (placement.netns_fd,) if mount_ns is None else (placement.netns_fd, mount_ns)
             user = {}  # nsenter enters as the server's user, then becomes the function's
         read_fd, write_fd = os.pipe()
