@@ -242,21 +242,22 @@ class Agent:
         return {}, [os.dup(ns)]
 
     def op_listen(self, ns: int, host: str = "127.0.0.1", port: int = 0,
-                  backlog: int = 64) -> tuple[dict, list[int]]:
-        """A listening TCP socket inside a namespace, for the server to accept on: a socket
-        stays in the namespace it was made in, so the server serves clients in there without
-        any link between that namespace and its own."""
+                  backlog: int = 64, udp: bool = False) -> tuple[dict, list[int]]:
+        """A listening TCP socket (or a bound UDP one) inside a namespace, for the server to
+        serve: a socket stays in the namespace it was made in, so the server serves clients
+        in there without any link between that namespace and its own."""
         if ns not in self.spaces:
             raise ValueError(f"no namespace {ns}")
         setns(ns)
         try:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM)
         finally:
             setns(self.root)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((host, port))
-            sock.listen(backlog)
+            if not udp:
+                sock.listen(backlog)
             bound = sock.getsockname()
             return {"host": bound[0], "port": bound[1]}, [sock.detach()]
         finally:

@@ -11,7 +11,9 @@ on-link subnet route), so the router's nftables table sees every packet with the
 came in and goes out by. A port's interface group is its subnet's network address: unique in
 a VPC and stable. The router's table, in hook order:
 
-- `routing` (prerouting, before conntrack): the source/destination check (an ENI sends only
+- `routing` (prerouting, before conntrack): DNS to the VPC resolver (its addresses are on the
+  router's lo) is accepted first, as AWS exempts it from security groups and ACLs; then the
+  source/destination check (an ENI sends only
   from its addresses) leads to the source subnet's chain: traffic within the subnet passes
   (no ACL, no route table, as in the engine); anything else meets the subnet's outbound ACL,
   then its route table, flattened to longest-prefix-match intervals by the engine's own
@@ -74,6 +76,8 @@ ROUTER_SYSCTL = {
     "net.ipv6.conf.default.disable_ipv6": 1,
 }
 ENI_SYSCTL = {"net.ipv6.conf.default.disable_ipv6": 1}  # eth0: IPv4 only; lo keeps ::1
+RESOLVER_LINK_LOCAL = "169.254.169.253"  # AmazonProvidedDNS's other address (dns.py)
+RESOLVER_PORT = 53
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,7 @@ class RouterPlan:
     sets: dict[str, NftSet] = field(default_factory=dict)
     chains: dict[str, NftChain] = field(default_factory=dict)
     flow_logs: bool = False  # the router also has the flow log table (flowlogs.py)
+    resolver: tuple[str, ...] = ()  # the VPC resolver's addresses, on the router's lo (dns.py)
 
     def ruleset(self) -> str:
         """The whole table as `nft -f` text (declarations first, so references resolve)."""
@@ -429,7 +434,7 @@ def _eni_plan(ix: Index, eni_id: str, eni: dict) -> EniPlan | None:
 
 def _router_plan(ix: Index, vpc_id: str, enis: list[EniPlan]) -> RouterPlan:
     t = ix.topo
-    r = RouterPlan(vpc_id)
+    r = RouterPlan(vpc_id, resolver=resolver_addresses(t.vpcs[vpc_id]))
     sets, chains = r.sets, r.chains
 
     def add_set(name: str, spec: str, elements=()) -> None:
@@ -531,6 +536,7 @@ def _router_plan(ix: Index, vpc_id: str, enis: list[EniPlan]) -> RouterPlan:
 
     # -- base chains --
     add_chain("routing", ["meta l4proto tcp notrack",  # TCP's state is kept statelessly, below
+                          *_resolver_rules(r.resolver),
                           "iifname . ip saddr vmap @from_eni",
                           "iifname @checked drop",  # from an ENI, not from its addresses
                           "iifgroup vmap @route"],
@@ -542,6 +548,28 @@ def _router_plan(ix: Index, vpc_id: str, enis: list[EniPlan]) -> RouterPlan:
               "type filter hook forward priority 0; policy accept;")
     add_chain("ingress", ["oifname vmap @eni_in", "accept"])
     return r
+
+
+def resolver_addresses(vpc: dict) -> tuple[str, ...]:
+    """Where the VPC resolver (AmazonProvidedDNS) answers: the primary CIDR's base + 2, and
+    169.254.169.253 in every VPC."""
+    block = vpc.get("CidrBlock")
+    if not block:
+        return ()
+    return (ip_str(cidr(block)[0] + 2), RESOLVER_LINK_LOCAL)
+
+
+def _resolver_rules(addresses: tuple[str, ...]) -> list[str]:
+    """As on AWS, DNS queries to the VPC resolver are not subject to security groups or
+    network ACLs (not even base + 2, which lies in the VPC's first subnet): they are accepted
+    before the source/destination check and the ACLs, and go to the router's own sockets (the
+    input path: the forward hook's security groups never see them; replies leave by the
+    output path, which has no rules). enableDnsSupport=false is the resolver's business: it
+    stops answering (dns.py)."""
+    if not addresses:
+        return []
+    targets = ", ".join(addresses)
+    return [f"ip daddr {{ {targets} }} meta l4proto {{ tcp, udp }} th dport {RESOLVER_PORT} accept"]
 
 
 def _subnet_of(ix: Index, e: EniPlan) -> str:

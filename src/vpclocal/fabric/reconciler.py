@@ -14,6 +14,8 @@ sandbox, so that plan is what the kernel has. apply() diffs the new plan against
 - new router ports are configured and brought up last, once their rules are in force;
 - a router whose VPC gets a flow log gets the flow log table (flowlogs.py) once, and loses it
   when its last flow log goes: its counters live in the kernel, so no other change touches it.
+- a router's `lo` carries the VPC resolver's addresses (base + 2 and 169.254.169.253), where
+  the fabric service binds the resolver's sockets (dns.py).
 
 If anything fails, the state is unknown: the next apply() rebuilds everything from scratch.
 """
@@ -126,6 +128,11 @@ class Reconciler:
                             strict=True):
             self.routers[v] = space
         stats.routers_added = len(new_routers)
+        # the VPC resolver's addresses on each router's lo (its sockets are the service's)
+        self.sb.check([(IP, self.routers[v], batch) for v, r in plan.routers.items()
+                       if (batch := resolver_batch(None if v in new_routers
+                                                   else old.routers.get(v), r))],
+                      self.parallel)
 
         # 3. new ENIs: a namespace each, and the veth pair to the router, its port still down
         new = [e for i, e in plan.enis.items() if i not in self.enis]
@@ -173,6 +180,14 @@ def port_batch(e: EniPlan) -> str:
              f"addr add {e.gateway}/32 dev {e.port}"]
     lines += [f"route add {a.split('/')[0]}/32 dev {e.port}" for a in e.addresses]
     return "\n".join(lines) + "\n"
+
+
+def resolver_batch(old: RouterPlan | None, new: RouterPlan) -> str:
+    """`ip -batch` inside a router: its resolver addresses on lo, as the plan changes them."""
+    before = old.resolver if old is not None else ()
+    lines = [f"addr del {a}/32 dev lo" for a in before if a not in new.resolver]
+    lines += [f"addr add {a}/32 dev lo" for a in new.resolver if a not in before]
+    return "".join(line + "\n" for line in lines)
 
 
 def _kind(s: NftSet) -> str:

@@ -207,10 +207,12 @@ class Sandbox:
         puts a process started by the server in it."""
         return self.call_fds("ns_fd", ns=space.ns)[1][0]
 
-    def listen(self, space: Space, host: str = "127.0.0.1", port: int = 0) -> socket.socket:
-        """A listening TCP socket bound inside a namespace, for the server to accept on."""
-        return socket.socket(fileno=self.call_fds("listen", ns=space.ns, host=host,
-                                                  port=port)[1][0])
+    def listen(self, space: Space, host: str = "127.0.0.1", port: int = 0, *,
+               udp: bool = False) -> socket.socket:
+        """A listening TCP socket (or a bound UDP socket) inside a namespace, for the server
+        to serve."""
+        return socket.socket(fileno=self.call_fds("listen", ns=space.ns, host=host, port=port,
+                                                  udp=udp)[1][0])
 
     # ---- processes -----------------------------------------------------------------------------
 

@@ -30,6 +30,13 @@ The simulated internet: once the reconciler has the internet namespace (`Reconci
 an Internet (internet.py) answers in it: echo hosts on every public address, and the AWS
 public endpoints relayed to this server; `trust_env()` gives the variables that make a
 function trust its local CA.
+
+DNS: each VPC router answers DNS at the VPC resolver's addresses (dns.py): after every apply,
+the agent binds a UDP and a TCP socket on port 53 at each of them inside each router that is
+new (a rebuild or a restart makes every router new) and a resolver thread's event loop serves
+them (its own loop: answers do not wait behind the API's work), from a Zone per VPC that is
+rebuilt from the store, at the next query, after any commit. A placed function's
+/etc/resolv.conf names its VPC's resolver (Placement.resolver, runtime/environment.py).
 """
 
 from __future__ import annotations
@@ -49,7 +56,7 @@ from typing import Any
 from vpclocal.network.topology import KINDS, Topology
 from vpclocal.runtime.types import Placement
 
-from . import Fabric, FabricError, Plan, Space, available, compile_plan
+from . import Fabric, FabricError, Plan, Space, available, compile_plan, dns
 from .ca import trust_env
 from .flowlogs import Collector, Deliver
 from .hints import blocked_line
@@ -75,6 +82,15 @@ class _Snapshot:
 
     def all(self, kind: str) -> dict:
         return dict(self.view.all(kind))
+
+
+class _Resolver:
+    """One VPC's resolver: the router namespace its sockets were bound in, and their server."""
+
+    def __init__(self, space: Space, addresses: tuple[str, ...], served: list) -> None:
+        self.space = space
+        self.addresses = addresses
+        self.served = served
 
 
 class FabricService:
@@ -105,6 +121,15 @@ class FabricService:
         self._place_lock: asyncio.Lock | None = None
         self.published: Published | None = None  # endpoints at ENI addresses (on the loop)
         self._turn = itertools.count()
+        # DNS (see the module docstring)
+        self.names_seq = 0  # commits seen (any kind: RDS endpoints are not network kinds)
+        self._regions: dict[str, str] = {}  # VPC id -> its region (from the last plan)
+        self._zones: dict[str, tuple[int, dns.Zone | None]] = {}
+        self._resolvers: dict[str, _Resolver] = {}
+        self._dns_loop: asyncio.AbstractEventLoop | None = None
+        self._dns_thread: threading.Thread | None = None
+        self._declared: tuple[int, dict[str, str]] = (-1, {})
+        self._public = dns.public_lookup(self.declared_hosts)
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -118,6 +143,7 @@ class FabricService:
             self.reason = why
             return False
         self.store.watch(self._on_commit)
+        self._start_dns()
         self._thread = threading.Thread(target=self._run, name="vpclocal-fabric", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout):
@@ -147,6 +173,7 @@ class FabricService:
         self._relays.clear()
         if self.published is not None:
             self.published.close()
+        self._stop_dns()
 
     def _run(self) -> None:
         try:
@@ -185,6 +212,7 @@ class FabricService:
 
     def _on_commit(self, kinds: set[tuple[str, str]]) -> None:
         """Store.watch callback (on the writer's thread, under the store's lock)."""
+        self.names_seq += 1
         if any(kind in NETWORK_KINDS for _scope, kind in kinds):
             with self._cond:
                 self.seq += 1
@@ -211,6 +239,7 @@ class FabricService:
         assert self.fabric is not None
         self.fabric.reconciler.apply(plan)
         self._sync_internet()
+        self._sync_resolvers()
         done = time.perf_counter()
         with self._cond:
             self.applied = max(self.applied, target)
@@ -284,6 +313,7 @@ class FabricService:
             regions = sorted({r for kind in KINDS for r in store.scopes(kind)})
             topologies = [Topology.from_view(_Snapshot(store.view(r))) for r in regions]
             endpoints = wanted(store)
+        self._regions = {v: r for r, t in zip(regions, topologies, strict=True) for v in t.vpcs}
         plan = Plan()
         for topology in topologies:
             part = compile_plan(topology)
@@ -356,17 +386,29 @@ class FabricService:
             listener.close()
             raise
         environment = await asyncio.to_thread(self.function_env, region)
+        resolver, search = self.resolver_of(eni_id)
         return Placement(listener=listener, netns_fd=netns,
                          endpoint_url=f"http://127.0.0.1:{self.endpoint[1]}",
                          environment=environment,
                          current=lambda: self.space(eni_id) is space,
                          explain=lambda address, port: self.explain(region, eni_id, address,
-                                                                    port))
+                                                                    port),
+                         resolver=resolver, search=search)
 
     def explain(self, region: str, eni_id: str, address: str, port: int) -> str | None:
         """Why a connection from this ENI to address:port never opened (hints.py)."""
         with self.store.transaction(region):  # the store's lock, for reading
             return blocked_line(self.store.view(region), eni_id, address, port)
+
+    def resolver_of(self, eni_id: str) -> tuple[str, str]:
+        """(the VPC resolver's address, the search domain) for an ENI's namespace."""
+        assert self.fabric is not None
+        plan = self.fabric.reconciler.plan
+        eni = plan.enis.get(eni_id)
+        router = plan.routers.get(eni.vpc) if eni is not None else None
+        if router is None or not router.resolver:
+            return "", ""
+        return router.resolver[0], dns.internal_domain(self._regions.get(eni.vpc, "us-east-1"))
 
     def _prune(self) -> None:
         """Close the relays of ENI namespaces that are gone (they would keep them alive)."""
@@ -378,6 +420,121 @@ class FabricService:
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """One connection to the endpoint from inside a namespace, copied to the server."""
         await pipe(reader, writer, *self.endpoint)
+
+    # ---- DNS -------------------------------------------------------------------------------
+
+    def _start_dns(self) -> None:
+        ready = threading.Event()
+
+        def run() -> None:
+            try:
+                import uvloop
+                loop = uvloop.new_event_loop()
+            except ImportError:
+                loop = asyncio.new_event_loop()
+            self._dns_loop = loop
+            asyncio.set_event_loop(loop)
+            ready.set()
+            try:
+                loop.run_forever()
+            finally:
+                loop.close()
+
+        self._dns_thread = threading.Thread(target=run, name="vpclocal-dns", daemon=True)
+        self._dns_thread.start()
+        ready.wait()
+
+    def _stop_dns(self) -> None:
+        loop = self._dns_loop
+        if loop is None:
+            return
+
+        def close() -> None:
+            for r in self._resolvers.values():
+                for served in r.served:
+                    served.close()
+            self._resolvers.clear()
+            loop.stop()
+
+        loop.call_soon_threadsafe(close)
+        if self._dns_thread is not None:
+            self._dns_thread.join(5)
+        self._dns_loop = None
+
+    def _sync_resolvers(self) -> None:
+        """Resolver sockets follow the routers (on the fabric thread, after an apply)."""
+        assert self.fabric is not None
+        reconciler = self.fabric.reconciler
+        routers = reconciler.routers
+        for vpc_id in list(self._resolvers):
+            r = self._resolvers[vpc_id]
+            plan = reconciler.plan.routers.get(vpc_id)
+            if (routers.get(vpc_id) is not r.space or plan is None
+                    or plan.resolver != r.addresses):
+                del self._resolvers[vpc_id]
+                self._zones.pop(vpc_id, None)
+                self.close_dns(r.served)
+        for vpc_id, space in routers.items():
+            addresses = reconciler.plan.routers[vpc_id].resolver
+            if vpc_id in self._resolvers or not addresses:
+                continue
+            served = self.serve_dns(space, addresses, self._lookup_for(vpc_id))
+            self._resolvers[vpc_id] = _Resolver(space, addresses, served)
+
+    def serve_dns(self, space: Space, addresses, lookup: dns.Lookup) -> list[dns.Served]:
+        """Answer DNS with `lookup` on port 53 (UDP and TCP) at addresses of a namespace (they
+        must be on one of its interfaces): sockets bound there by the agent, served by the
+        resolver thread. close() each Served with close_dns() when the namespace goes. (For
+        other networks too: the Lambda service network answers with public_lookup().)"""
+        assert self.fabric is not None and self._dns_loop is not None
+        served = []
+        for address in addresses:
+            udp = self.fabric.sandbox.listen(space, address, dns.PORT, udp=True)
+            tcp = self.fabric.sandbox.listen(space, address, dns.PORT)
+            served.append(asyncio.run_coroutine_threadsafe(dns.serve(udp, tcp, lookup),
+                                                           self._dns_loop).result())
+        return served
+
+    def close_dns(self, served: list[dns.Served]) -> None:
+        if self._dns_loop is not None:
+            for s in served:
+                self._dns_loop.call_soon_threadsafe(s.close)
+
+    def public_lookup(self, name: str) -> dns.Result:
+        """Public names only (dns.public_lookup), for a network without a VPC."""
+        return self._public(name)
+
+    def declared_hosts(self) -> dict[str, str]:
+        """The user's public hosts, read again after any commit."""
+        seq, hosts = self._declared
+        if seq != self.names_seq:
+            seq = self.names_seq
+            with self.store.transaction("global"):  # the store's lock; writes nothing
+                hosts = dns.declared_hosts(self.store.view("global"))
+            self._declared = (seq, hosts)
+        return hosts
+
+    def _lookup_for(self, vpc_id: str) -> dns.Lookup:
+        def lookup(name: str) -> dns.Result:
+            z = self.zone(vpc_id)
+            return z.lookup(name) if z is not None else dns.IGNORE
+        return lookup
+
+    def zone(self, vpc_id: str) -> dns.Zone | None:
+        """The VPC's zone as of the last commit (rebuilt at most once per commit)."""
+        seq = self.names_seq
+        cached = self._zones.get(vpc_id)
+        if cached is not None and cached[0] == seq:
+            return cached[1]
+        store = self.store
+        with store.transaction("global"):  # the store's lock; writes nothing
+            region = self._regions.get(vpc_id)
+            if region is None or store.view(region).get("vpcs", vpc_id) is None:
+                region = next((r for r in store.scopes("vpcs")
+                               if store.view(r).get("vpcs", vpc_id) is not None), None)
+            z = dns.zone(store.view(region), vpc_id) if region is not None else None
+        self._zones[vpc_id] = (seq, z)
+        return z
 
     # ---- status --------------------------------------------------------------------------
 
@@ -396,6 +553,7 @@ class FabricService:
             # for tools run as root on this host: nsenter --net=<netns> ...
             out["enis"] = {e: {"netns": f"/proc/{agent}/fd/{s.ns}"}
                            for e, s in list(self.fabric.reconciler.enis.items())}
+            out["resolvers"] = {v: list(r.addresses) for v, r in list(self._resolvers.items())}
         if self.flow_logs is not None:
             out["flow_logs"] = dict(self.flow_logs.figures)
         return out

@@ -15,6 +15,8 @@ import secrets
 import shutil
 import signal
 import subprocess
+import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -26,14 +28,68 @@ from vpclocal.runtime.types import BOOTSTRAP_RUNTIMES, FunctionSpec, Placement, 
 MAX_LINE = 256 * 1024  # CloudWatch Logs' event size: longer output is split
 
 
-def _enter(placement: Placement, launch: Launch) -> list[str]:
-    """`nsenter` into the placement's network namespace, becoming the function's user after
-    entering (nsenter execs: the process keeps its PID)."""
+def _enter(placement: Placement, launch: Launch, mount_ns: int | None = None) -> list[str]:
+    """`nsenter` into the placement's network namespace (and a mount namespace, with its
+    working directory), becoming the function's user after entering (nsenter execs: the
+    process keeps its PID)."""
     argv = [shutil.which("nsenter") or "nsenter", f"--net=/proc/self/fd/{placement.netns_fd}"]
+    if mount_ns is not None:
+        # entering a mount namespace moves to its root: --wd=. returns to the directory
+        # nsenter started in (the task root)
+        argv += [f"--mount=/proc/self/fd/{mount_ns}", "--wd=."]
     if launch.uid is not None:
         argv += ["-S", str(launch.uid), "-G", str(launch.gid if launch.gid is not None
                                                   else launch.uid)]
     return [*argv, "--"]
+
+
+_resolver_spaces: dict[str, int] = {}  # resolv.conf text -> a mount namespace's descriptor
+_resolver_lock = threading.Lock()
+
+
+def resolv_conf(placement: Placement) -> str:
+    """/etc/resolv.conf as EC2 writes it in a VPC: its resolver, and its search domain."""
+    text = f"nameserver {placement.resolver}\n"
+    return text + f"search {placement.search}\n" if placement.search else text
+
+
+def resolver_space(text: str) -> int:
+    """A mount namespace in which /etc/resolv.conf says `text`, made once per text (per VPC)
+    and held by this descriptor for the server's lifetime, so a cold start only enters it
+    (nsenter --mount: no cost to measure; making one takes about 12 ms).
+
+    A throwaway `unshare --mount --propagation slave` (mounts made on the host later still
+    appear inside; nothing made inside reaches the host) bind-mounts a file on
+    /etc/resolv.conf, says ready and waits while its namespace is opened here; then it exits
+    and the file is removed (the mount keeps it)."""
+    with _resolver_lock:
+        if text in _resolver_spaces:
+            return _resolver_spaces[text]
+        fd, path = tempfile.mkstemp(prefix="vpclocal-resolv-", suffix=".conf")
+        try:
+            os.write(fd, text.encode())
+            os.fchmod(fd, 0o644)
+            os.close(fd)
+            script = (f'{shutil.which("mount") or "mount"} --bind "$0" /etc/resolv.conf && '
+                      "echo ready && read -r _")
+            proc = subprocess.Popen(
+                [shutil.which("unshare") or "unshare", "--mount", "--propagation", "slave",
+                 "--", shutil.which("sh") or "/bin/sh", "-c", script, path],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            try:
+                if proc.stdout.readline() != b"ready\n":
+                    raise OSError(proc.stderr.read().decode(errors="replace").strip()
+                                  or "unshare --mount failed")
+                space = os.open(f"/proc/{proc.pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+            finally:
+                proc.stdin.close()
+                proc.wait()
+                proc.stdout.close()
+                proc.stderr.close()
+        finally:
+            os.unlink(path)
+        _resolver_spaces[text] = space
+        return space
 
 
 def now_ms() -> int:
@@ -165,7 +221,15 @@ class Environment:
                                          else None}
         fds: tuple[int, ...] = ()
         if placement is not None and placement.netns_fd >= 0:
-            command, fds = _enter(placement, self.launch) + command, (placement.netns_fd,)
+            mount_ns = None
+            if placement.resolver:  # its /etc/resolv.conf names the VPC's resolver
+                try:
+                    mount_ns = await asyncio.to_thread(resolver_space, resolv_conf(placement))
+                except OSError as exc:
+                    note = f"vpclocal: names resolve by the host's /etc/resolv.conf here ({exc})."
+                    self.output.append((now_ms(), note))
+            command = _enter(placement, self.launch, mount_ns) + command
+            fds = (placement.netns_fd,) if mount_ns is None else (placement.netns_fd, mount_ns)
             user = {}  # nsenter enters as the server's user, then becomes the function's
         read_fd, write_fd = os.pipe()
         try:

@@ -71,7 +71,9 @@ class Placement:
 
     The environment's process enters the namespace `netns_fd` names before it execs, and finds
     its Runtime API at `advertise`:port of `listener`, a socket bound inside that namespace and
-    served by the server: nothing links the namespace to the server's own network.
+    served by the server: nothing links the namespace to the server's own network. With a
+    `resolver`, its /etc/resolv.conf says `nameserver <resolver>` and `search <search>`, as on
+    an EC2 instance in that VPC (a mount namespace per VPC; runtime/environment.py).
     """
 
     listener: socket.socket | None = None  # the Runtime API's listening socket
@@ -83,6 +85,8 @@ class Placement:
     current: Callable[[], bool] = lambda: True  # False once the namespace is gone
     # the log line explaining why a connection (address, port) never opened, or None
     explain: Callable[[str, int], str | None] | None = None
+    resolver: str = ""  # the VPC resolver's address (base + 2), for /etc/resolv.conf
+    search: str = ""  # its search domain: ec2.internal, or <region>.compute.internal
 
     def release(self) -> None:
         """Close the namespace's descriptor (the process holds its namespace itself)."""
