@@ -8,6 +8,7 @@ venv (no network), and `sleep 10` is real.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -45,12 +46,16 @@ def run(script: str, env: dict, cwd: Path, timeout: float = 300) -> str:
     return proc.stdout
 
 
-def invoke(server, env, cwd: Path) -> tuple[dict, float]:
+def invoke(server, env, cwd: Path) -> tuple[dict, float, str]:
+    """Step 7's invoke (with the log tail): the response, seconds taken, the log."""
     started = time.monotonic()
-    subprocess.run([str(BIN / "aws"), "lambda", "invoke", "--function-name", "VPCRDSFunction",
-                    "--payload", "{}", "response.json"], env=env, cwd=cwd, check=True,
-                   capture_output=True, timeout=120)
-    return json.loads((cwd / "response.json").read_text()), time.monotonic() - started
+    out = subprocess.run([str(BIN / "aws"), "lambda", "invoke", "--function-name",
+                          "VPCRDSFunction", "--payload", "{}", "--log-type", "Tail",
+                          "--query", "LogResult", "--output", "text", "response.json"],
+                         env=env, cwd=cwd, check=True, capture_output=True, text=True,
+                         timeout=120)
+    log = base64.b64decode(out.stdout).decode()
+    return json.loads((cwd / "response.json").read_text()), time.monotonic() - started, log
 
 
 def test_guide_exercise(server, tmp_path):
@@ -81,14 +86,26 @@ def test_guide_exercise(server, tmp_path):
     # section 6, issue 2: the RDS security group no longer lets the function in
     server.aws("ec2", "revoke-security-group-ingress", "--group-id", ids["RDS_SG"],
                "--protocol", "tcp", "--port", "3306", "--source-group", ids["LAMBDA_SG"])
-    answer, took = invoke(server, env, work)
+    answer, took, log = invoke(server, env, work)
     assert answer["statusCode"] == 500, answer
     error = json.loads(answer["body"])["error"]
     assert error.startswith("(2003,") and "timed out" in error, error
     assert took >= 5  # the handler's connect_timeout: the SYN was dropped, nothing refused it
+    hint = next(line for line in log.splitlines() if line.startswith("vpclocal: connection"))
+    assert f"ENI_SG_RULES_MISMATCH {ids['RDS_SG']}" in hint, hint
+    assert (f"Fix: aws ec2 authorize-security-group-ingress --group-id {ids['RDS_SG']}"
+            in hint), hint
     server.aws("ec2", "authorize-security-group-ingress", "--group-id", ids["RDS_SG"],
                "--protocol", "tcp", "--port", "3306", "--source-group", ids["LAMBDA_SG"])
     assert invoke(server, env, work)[0]["statusCode"] == 200
+
+    # section 6: the function taken out of the VPC no longer reaches the database
+    server.aws("lambda", "update-function-configuration", "--function-name", "VPCRDSFunction",
+               "--vpc-config", "SubnetIds=[],SecurityGroupIds=[]")
+    server.aws("lambda", "wait", "function-updated-v2", "--function-name", "VPCRDSFunction")
+    answer, _took, _log = invoke(server, env, work)
+    assert answer["statusCode"] == 500, answer
+    assert json.loads(answer["body"])["error"].startswith("(2003,"), answer
 
     run("cleanup.sh", env, tmp_path)
     assert [v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"]] == [

@@ -23,5 +23,5 @@ def blocked_line(view, eni_id: str, address: str, port: int) -> str | None:
     why = "; ".join(f"{e.code} {e.component_id}: {e.message}" for e in analysis.explanations)
     line = f"vpclocal: connection to {address}:{port}/tcp from {eni_id} blocked: {why}"
     if analysis.fixes:
-        line += " Fix: " + " && ".join(analysis.fixes[0].commands)
+        line += ". Fix: " + " && ".join(analysis.fixes[0].commands)
     return line
