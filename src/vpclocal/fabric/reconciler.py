@@ -60,6 +60,8 @@ LAMBDA_LINK = "lambda"  # its link's name in the internet namespace
 INTERNET_RULESET = """table ip internet {
   chain forward { type filter hook forward priority 0; policy accept;
     ip daddr 169.254.0.0/16 drop; }
+  chain postrouting { type filter hook postrouting priority 0; policy accept;
+    oifname "void" drop; }
 }
 """
 # functions without VpcConfig: out from one public address, nothing comes in unasked
@@ -163,7 +165,11 @@ class Reconciler:
                 (IP, internet, "".join([
                     f"addr add {INTERNET_GATEWAY}/32 dev lo\n",
                     *(f"route add local {r} dev lo\n" for r in INTERNET_RANGES),
-                    "route add blackhole default\n",  # elsewhere: no answer, a timeout
+                    # elsewhere: into a device whose traffic is dropped, no answer (a
+                    # timeout, even for a connection made here; a blackhole route would
+                    # refuse that one at once)
+                    "link add void type veth peer name void1\nlink set void up\n",
+                    "route add default dev void\n",
                     f"link set {LAMBDA_LINK} up\n",
                     f"route add {LAMBDA_ADDRESS}/32 dev {LAMBDA_LINK}\n",
                     (f"route add {LAMBDA_SERVICE_PUBLIC_IP}/32 via {LAMBDA_ADDRESS} "

@@ -5,8 +5,8 @@ from __future__ import annotations
 import ipaddress
 
 from vpclocal.errors import ServiceError
-from vpclocal.network.addr import LAMBDA_SERVICE_PUBLIC_IP
 from vpclocal.ids import resource_id
+from vpclocal.network.addr import LAMBDA_SERVICE_PUBLIC_IP
 from vpclocal.services.ec2.common import get
 from vpclocal.services.ec2.errors import invalid
 from vpclocal.services.ec2.internet_gateways import attached_gateway
