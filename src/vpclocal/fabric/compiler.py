@@ -677,7 +677,11 @@ class _Targets:
         self.r.tables[mark] = ("eni", e.port, e.addresses[0].split("/")[0])
         acl = self.acl_chain.get((nat.get("SubnetId", ""), False))
         name = "nat_" + nft_name(nat_id)
+        address = e.addresses[0].split("/")[0]
         self._chain(name, [f'iifname "{e.port}" drop',  # from the NAT gateway itself: a loop
+                           # a reply routed to it: it did not carry the request (asymmetric
+                           # routing), even when that reply is for its own address
+                           f"ip daddr {address} drop",
                            *([f"iifgroup != {e.group} jump {acl}"] if acl else []),
                            self._from_vpc(f"meta mark set {mark} return"), "drop"])
         return name, [(0, ALL)]

@@ -24,7 +24,8 @@ them to the server (a socket stays in the namespace it was made in), so
   AWS_ENDPOINT_URL stays http://127.0.0.1:<port>.
 
 Traffic the function sends anywhere else leaves by the ENI's eth0, from the ENI's address,
-through its VPC router's rules.
+through its VPC router's rules. place_public() does the same in the Lambda service network
+(reconciler.py) for functions without VpcConfig: the internet, and no VPC.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ NETWORK_KINDS = frozenset(KINDS)
 QUIET = 0.005  # seconds without another network commit before applying
 SETTLE = 0.03  # ... but never waiting longer than this after the first one
 CONVERGE_TIMEOUT = 5.0  # a placement waits this long for the fabric to catch up
+LAMBDA_SERVICE = "lambda-service"  # the relays' key of the Lambda service network
 
 
 class _Snapshot:
@@ -195,9 +197,7 @@ class FabricService:
             topologies = [Topology.from_view(_Snapshot(store.view(r))) for r in regions]
         plan = Plan()
         for topology in topologies:
-            part = compile_plan(topology)
-            plan.routers.update(part.routers)
-            plan.enis.update(part.enis)
+            plan.update(compile_plan(topology))
         return plan
 
     def wait_applied(self, timeout: float = CONVERGE_TIMEOUT) -> bool:
@@ -242,6 +242,29 @@ class FabricService:
                 return Placement(note=f"vpclocal: cannot start in {eni_id} ({exc}): this "
                                  "function runs outside its VPC, unisolated.")
 
+    @property
+    def internet(self) -> Space | None:
+        """The internet namespace (where public hosts answer), while the fabric runs."""
+        return self.fabric.internet if self.running and self.fabric else None
+
+    async def place_public(self) -> Placement | None:
+        """A Placement in the Lambda service network, for functions without VpcConfig: they
+        reach the internet (from one public address) and no VPC. None where the fabric
+        cannot place functions (they run in the server's network, as without the fabric)."""
+        if not self.running or os.geteuid() != 0:
+            return None
+        self._loop = asyncio.get_running_loop()
+        if self._place_lock is None:
+            self._place_lock = asyncio.Lock()
+        assert self.fabric is not None
+        async with self._place_lock:
+            try:
+                space = await asyncio.to_thread(lambda: self.fabric.lambda_service)
+                return await self._place(LAMBDA_SERVICE, space)
+            except FabricError as exc:
+                log.error("cannot place a function in the Lambda service network: %s", exc)
+                return None
+
     async def _place(self, eni_id: str, space: Space) -> Placement:
         assert self.fabric is not None
         sandbox = self.fabric.sandbox
@@ -260,12 +283,17 @@ class FabricService:
             raise
         return Placement(listener=listener, netns_fd=netns,
                          endpoint_url=f"http://127.0.0.1:{self.endpoint[1]}",
-                         current=lambda: self.space(eni_id) is space)
+                         current=lambda: self._space_of(eni_id) is space)
+
+    def _space_of(self, eni_id: str) -> Space | None:
+        if eni_id == LAMBDA_SERVICE:
+            return self.fabric.lambda_service if self.running and self.fabric else None
+        return self.space(eni_id)
 
     def _prune(self) -> None:
         """Close the relays of ENI namespaces that are gone (they would keep them alive)."""
         for eni_id, (space, server) in list(self._relays.items()):
-            if self.space(eni_id) is not space:
+            if self._space_of(eni_id) is not space:
                 server.close()
                 del self._relays[eni_id]
 
@@ -292,6 +320,9 @@ class FabricService:
             # for tools run as root on this host: nsenter --net=<netns> ...
             out["enis"] = {e: {"netns": f"/proc/{agent}/fd/{s.ns}"}
                            for e, s in list(self.fabric.reconciler.enis.items())}
+            out["internet"] = {"netns": f"/proc/{agent}/fd/{self.fabric.internet.ns}"}
+            out["lambda_service"] = {
+                "netns": f"/proc/{agent}/fd/{self.fabric.lambda_service.ns}"}
         return out
 
 
