@@ -11,13 +11,30 @@ on-link subnet route), so the router's nftables table sees every packet with the
 came in and goes out by. A port's interface group is its subnet's network address: unique in
 a VPC and stable. The router's table, in hook order:
 
-- `routing` (prerouting, before conntrack): the source/destination check (an ENI sends only
-  from its addresses) leads to the source subnet's chain: traffic within the subnet passes
-  (no ACL, no route table, as in the engine); anything else meets the subnet's outbound ACL,
-  then its route table, flattened to longest-prefix-match intervals by the engine's own
-  RouteTable: a local route's addresses lead to their subnet's inbound ACL; addresses in no
-  subnet, blackholes and, for now, every other target are dropped (see _route_verdict: the
-  hook for gateways, NAT, endpoints and peering).
+- `routing` (prerouting, before conntrack) jumps to `classify`: the source/destination check
+  (an ENI sends only from its addresses) leads to the source subnet's chain: traffic within
+  the subnet passes (no ACL, no route table, as in the engine); anything else meets the
+  subnet's outbound ACL, then its route table, flattened to longest-prefix-match intervals by
+  the engine's own RouteTable: a local route's addresses lead to their subnet's inbound ACL;
+  addresses in no subnet and blackholes are dropped; a gateway target leads to its chain
+  (_Targets), which marks the packet for a routing table of its own:
+  - internet gateway (attached, public destinations): only from an address with a public IP
+    or Elastic IP; out by the uplink to the internet namespace, the source rewritten to the
+    public address in postrouting (`egress`). In from the internet, `from_internet` rewrites
+    a public destination to its private address, then the subnet's inbound ACL applies. The
+    1:1 NAT is stateless, as the IGW is: TCP stays untracked.
+  - NAT gateway: through its subnet's inbound ACL (from another subnet) to its interface's
+    namespace, which masquerades (NAT_RULESET) and sends the packet back from its own
+    address: the router then treats it as from the NAT gateway's interface (its subnet's
+    outbound ACL and route table; to the internet only by an IGW route, from its EIP). The
+    reply comes back the same way; the NAT gateway's conntrack, not the router's, holds it.
+  - peering connection (active, the peer's CIDRs): over the link to the peer router, where
+    `classify` sends what arrives on a peering link to the destination subnet's inbound ACL.
+  - gateway endpoint: to the internet namespace (the service's addresses), masqueraded to the
+    router's uplink address: tracked, the one TCP traffic the router tracks; the reply, once
+    conntrack has translated it back, meets the subnet's inbound ACL (`endpoint_in`).
+  Middlebox interfaces and other targets drop. Traffic that stays in the fabric returns to
+  `routing`, which marks TCP `notrack`.
 - `filter` (forward): security groups: a new connection needs an egress rule of one of the
   source ENI's groups (which goes on to `ingress`) and an ingress rule of one of the
   destination ENI's groups. A group reference stands for its members' primary addresses, a
