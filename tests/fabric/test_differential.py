@@ -1,16 +1,21 @@
 """The kernel's verdict equals the reachability engine's, on random topologies and flows.
 
 Each example is a VPC in EC2 Describe shapes (subnets, route tables with blackhole and
-more-specific routes, security groups with CIDR, group and prefix-list rules, network ACLs)
-realized by the fabric, reconciled from the previous example's state, so the diffing is
-exercised too, with and without a flow log (whose router defers its drops). Then random
-(source ENI, destination ENI, TCP port, source port) flows are really connected from the
-source's namespace to a listener in the destination's: a connection succeeds if and only if
-the engine says the flow is reachable.
+more-specific routes, routes to an internet gateway, a NAT gateway (public or private) and an
+S3 gateway endpoint, public IPs, security groups with CIDR, group and prefix-list rules,
+network ACLs) realized by the fabric, reconciled from the previous example's state, so the
+diffing is exercised too, with and without a flow log (whose router defers its drops). Then random (source, destination, TCP port, source port) flows are
+really connected from the source's namespace to a listener in the destination's: ENI to ENI,
+ENI to an internet host or S3's address (listeners in the internet namespace), and the
+internet to an ENI's public IP. A connection succeeds if and only if the engine says the flow
+is reachable.
 
 The source port is fixed per flow and given to the engine: network ACLs are stateless, and
 the reply's port is what their rules match (for the engine's default question, every port
-of the ephemeral range must pass, which implies each one does).
+of the ephemeral range must pass, which implies each one does). A NAT gateway picks its own
+source port from 1024-65535, and the engine asks whether every one of them passes the ACLs
+after it: where a NAT gateway is drawn, ACL port ranges either hold all of 1024-65535 or
+none of it, so that the kernel's one port answers as the whole range does.
 """
 
 from __future__ import annotations
@@ -31,6 +36,10 @@ pytestmark = needs_fabric
 
 PORTS = [22, 80, 443, 3306]
 DEAD_NAT = "nat-0000000000000dead"
+HOST, S3 = "198.51.100.10", "203.0.113.193"
+INTERNET = "internet"  # a flow's source: the internet namespace, from HOST
+RANGES = [(0, 65535), (1024, 65535), (32768, 65535), (80, 80), (443, 443), (22, 3306), (1, 1023)]
+ALIGNED = [(0, 65535), (1024, 65535), (80, 80), (443, 443), (22, 443), (1, 1023)]
 EXAMPLES = int(os.environ.get("FABRIC_EXAMPLES", "40"))
 
 
@@ -38,7 +47,8 @@ EXAMPLES = int(os.environ.get("FABRIC_EXAMPLES", "40"))
 def topologies(draw):
     n = Net()
     vpc = n.vpc("10.0.0.0/16")
-    igw = n.igw(vpc)
+    s3 = n.prefix_list("com.amazonaws.us-east-1.s3", ["203.0.113.192/28"])
+    igw = n.igw(vpc if draw(st.integers(0, 5)) else None)  # sometimes detached
     subnets, blocks = [], []
     for i in range(draw(st.integers(1, 4))):
         block = f"10.0.{i}.0/{draw(st.sampled_from([24, 24, 26]))}"
@@ -50,20 +60,37 @@ def topologies(draw):
     office = n.prefix_list("office", draw(st.lists(st.sampled_from([*blocks, "192.0.2.0/24"]),
                                                    max_size=2, unique=True)))
 
-    # route tables: more-specific routes inside the VPC go nowhere (blackholes, an IGW)
+    # gateways: a NAT gateway (public or private) in some subnet, an S3 endpoint
+    targets = [igw, DEAD_NAT]
+    nat = None
+    if draw(st.booleans()):
+        home = draw(st.sampled_from(subnets))
+        nat = n.nat(home, public=draw(st.integers(0, 3)) > 0)
+        targets.append(nat)
+        if draw(st.integers(0, 3)):  # mostly in a public subnet, as it should be
+            n.route(n.route_table(vpc, [home]), "0.0.0.0/0", igw)
+    vpce = n.gateway_endpoint(vpc, "s3") if draw(st.booleans()) else None
+    main = draw(st.sampled_from([None, *targets[:1], *targets[2:]]))
+    if main is not None:  # the main route table's way out
+        n.route(n.main_rtb[vpc], "0.0.0.0/0", main)
+
+    # route tables: more-specific routes inside the VPC, the internet's, S3's
     for s in subnets:
         if draw(st.booleans()):
             rtb = n.route_table(vpc, [s])
-            for _ in range(draw(st.integers(0, 2))):
-                dest = draw(st.sampled_from([*blocks, *halves, "0.0.0.0/0"]))
-                if draw(st.booleans()):
-                    n.route(rtb, dest, DEAD_NAT, state="blackhole")
-                else:
-                    n.route(rtb, dest, igw)
+            for dest in draw(st.lists(st.sampled_from([*blocks, *halves, "0.0.0.0/0",
+                                                       "198.51.100.0/24"]),
+                                      max_size=3, unique=True)):
+                target = draw(st.sampled_from(targets))
+                n.route(rtb, dest, target, state="blackhole" if target == DEAD_NAT else "active")
+            if vpce and draw(st.booleans()):
+                n.route(rtb, s3, vpce)
 
     # security groups
     groups = [n.default_sg[vpc]] + [n.sg(vpc, egress_all=draw(st.booleans()))
                                      for _ in range(draw(st.integers(1, 3)))]
+    if draw(st.booleans()):  # a web tier: open to everyone
+        n.allow(n.default_sg[vpc], "ingress", "tcp", (22, 443), cidr="0.0.0.0/0")
     for g in groups:
         for _ in range(draw(st.integers(0, 5))):
             direction = draw(st.sampled_from(["ingress", "ingress", "ingress", "egress"]))
@@ -88,8 +115,7 @@ def topologies(draw):
             proto = draw(st.sampled_from(["-1", "6", "6", "17", "1"]))
             ports = None
             if proto in ("6", "17"):
-                ports = draw(st.sampled_from([(0, 65535), (1024, 65535), (32768, 65535),
-                                              (80, 80), (443, 443), (22, 3306), (1, 1023)]))
+                ports = draw(st.sampled_from(ALIGNED if nat else RANGES))
             n.acl_entry(acl, draw(st.integers(1, 300)), draw(st.booleans()),
                         draw(st.sampled_from(["allow", "allow", "deny"])), proto,
                         draw(st.sampled_from(cidrs)), ports)
@@ -111,7 +137,7 @@ def topologies(draw):
             chosen = draw(st.lists(st.sampled_from(groups), min_size=1, max_size=2, unique=True))
             if draw(st.booleans()):  # the default group lets its members in: more reachable
                 chosen = list(dict.fromkeys([n.default_sg[vpc], *chosen]))
-            enis.append(n.eni(s, chosen))
+            enis.append(n.eni(s, chosen, public=draw(st.integers(0, 2)) == 0))
     if len(enis) < 2:
         enis.append(n.eni(subnets[0], [draw(st.sampled_from(groups))]))
     if draw(st.booleans()):  # a flow log: the router defers its drops (compiler._defer_drops)
@@ -122,10 +148,22 @@ def topologies(draw):
 
 
 def flows(enis):
-    flow = st.tuples(st.sampled_from(enis), st.sampled_from(enis), st.sampled_from(PORTS),
+    flow = st.tuples(st.sampled_from([*enis, INTERNET]),
+                     st.sampled_from([*enis, HOST, S3]), st.sampled_from(PORTS),
                      st.integers(1024, 65535).filter(lambda p: p not in PORTS))
-    return st.lists(flow.filter(lambda f: f[0] != f[1]), min_size=1, max_size=12,
-                    unique_by=lambda f: (f[0], f[3]))
+    return st.lists(flow.filter(lambda f: f[0] != f[1] and not (f[0] == INTERNET and f[1] in
+                                                                (HOST, S3))),
+                    min_size=1, max_size=12, unique_by=lambda f: (f[0], f[3]))
+
+
+def address(n: Net, dst: str, src: str) -> str:
+    """Where a flow connects to: an ENI's private address, or its public one from the
+    internet (the engine's choice)."""
+    eni = n.t.network_interfaces.get(dst)
+    if eni is None:
+        return dst
+    public = (eni.get("Association") or {}).get("PublicIp")
+    return public if src == INTERNET and public else eni["PrivateIpAddress"]
 
 
 @pytest.fixture(scope="module")
@@ -149,15 +187,22 @@ def test_kernel_agrees_with_the_engine(world, data):
     probe.call("reset")
     for eni in enis:
         probe.call("listen", ns=fabric.space(eni).ns, ports=PORTS)
+    probe.call("listen", ns=fabric.internet.ns, ports=PORTS)
     chosen = data.draw(flows(enis))
     engine = Engine(n.t)
-    ip = {e: n.t.network_interfaces[e]["PrivateIpAddress"] for e in enis}
-    wanted = [engine.reachable(src, dst, "tcp", port, source_port=sport)
+    wanted = [engine.reachable(HOST if src == INTERNET else src, dst, "tcp", port,
+                               source_port=sport)
               for src, dst, port, sport in chosen]
     event(f"flow log: {bool(n.t.flow_logs)}")
     event(f"flows reachable: {'some' if any(wanted) else 'none'}, "
           f"blocked: {'some' if not all(wanted) else 'none'}")
-    asked = [[fabric.space(src).ns, sport, ip[dst], port] for src, dst, port, sport in chosen]
+    for (src, dst, _port, _sport), w in zip(chosen, wanted, strict=True):
+        kind = ("inbound" if src == INTERNET else "to the internet" if dst in (HOST, S3)
+                else "in the VPC")
+        event(f"{kind}: {'reachable' if w else 'blocked'}")
+    asked = [[fabric.internet.ns, sport, address(n, dst, src), port, HOST] if src == INTERNET
+             else [fabric.space(src).ns, sport, address(n, dst, src), port]
+             for src, dst, port, sport in chosen]
     got = probe.call("connect", flows=asked, timeout=0.3)["ok"]
     # a connection the engine allows gets a second, longer chance (a busy machine); one it
     # forbids must never succeed
@@ -170,7 +215,8 @@ def test_kernel_agrees_with_the_engine(world, data):
         lines = []
         for (src, dst, port, sport), w, g in zip(chosen, wanted, got, strict=True):
             if w != g:
-                a = engine.analyze(src, dst, "tcp", port, source_port=sport, fixes=False)
+                a = engine.analyze(HOST if src == INTERNET else src, dst, "tcp", port,
+                                   source_port=sport, fixes=False)
                 why = "; ".join(e.message for e in a.explanations) or "reachable"
                 lines.append(f"{src} -> {dst} tcp {port} from port {sport}: engine {w}, "
                              f"kernel {g} ({why})")

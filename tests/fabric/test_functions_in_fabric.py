@@ -4,9 +4,8 @@ in force for new connections within 100 ms, and a restart rebuilds it all from t
 
 The "db" listener is started by this test (root) with nsenter in the db ENI's namespace, whose
 path the server reports at /_vpclocal/fabric. Traffic flows only between namespaces of the
-fabric: a function without VpcConfig runs in the host's network namespace, so it is not asked
-to connect to the VPC address (that packet would leave by the host's default route); it is
-shown instead to have no path into the fabric at all.
+fabric: a function without VpcConfig runs in the Lambda service network (its reach is
+test_internet_in_fabric.py's).
 """
 
 from __future__ import annotations
@@ -209,14 +208,14 @@ def test_functions_run_in_their_enis_and_follow_the_rules(tmp_path):
               f"authorize {restored * 1000:.1f} ms; {fabric_status(server)}")
         assert revoked < 0.1 and restored < 0.1
 
-        # a function without VpcConfig runs in the server's network namespace: nothing of
-        # the fabric is on its path (see the module docstring)
+        # a function without VpcConfig runs in the Lambda service network
         plain = unique("plain")
         lam.create_function(FunctionName=plain, Runtime="python3.12", Role=role,
                             Handler="index.handler", Code={"ZipFile": zipped(HANDLER)})
         assert wait_state(lam, plain)["State"] == "Active"
         payload, error, logs = invoke(lam, plain, {"op": "where"})
-        assert error is None and payload["netns"] == os.readlink("/proc/self/ns/net")
+        lambda_service = fabric_status(server)["lambda_service"]["netns"]
+        assert error is None and payload["netns"] == os.readlink(lambda_service)
         assert "unisolated" not in logs
         for proc in started[1:]:
             proc.stop()

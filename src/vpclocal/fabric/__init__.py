@@ -4,6 +4,7 @@
     with Fabric() as fabric:            # a private namespace tree (sandbox.py)
         fabric.apply(topology)          # compile (compiler.py) and converge (reconciler.py)
         fabric.space("eni-…")           # the ENI's namespace, to run things in
+        fabric.internet                 # the simulated internet's namespace
 """
 
 from __future__ import annotations
@@ -43,3 +44,14 @@ class Fabric:
 
     def space(self, eni_id: str) -> Space:
         return self.reconciler.space(eni_id)
+
+    @property
+    def internet(self) -> Space:
+        """The internet namespace: every address of 198.51.100.0/24 and 203.0.113.0/24 is
+        local in it (bind 0.0.0.0 to answer for any public name)."""
+        return self.reconciler.internet
+
+    @property
+    def lambda_service(self) -> Space:
+        """The Lambda service network, where functions without VpcConfig run."""
+        return self.reconciler.lambda_service

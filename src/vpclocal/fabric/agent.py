@@ -235,6 +235,19 @@ class Agent:
                 setns(self.root)
         return {}
 
+    def op_veth(self, links: list[dict]) -> dict:
+        """Veth pairs between two namespaces [{ns, name, peer_ns, peer}], both ends down and
+        without addresses (the router uplinks and peering links; `ip` configures them)."""
+        for link in links:
+            setns(link["ns"])
+            nl = Netlink()
+            try:
+                nl.veth(link["name"], None, link["peer"], link["peer_ns"], 0)
+            finally:
+                nl.close()
+                setns(self.root)
+        return {}
+
     def op_ns_fd(self, ns: int) -> tuple[dict, list[int]]:
         """A descriptor of a namespace for the server (to start a process in it)."""
         if ns not in self.spaces:

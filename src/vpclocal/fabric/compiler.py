@@ -11,15 +11,31 @@ on-link subnet route), so the router's nftables table sees every packet with the
 came in and goes out by. A port's interface group is its subnet's network address: unique in
 a VPC and stable. The router's table, in hook order:
 
-- `routing` (prerouting, before conntrack): DNS to the VPC resolver (its addresses are on the
-  router's lo) is accepted first, as AWS exempts it from security groups and ACLs; then the
-  source/destination check (an ENI sends only
-  from its addresses) leads to the source subnet's chain: traffic within the subnet passes
-  (no ACL, no route table, as in the engine); anything else meets the subnet's outbound ACL,
-  then its route table, flattened to longest-prefix-match intervals by the engine's own
-  RouteTable: a local route's addresses lead to their subnet's inbound ACL; addresses in no
-  subnet, blackholes and, for now, every other target are dropped (see _route_verdict: the
-  hook for gateways, NAT, endpoints and peering).
+- `routing` (prerouting, before conntrack) jumps to `classify`: DNS to the VPC resolver (its
+  addresses are on the router's lo) is accepted first, as AWS exempts it from security groups
+  and ACLs; then the source/destination check (an ENI sends only from its addresses) leads to the source subnet's chain: traffic within
+  the subnet passes (no ACL, no route table, as in the engine); anything else meets the
+  subnet's outbound ACL, then its route table, flattened to longest-prefix-match intervals by
+  the engine's own RouteTable: a local route's addresses lead to their subnet's inbound ACL;
+  addresses in no subnet and blackholes are dropped; a gateway target leads to its chain
+  (_Targets), which marks the packet for a routing table of its own:
+  - internet gateway (attached, public destinations): only from an address with a public IP
+    or Elastic IP; out by the uplink to the internet namespace, the source rewritten to the
+    public address in postrouting (`egress`). In from the internet, `from_internet` rewrites
+    a public destination to its private address, then the subnet's inbound ACL applies. The
+    1:1 NAT is stateless, as the IGW is: TCP stays untracked.
+  - NAT gateway: through its subnet's inbound ACL (from another subnet) to its interface's
+    namespace, which masquerades (NAT_RULESET) and sends the packet back from its own
+    address: the router then treats it as from the NAT gateway's interface (its subnet's
+    outbound ACL and route table; to the internet only by an IGW route, from its EIP). The
+    reply comes back the same way; the NAT gateway's conntrack, not the router's, holds it.
+  - peering connection (active, the peer's CIDRs): over the link to the peer router, where
+    `classify` sends what arrives on a peering link to the destination subnet's inbound ACL.
+  - gateway endpoint: to the internet namespace (the service's addresses), masqueraded to the
+    router's uplink address: tracked, the one TCP traffic the router tracks; the reply, once
+    conntrack has translated it back, meets the subnet's inbound ACL (`endpoint_in`).
+  Middlebox interfaces and other targets drop. Traffic that stays in the fabric returns to
+  `routing`, which marks TCP `notrack`.
 - `filter` (forward): security groups: a new connection needs an egress rule of one of the
   source ENI's groups (which goes on to `ingress`) and an ingress rule of one of the
   destination ENI's groups. A group reference stands for its members' primary addresses, a
@@ -54,17 +70,21 @@ import bisect
 import hashlib
 import itertools
 import re
+import zlib
 from dataclasses import dataclass, field
 
-from vpclocal.network.addr import cidr, cidr_str, ip, ip_str
+from vpclocal.network.addr import cidr, cidr_range, cidr_str, ip, ip_str, non_internet_blocks
 from vpclocal.network.index import Index
-from vpclocal.network.routing import LOCAL, Route, RouteTable
+from vpclocal.network.routing import IGW, LOCAL, NAT, PCX, VPCE, Route, RouteTable
 from vpclocal.network.rules import ANY, ICMP, SG_CIDR, SG_GROUP, TCP, UDP
 from vpclocal.network.topology import Topology
 
 TABLE = "vpc"
-# Interfaces that are not plain endpoints get their own realization in later slices.
-NOT_ENDPOINTS = {"nat_gateway"}
+# Interfaces that are not plain endpoints: a NAT gateway's is a namespace that forwards and
+# masquerades (NAT_RULESET), planned only for a NAT gateway in the topology.
+NAT_ENI = "nat_gateway"
+NOT_ENDPOINTS = {NAT_ENI}
+NAT_STATES = {"pending", "available"}  # a NAT gateway's namespace exists in these states
 # sysctls of each kind of namespace (written by the agent when it creates one)
 ROUTER_SYSCTL = {
     "net.ipv4.ip_forward": 1,
@@ -79,6 +99,28 @@ ENI_SYSCTL = {"net.ipv6.conf.default.disable_ipv6": 1}  # eth0: IPv4 only; lo ke
 RESOLVER_LINK_LOCAL = "169.254.169.253"  # AmazonProvidedDNS's other address (dns.py)
 RESOLVER_PORT = 53
 
+# The fabric's own addresses are link-local (169.254/16): no VPC CIDR may contain them, so
+# they never clash with an address of any VPC, however VPCs overlap.
+UPLINK = "inet"  # a router's link to the internet namespace
+INTERNET_GATEWAY = "169.254.0.1"  # the internet namespace's side of every router's uplink
+MARK_INTERNET = 0x1  # packets for the internet gateway (stateless 1:1 NAT)
+MARK_ENDPOINT = 0x2  # packets for a gateway endpoint (masqueraded to the router's uplink)
+# A NAT gateway's namespace: it forwards what its VPC's routes send it, masquerading it to its
+# own address with a port from 1024-65535 (as AWS documents), and lets in only replies and new
+# connections that start with a SYN (so a reply routed to it that it never saw is dropped).
+NAT_RULESET = """table ip nat {
+  chain postrouting { type nat hook postrouting priority 100; policy accept;
+    oifname "eth0" meta l4proto { tcp, udp } masquerade to :1024-65535;
+    oifname "eth0" masquerade; }
+  chain forward { type filter hook forward priority 0; policy drop;
+    ct state established,related accept;
+    ct state new tcp flags & (syn | ack) == syn accept;
+    ct state new meta l4proto != tcp accept; }
+  chain input { type filter hook input priority 0; policy drop;
+    ct state established,related accept; }
+}
+"""
+
 
 @dataclass(frozen=True)
 class EniPlan:
@@ -91,6 +133,7 @@ class EniPlan:
     gateway: str  # the router on the subnet: base + 1
     addresses: tuple[str, ...]  # "10.0.1.5/24", primary first
     mac: str | None = None
+    kind: str = "eni"  # or "nat": a NAT gateway's interface (forwards, masquerades)
 
 
 @dataclass(frozen=True)
@@ -116,6 +159,10 @@ class RouterPlan:
     chains: dict[str, NftChain] = field(default_factory=dict)
     flow_logs: bool = False  # the router also has the flow log table (flowlogs.py)
     resolver: tuple[str, ...] = ()  # the VPC resolver's addresses, on the router's lo (dns.py)
+    # policy routing: a mark (also the routing table's number) -> where that table sends
+    # everything: ("internet",) the uplink; ("eni", port, address) a NAT gateway's
+    # namespace; ("peer", port, vpc) the peer router over a peering connection's link
+    tables: dict[int, tuple[str, ...]] = field(default_factory=dict)
 
     def ruleset(self) -> str:
         """The whole table as `nft -f` text (declarations first, so references resolve)."""
@@ -137,6 +184,16 @@ class RouterPlan:
 class Plan:
     routers: dict[str, RouterPlan] = field(default_factory=dict)
     enis: dict[str, EniPlan] = field(default_factory=dict)
+    internet: dict[str, str] = field(default_factory=dict)  # public address -> its router
+    peerings: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # pcx -> port, a, b
+
+    def update(self, other: Plan) -> None:
+        """Add another region's plan (VPC, ENI, peering ids and public addresses are unique
+        across regions)."""
+        self.routers.update(other.routers)
+        self.enis.update(other.enis)
+        self.internet.update(other.internet)
+        self.peerings.update(other.peerings)
 
 
 def element_text(s: NftSet) -> str:
@@ -157,6 +214,13 @@ def port_name(eni_id: str) -> str:
     if not tail.isalnum():
         tail = hashlib.sha1(eni_id.encode()).hexdigest()
     return "e" + tail[-14:]
+
+
+def target_mark(ident: str) -> int:
+    """The mark (and routing table) of a route target: a hash of its id, with the low bits
+    clear (never 0-255: the kernel's own tables and the fixed marks above) and the flow log's
+    reject bits (REJECTED) clear."""
+    return (zlib.crc32(ident.encode()) & 0x0FFFFF00) | 0x100
 
 
 def _plen(mask: int) -> int:
@@ -203,19 +267,25 @@ def _join(*parts: str) -> str:
 # ---- route tables -----------------------------------------------------------------------------
 
 
+GATEWAYS = (IGW, NAT, PCX, VPCE)
+
+
 def _route_verdict(route: Route | None) -> str | None:
     """What the router does with a packet a route table sends somewhere.
 
-    Local routes deliver inside the VPC. Every other target (internet gateway, NAT gateway,
-    gateway endpoint, peering connection, middlebox interface) is realized by the next slices
-    of the fabric, which will mark the packet here for their namespace's routing table; until
-    then it is dropped, like a blackhole route."""
+    Local routes deliver inside the VPC (`return`). A gateway target (internet gateway, NAT
+    gateway, peering connection, gateway endpoint) is a token "<kind> <id>", which the
+    router's _Targets turns into a verdict (it depends on records beyond the route table: an
+    attachment, a state). Middlebox interfaces and targets vpclocal does not model drop, like
+    blackhole routes."""
     if route is None:
         return None
     if route.state == "blackhole":
         return "drop"
     if route.kind == LOCAL:
         return "return"
+    if route.kind in GATEWAYS:
+        return f"{route.kind} {route.target}"
     return "drop"
 
 
@@ -350,17 +420,25 @@ def _memoized(key, make):
 def compile_plan(topology: Topology) -> Plan:
     ix = Index(topology)
     plan = Plan()
+    nat_enis = _nat_enis(topology)
     by_vpc: dict[str, list[EniPlan]] = {v: [] for v in topology.vpcs}
     for eni_id, eni in topology.network_interfaces.items():
-        p = _eni_plan(ix, eni_id, eni)
+        p = _eni_plan(ix, eni_id, eni, eni_id in nat_enis)
         if p is not None:
             plan.enis[eni_id] = p
             by_vpc[p.vpc].append(p)
+    plan.peerings = _peerings(ix)
     logged = flow_logged_vpcs(topology)
     for vpc_id in topology.vpcs:
-        router = plan.routers[vpc_id] = _router_plan(ix, vpc_id, by_vpc[vpc_id])
+        router = plan.routers[vpc_id] = _router_plan(ix, vpc_id, by_vpc[vpc_id], nat_enis,
+                                                     plan.peerings)
         if vpc_id in logged:
             _defer_drops(router)
+    # the internet namespace routes a public address to the router that owns it, when the
+    # owner's VPC has an internet gateway (the only way in from the internet)
+    for public, (vpc, private) in ix.public_owner.items():
+        if vpc in ix.vpc_igw and _planned(plan, ix, vpc, private):
+            plan.internet[ip_str(public)] = vpc
     return plan
 
 
@@ -413,13 +491,42 @@ def _defer_drops(r: RouterPlan) -> None:
     r.flow_logs = True
 
 
-def _eni_plan(ix: Index, eni_id: str, eni: dict) -> EniPlan | None:
+def _nat_enis(t: Topology) -> dict[str, str]:
+    """NAT gateways' interfaces (eni -> nat) whose namespaces exist."""
+    out = {}
+    for nat_id, nat in t.nat_gateways.items():
+        if nat.get("State", "available") in NAT_STATES:
+            for a in nat.get("NatGatewayAddresses") or ():
+                if a.get("NetworkInterfaceId"):
+                    out[a["NetworkInterfaceId"]] = nat_id
+    return out
+
+
+def _peerings(ix: Index) -> dict[str, tuple[str, str, str]]:
+    """Active peering connections between two VPCs of the topology: a link between their
+    routers, the port named after the connection on both sides."""
+    out = {}
+    for pcx_id, pcx in ix.topo.vpc_peering_connections.items():
+        a, b = ix.pcx_vpcs.get(pcx_id, ("", ""))
+        status = (pcx.get("Status") or {}).get("Code", "active")
+        if status == "active" and a != b and a in ix.topo.vpcs and b in ix.topo.vpcs:
+            out[pcx_id] = ("p" + port_name(pcx_id)[1:], a, b)
+    return out
+
+
+def _planned(plan: Plan, ix: Index, vpc: str, address: int) -> bool:
+    """Is this private address an interface's in the plan (an ENI's, a NAT gateway's)?"""
+    e = plan.enis.get(ix.eni_by_ip.get((vpc, address), ""))
+    return e is not None and any(a.split("/")[0] == ip_str(address) for a in e.addresses)
+
+
+def _eni_plan(ix: Index, eni_id: str, eni: dict, nat: bool = False) -> EniPlan | None:
     subnet = eni.get("SubnetId", "")
     block = ix.subnet_block.get(subnet)
     primary = ix.eni_ip.get(eni_id)
     vpc = eni.get("VpcId", "")
     if (block is None or primary is None or vpc not in ix.topo.vpcs
-            or eni.get("InterfaceType") in NOT_ENDPOINTS):
+            or (eni.get("InterfaceType") in NOT_ENDPOINTS and not nat)):
         return None
     net, _mask, plen = block
     addresses = [primary]
@@ -429,10 +536,12 @@ def _eni_plan(ix: Index, eni_id: str, eni: dict) -> EniPlan | None:
         if value and value not in addresses:
             addresses.append(value)
     return EniPlan(eni_id, vpc, port_name(eni_id), net, ip_str(net + 1),
-                   tuple(f"{ip_str(a)}/{plen}" for a in addresses), _mac(eni.get("MacAddress")))
+                   tuple(f"{ip_str(a)}/{plen}" for a in addresses), _mac(eni.get("MacAddress")),
+                   "nat" if nat else "eni")
 
 
-def _router_plan(ix: Index, vpc_id: str, enis: list[EniPlan]) -> RouterPlan:
+def _router_plan(ix: Index, vpc_id: str, enis: list[EniPlan], nat_enis: dict[str, str],
+                 peerings: dict[str, tuple[str, str, str]]) -> RouterPlan:
     t = ix.topo
     r = RouterPlan(vpc_id, resolver=resolver_addresses(t.vpcs[vpc_id]))
     sets, chains = r.sets, r.chains
@@ -451,7 +560,8 @@ def _router_plan(ix: Index, vpc_id: str, enis: list[EniPlan]) -> RouterPlan:
     subnets = {s: b for s, b in ix.subnet_block.items() if t.subnets[s].get("VpcId") == vpc_id}
 
     # -- source/destination check and route tables (prerouting) --
-    checked = [e for e in enis if t.network_interfaces[e.id].get("SourceDestCheck", True)]
+    checked = [e for e in enis if e.kind == "eni"
+               and t.network_interfaces[e.id].get("SourceDestCheck", True)]
     add_set("checked", "type ifname;", sorted(f'"{e.port}"' for e in checked))
     add_set("from_eni", "type ifname . ipv4_addr : verdict;", sorted(
         f'"{e.port}" . {a.split("/")[0]} : goto {nft_name(_subnet_of(ix, e))}'
@@ -478,6 +588,8 @@ def _router_plan(ix: Index, vpc_id: str, enis: list[EniPlan]) -> RouterPlan:
     # to the destination subnet's inbound ACL --
     blocks = sorted((net, net | (~mask & ALL), acl_chain[(s_id, False)])
                     for s_id, (net, mask, _plen) in subnets.items())
+    targets = _Targets(ix, vpc_id, r, {nat_enis[e.id]: e for e in enis if e.kind == "nat"},
+                       acl_chain, peerings)
     route_map, destinations = [], {}
     for subnet_id, (net, _mask, plen) in sorted(subnets.items()):
         rules = [f"ip daddr {cidr_str(net, plen)} return"]  # same subnet: no ACL, no routes
@@ -486,7 +598,7 @@ def _router_plan(ix: Index, vpc_id: str, enis: list[EniPlan]) -> RouterPlan:
         rtb_id = ix.rtb_id_for_subnet(subnet_id)
         if rtb_id is not None and ix.route_table(rtb_id) is not None:
             if rtb_id not in destinations:  # once per route table: many subnets share one
-                spans = _destinations(_route_spans(ix, rtb_id), blocks)
+                spans = _destinations(_route_spans(ix, rtb_id), blocks, targets.pieces)
                 if len(spans) > INLINE:
                     name = "to_" + nft_name(rtb_id)
                     add_set(name, "type ipv4_addr : verdict; flags interval;",
@@ -534,19 +646,61 @@ def _router_plan(ix: Index, vpc_id: str, enis: list[EniPlan]) -> RouterPlan:
             add(_memoized(("sg", g, egress, repr(perms), peers),
                           lambda g=g, e=egress, p=peers: _sg_chain(ix, g, e, p)))
 
+    # -- what arrives from outside the VPC: from the internet (a public address, translated
+    # to its private one, or a reply to a masqueraded endpoint connection), or over a
+    # peering connection: the destination subnet's inbound ACL --
+    add_set("arrive", "type ipv4_addr : verdict; flags interval;",
+            [f"{ip_str(lo)}-{ip_str(hi)} : {v}" for lo, hi, v
+             in _destinations([(0, ALL, "return")], blocks)])
+    public_out, public_in = [], []
+    for (vpc, private), public in sorted(ix.public_of.items()):
+        if vpc == vpc_id and _planned_in(enis, private):
+            public_out.append((private, public))
+            if vpc in ix.vpc_igw:
+                public_in.append((public, private))
+    add_set("public_src", "type ipv4_addr;", [ip_str(a) for a, _b in public_out])
+    add_set("public_out", "type ipv4_addr : ipv4_addr;",
+            [f"{ip_str(a)} : {ip_str(b)}" for a, b in public_out])
+    add_set("public_in", "type ipv4_addr : ipv4_addr;",
+            [f"{ip_str(a)} : {ip_str(b)}" for a, b in public_in])
+    add_set("peers", "type ifname;", sorted(f'"{port}"' for port, a, b in peerings.values()
+                                            if vpc_id in (a, b)))
+    add_chain("from_internet", ["ip daddr set ip daddr map @public_in ip daddr vmap @arrive",
+                                "fib daddr type local accept",  # tracked: a masqueraded reply
+                                "drop"])
+
     # -- base chains --
-    add_chain("routing", ["meta l4proto tcp notrack",  # TCP's state is kept statelessly, below
-                          *_resolver_rules(r.resolver),
-                          "iifname . ip saddr vmap @from_eni",
-                          "iifname @checked drop",  # from an ENI, not from its addresses
-                          "iifgroup vmap @route"],
+    # TCP inside the fabric is not tracked (its state is kept statelessly, below): classify
+    # returns for traffic that stays in the fabric, and accepts (tracked) what a gateway
+    # endpoint masquerades
+    add_chain("routing", ["jump classify", "meta l4proto tcp notrack"],
               "type filter hook prerouting priority -300; policy accept;")
+    add_chain("classify", [*_resolver_rules(r.resolver),
+                           "iifname . ip saddr vmap @from_eni",
+                           "iifname @checked drop",  # from an ENI, not from its addresses
+                           f'iifname "{UPLINK}" goto from_internet',
+                           "iifname @peers ip daddr vmap @arrive",
+                           "iifname @peers drop",
+                           "iifgroup vmap @route"])
     add_chain("filter", ["tcp flags & (syn | ack) != syn accept",
                          "meta l4proto != tcp ct state established,related accept",
                          "iifname vmap @eni_out",
                          "goto ingress"],
               "type filter hook forward priority 0; policy accept;")
     add_chain("ingress", ["oifname vmap @eni_in", "accept"])
+    if MARK_INTERNET in r.tables:  # the internet gateway's 1:1 NAT, outbound (after conntrack,
+        # which saw the private address: a UDP reply, translated back before it, matches)
+        add_chain("egress", [f"meta mark {MARK_INTERNET} ip saddr set ip saddr map @public_out"],
+                  "type filter hook postrouting priority 0; policy accept;")
+    if MARK_ENDPOINT in r.tables:
+        # A gateway endpoint's traffic reaches the service from the router's uplink address
+        # (unique per router): VPCs whose CIDRs overlap get their replies back. The reply,
+        # translated back by conntrack, then meets the destination subnet's inbound ACL.
+        add_chain("endpoint_out", [f"meta mark {MARK_ENDPOINT} masquerade"],
+                  "type nat hook postrouting priority 100; policy accept;")
+        reply = f'iifname "{UPLINK}" ct direction reply ct status snat'
+        add_chain("endpoint_in", [f"{reply} ip daddr vmap @arrive", f"{reply} drop"],
+                  "type filter hook prerouting priority -90; policy accept;")
     return r
 
 
@@ -572,19 +726,124 @@ def _resolver_rules(addresses: tuple[str, ...]) -> list[str]:
     return [f"ip daddr {{ {targets} }} meta l4proto {{ tcp, udp }} th dport {RESOLVER_PORT} accept"]
 
 
+def _planned_in(enis: list[EniPlan], address: int) -> bool:
+    text = ip_str(address)
+    return any(a.split("/")[0] == text for e in enis for a in e.addresses)
+
+
+class _Targets:
+    """One router's gateway targets: the verdict a route to each leads to, and the chain and
+    routing table behind it, made when a route table first uses it. The checks are the
+    engine's (engine.py via_igw, via_nat, via_peering, via_endpoint); what a target cannot
+    carry is dropped, like a blackhole."""
+
+    def __init__(self, ix: Index, vpc: str, r: RouterPlan, nats: dict[str, EniPlan],
+                 acl_chain: dict[tuple[str, bool], str | None],
+                 peerings: dict[str, tuple[str, str, str]]) -> None:
+        self.ix, self.t, self.vpc, self.r = ix, ix.topo, vpc, r
+        self.nats = nats
+        self.acl_chain = acl_chain
+        self.peerings = peerings
+        self.own = ", ".join(cidr_str(net, plen) for net, _m, plen in ix.vpc_blocks.get(vpc, ()))
+
+    def pieces(self, lo: int, hi: int, token: str) -> list[tuple[int, int, str]]:
+        kind, target = token.split(" ", 1)
+        verdict = {IGW: self.igw, NAT: self.nat, PCX: self.pcx, VPCE: self.endpoint}[kind](target)
+        if verdict is None:
+            return []
+        name, within = verdict
+        return [(a, b, f"goto {name}") for a, b in _clip(lo, hi, within)]
+
+    def _chain(self, name: str, rules: list[str]) -> None:
+        self.r.chains[name] = NftChain(name, tuple(rules))
+
+    def _from_vpc(self, then: str) -> str:
+        """Only the VPC's own addresses may use a gateway (not a reply a NAT gateway
+        forwards)."""
+        return f"ip saddr {{ {self.own} }} {then}" if self.own else then
+
+    def igw(self, igw_id: str):
+        """Public destinations, for a source with a public address (1:1 NAT on the way out)."""
+        if self.vpc not in self.ix.igw_vpcs.get(igw_id, ()):
+            return None  # not attached to this VPC
+        self.r.tables[MARK_INTERNET] = ("internet",)
+        self._chain("igw", [f"ip saddr @public_src meta mark set {MARK_INTERNET} return", "drop"])
+        return "igw", _complement(non_internet_blocks())
+
+    def nat(self, nat_id: str):
+        """On to the NAT gateway's namespace, through its subnet's inbound ACL (unless the
+        packet comes from that subnet); it comes back as from the NAT gateway's interface."""
+        nat = self.t.nat_gateways.get(nat_id) or {}
+        e = self.nats.get(nat_id)
+        if e is None or nat.get("State", "available") != "available" or nat.get("VpcId") != self.vpc:
+            return None
+        mark = target_mark(nat_id)
+        self.r.tables[mark] = ("eni", e.port, e.addresses[0].split("/")[0])
+        acl = self.acl_chain.get((nat.get("SubnetId", ""), False))
+        name = "nat_" + nft_name(nat_id)
+        address = e.addresses[0].split("/")[0]
+        self._chain(name, [f'iifname "{e.port}" drop',  # from the NAT gateway itself: a loop
+                           # a reply routed to it: it did not carry the request (asymmetric
+                           # routing), even when that reply is for its own address
+                           f"ip daddr {address} drop",
+                           *([f"iifgroup != {e.group} jump {acl}"] if acl else []),
+                           self._from_vpc(f"meta mark set {mark} return"), "drop"])
+        return name, [(0, ALL)]
+
+    def pcx(self, pcx_id: str):
+        """The peer VPC's addresses, to the peer's router (whose inbound ACLs apply there)."""
+        link = self.peerings.get(pcx_id)
+        if link is None or self.vpc not in link[1:]:
+            return None
+        port, a, b = link
+        peer = b if self.vpc == a else a
+        blocks = self.ix.vpc_blocks.get(peer) or ()
+        mark = target_mark(pcx_id)
+        self.r.tables[mark] = ("peer", port, peer)
+        name = "pcx_" + nft_name(pcx_id)
+        self._chain(name, [self._from_vpc(f"meta mark set {mark} return"), "drop"])
+        return name, _merge([cidr_range(blk) for blk in blocks])
+
+    def endpoint(self, vpce_id: str):
+        """To the service's addresses in the internet namespace, without a gateway."""
+        ep = self.t.vpc_endpoints.get(vpce_id)
+        if ep is None or str(ep.get("State", "available")).lower() != "available":
+            return None
+        self.r.tables[MARK_ENDPOINT] = ("internet",)
+        self._chain("endpoint", [self._from_vpc(f"meta mark set {MARK_ENDPOINT} accept"), "drop"])
+        return "endpoint", [(0, ALL)]
+
+
+def _complement(blocks) -> list[tuple[int, int]]:
+    out, at = [], 0
+    for lo, hi in _merge([cidr_range(b) for b in blocks]):
+        if lo > at:
+            out.append((at, lo - 1))
+        at = hi + 1
+    if at <= ALL:
+        out.append((at, ALL))
+    return out
+
+
+def _clip(lo: int, hi: int, within: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    return [(max(lo, a), min(hi, b)) for a, b in within if a <= hi and lo <= b]
+
+
 def _subnet_of(ix: Index, e: EniPlan) -> str:
     return ix.topo.network_interfaces[e.id].get("SubnetId", "")
 
 
-def _destinations(spans, blocks) -> list[tuple[int, int, str]]:
+def _destinations(spans, blocks, gateway=None) -> list[tuple[int, int, str]]:
     """Route spans resolved to what the router does: a local route's addresses in a subnet go
     on to that subnet's inbound ACL (`return` when it allows everything); its addresses in no
-    subnet have no destination (dropped); other verdicts stay. Drops are left out: they are
-    what falls through."""
+    subnet have no destination (dropped); a gateway's token becomes what `gateway` says.
+    Drops are left out: they are what falls through."""
     out: list[list] = []
     for lo, hi, verdict in spans:
+        if verdict == "drop":
+            continue
         if verdict != "return":
-            pieces = [(lo, hi, verdict)]
+            pieces = gateway(lo, hi, verdict) if gateway else []
         else:
             pieces = [(max(lo, b_lo), min(hi, b_hi), f"goto {acl}" if acl else "return")
                       for b_lo, b_hi, acl in blocks if b_lo <= hi and lo <= b_hi]

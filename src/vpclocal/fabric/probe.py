@@ -8,6 +8,7 @@ answers JSON lines on stdin/stdout:
     {"op": "reset"}                    (close listeners, forget namespaces) -> {}
     {"op": "connect", "timeout": 0.3,
      "flows": [[src_ns, src_port, "10.0.2.4", 80], ...]}          -> {"ok": [true, ...]}
+        (a flow may name its source address too: [src_ns, src_port, ip, port, src_ip])
     {"op": "latency", "ns": 7, "ip": "10.0.2.4", "port": 80, "count": 2000}
                                                                   -> {"us": [...]}
     {"op": "throughput", "ns": 7, "sink_ns": 8, "ip": "10.0.2.4", "port": 5001,
@@ -94,12 +95,12 @@ def op_connect(flows: list, timeout: float = 0.3) -> dict:
     sel = selectors.DefaultSelector()
     socks = []
     ok = [False] * len(flows)
-    for i, (ns, sport, ip, port) in enumerate(flows):
+    for i, (ns, sport, ip, port, *source) in enumerate(flows):
         s = socket_in(ns)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _NO_LINGER)
-        if sport:
-            s.bind(("0.0.0.0", sport))
+        if sport or source:
+            s.bind((source[0] if source else "0.0.0.0", sport))
         s.setblocking(False)
         err = s.connect_ex((ip, port))
         socks.append(s)

@@ -12,23 +12,40 @@ sandbox, so that plan is what the kernel has. apply() diffs the new plan against
   elements are added and deleted), and delete what is gone: a rule change is one small
   atomic transaction; a large change is packed into several (see BUDGET);
 - new router ports are configured and brought up last, once their rules are in force;
-- a router whose VPC gets a flow log gets the flow log table (flowlogs.py) once, and loses it
-  when its last flow log goes: its counters live in the kernel, so no other change touches it.
-- a router's `lo` carries the VPC resolver's addresses (base + 2 and 169.254.169.253), where
-  the fabric service binds the resolver's sockets (dns.py).
+  then each router's policy routing (a mark per gateway target, see compiler.RouterPlan) and
+  the internet namespace's routes to public addresses follow the plan.
+
+Outside the VPCs (made once, kept by clear()): the internet namespace, to which every router
+has an uplink (`inet`, router i's address 169.254.128.0 + i: unique, so a gateway endpoint's
+masqueraded traffic gets its replies back whichever VPC CIDRs overlap), where every address
+of the simulated internet's documentation ranges is local and a public address routes to the
+router that owns it; and the Lambda service network, where functions without VpcConfig run:
+it reaches the internet namespace from one public address and nothing else. A peering
+connection is a veth pair between its two routers.
+
+A router whose VPC gets a flow log gets the flow log table (flowlogs.py) once, and loses it
+when its last flow log goes: its counters live in the kernel, so no other change touches it.
+A router's `lo` carries the VPC resolver's addresses (base + 2 and 169.254.169.253), where the
+fabric service binds the resolver's sockets (dns.py).
 
 If anything fails, the state is unknown: the next apply() rebuilds everything from scratch.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass, field
 
+from vpclocal.network.addr import LAMBDA_SERVICE_PUBLIC_IP, ip, ip_str
+
 from .compiler import (
     ENI_SYSCTL,
+    INTERNET_GATEWAY,
+    NAT_RULESET,
     ROUTER_SYSCTL,
     TABLE,
+    UPLINK,
     EniPlan,
     NftSet,
     Plan,
@@ -40,6 +57,27 @@ from .sandbox import Sandbox, Space
 
 IP = ["ip", "-batch", "-"]
 NFT = ["nft", "-f", "-"]
+
+INTERNET_RANGES = ("198.51.100.0/24", "203.0.113.0/24")  # every address local
+ROUTER_LINKS = ip("169.254.128.0")  # router i's uplink address: + i (i < 10,000)
+RULE_PREF = 100  # the policy routing rules' priority (before main's 32766)
+LAMBDA_ADDRESS = "169.254.76.1"  # the Lambda service network's own address
+LAMBDA_LINK = "lambda"  # its link's name in the internet namespace
+INTERNET_RULESET = """table ip internet {
+  chain forward { type filter hook forward priority 0; policy accept;
+    ip daddr 169.254.0.0/16 drop; }
+  chain postrouting { type filter hook postrouting priority 0; policy accept;
+    oifname "void" drop; }
+}
+"""
+# functions without VpcConfig: out from one public address, nothing comes in unasked
+LAMBDA_RULESET = f"""table ip lambda {{
+  chain postrouting {{ type nat hook postrouting priority 100; policy accept;
+    oifname "eth0" snat to {LAMBDA_SERVICE_PUBLIC_IP}; }}
+  chain input {{ type filter hook input priority 0; policy accept;
+    iifname "eth0" ct state new drop; }}
+}}
+"""
 
 
 @dataclass
@@ -66,8 +104,11 @@ class Reconciler:
         self.parallel = parallel
         self.routers: dict[str, Space] = {}
         self.enis: dict[str, Space] = {}
+        self.uplinks: dict[str, int] = {}  # router (VPC) -> its uplink's number
         self.plan = Plan()  # what the kernel has
         self._broken = False
+        self._internet: Space | None = None
+        self._lambda: Space | None = None
 
     def apply_topology(self, topology) -> Stats:
         return self.apply(compile_plan(topology))
@@ -82,10 +123,15 @@ class Reconciler:
             raise
 
     def clear(self) -> None:
-        """Drop every namespace this reconciler made."""
+        """Drop every namespace of the VPCs (the internet namespace and the Lambda service
+        network stay, as other parts of the server may hold sockets in them)."""
+        if self._internet is not None and self.uplinks:
+            self.sb.run([(IP, self._internet, "".join(
+                f"link del dev r{i}\n" for i in self.uplinks.values()))])
         self.sb.ns_del([*self.enis.values(), *self.routers.values()])
         self.enis.clear()
         self.routers.clear()
+        self.uplinks.clear()
         self.plan = Plan()
         self._broken = False
 
@@ -95,6 +141,53 @@ class Reconciler:
 
     def router_space(self, vpc_id: str) -> Space:
         return self.routers[vpc_id]
+
+    def router_address(self, vpc_id: str) -> str:
+        """A router's uplink address (what a gateway endpoint's service sees)."""
+        return ip_str(ROUTER_LINKS + self.uplinks[vpc_id])
+
+    @property
+    def internet(self) -> Space:
+        """The internet namespace (made on first use)."""
+        if self._internet is None:
+            self._outside()
+        assert self._internet is not None
+        return self._internet
+
+    @property
+    def lambda_service(self) -> Space:
+        """The Lambda service network: where functions without VpcConfig run."""
+        if self._lambda is None:
+            self._outside()
+        assert self._lambda is not None
+        return self._lambda
+
+    def _outside(self) -> None:
+        internet, lam = (self.sb.ns_new(1, sysctl=ROUTER_SYSCTL, holder=True)
+                         + self.sb.ns_new(1, sysctl=ENI_SYSCTL))
+        try:
+            self.sb.veth([(lam, "eth0", internet, LAMBDA_LINK)])
+            self.sb.check([
+                (IP, internet, "".join([
+                    f"addr add {INTERNET_GATEWAY}/32 dev lo\n",
+                    *(f"route add local {r} dev lo\n" for r in INTERNET_RANGES),
+                    # elsewhere: into a device whose traffic is dropped, no answer (a
+                    # timeout, even for a connection made here; a blackhole route would
+                    # refuse that one at once)
+                    "link add void type veth peer name void1\nlink set void up\n",
+                    "route add default dev void\n",
+                    f"link set {LAMBDA_LINK} up\n",
+                    f"route add {LAMBDA_ADDRESS}/32 dev {LAMBDA_LINK}\n",
+                    (f"route add {LAMBDA_SERVICE_PUBLIC_IP}/32 via {LAMBDA_ADDRESS} "
+                    f"dev {LAMBDA_LINK}\n")])),
+                (NFT, internet, INTERNET_RULESET),
+                (IP, lam, (f"addr add {LAMBDA_ADDRESS}/32 dev eth0\nlink set eth0 up\n"
+                          f"route add default via {INTERNET_GATEWAY} dev eth0 onlink\n")),
+                (NFT, lam, LAMBDA_RULESET)])
+        except BaseException:
+            self.sb.ns_del([internet, lam])
+            raise
+        self._internet, self._lambda = internet, lam
 
     # ---- the steps -------------------------------------------------------------------------
 
@@ -109,24 +202,39 @@ class Reconciler:
             last = now
 
         old = self.plan
-        # 1. gone or changed ENIs: their router ports first, then their namespaces
+        internet = self.internet
+        # 1. gone or changed ENIs: their router ports first, then their namespaces; gone
+        # peering links and uplinks (deleting a veth is synchronous, a namespace's teardown
+        # is not: a name is free again at once)
         drop = [i for i, e in old.enis.items() if plan.enis.get(i) != e]
         gone_routers = [v for v in old.routers if v not in plan.routers]
         unplug: dict[str, list[str]] = {}
         for i in drop:
             if old.enis[i].vpc not in gone_routers:
                 unplug.setdefault(old.enis[i].vpc, []).append(old.enis[i].port)
-        self.sb.check([(IP, self.routers[v], "".join(f"link del dev {p}\n" for p in ports))
-                       for v, ports in unplug.items()])
+        for pcx, (port, a, b) in old.peerings.items():
+            if plan.peerings.get(pcx) != (port, a, b):
+                side = a if a not in gone_routers else b if b not in gone_routers else None
+                if side is not None:
+                    unplug.setdefault(side, []).append(port)
+        jobs = [(IP, self.routers[v], "".join(f"link del dev {p}\n" for p in ports))
+                for v, ports in unplug.items()]
+        if gone_routers:
+            jobs.append((IP, internet, "".join(f"link del dev r{self.uplinks.pop(v)}\n"
+                                               for v in gone_routers)))
+        self.sb.check(jobs)
         self.sb.ns_del([self.enis.pop(i) for i in drop] + [self.routers.pop(v) for v in gone_routers])
         stats.enis_removed, stats.routers_removed = len(drop), len(gone_routers)
         lap("remove")
 
-        # 2. new routers
+        # 2. new routers, each with its uplink to the internet namespace
         new_routers = [v for v in plan.routers if v not in self.routers]
         for v, space in zip(new_routers, self.sb.ns_new(len(new_routers), sysctl=ROUTER_SYSCTL),
                             strict=True):
             self.routers[v] = space
+            taken = set(self.uplinks.values())
+            self.uplinks[v] = next(i for i in itertools.count(1) if i not in taken)
+        self._uplink(new_routers)
         stats.routers_added = len(new_routers)
         # the VPC resolver's addresses on each router's lo (its sockets are the service's)
         self.sb.check([(IP, self.routers[v], batch) for v, r in plan.routers.items()
@@ -134,16 +242,26 @@ class Reconciler:
                                                    else old.routers.get(v), r))],
                       self.parallel)
 
-        # 3. new ENIs: a namespace each, and the veth pair to the router, its port still down
+        # 3. new ENIs: a namespace each, and the veth pair to the router, its port still down;
+        # a NAT gateway's namespace forwards and masquerades
         new = [e for i, e in plan.enis.items() if i not in self.enis]
-        spaces = self.sb.ns_new(len(new), sysctl=ENI_SYSCTL) if new else []
-        for e, space in zip(new, spaces, strict=True):
-            self.enis[e.id] = space
+        for kind, sysctl in (("eni", ENI_SYSCTL), ("nat", ROUTER_SYSCTL)):
+            some = [e for e in new if e.kind == kind]
+            for e, space in zip(some, self.sb.ns_new(len(some), sysctl=sysctl) if some else [],
+                                strict=True):
+                self.enis[e.id] = space
         lap("namespaces")
         self.sb.plug([{"ns": self.enis[e.id].ns, "router": self.routers[e.vpc].ns,
                        "port": e.port, "group": e.group, "mac": e.mac,
                        "addresses": list(e.addresses), "gateway": e.gateway} for e in new])
+        self.sb.check([(NFT, self.enis[e.id], NAT_RULESET) for e in new if e.kind == "nat"],
+                      self.parallel)
         stats.enis_added = len(new)
+        # peering connections: a link between the two routers
+        links = [(pcx, link) for pcx, link in plan.peerings.items()
+                 if old.peerings.get(pcx) != link]
+        self.sb.veth([(self.routers[a], port, self.routers[b], port)
+                      for _pcx, (port, a, b) in links])
         lap("enis")
 
         # 4. rules, before any new port comes up; the flow log tables first (counting before
@@ -158,17 +276,82 @@ class Reconciler:
             self.sb.check(jobs, self.parallel)
         lap("nft")
 
-        # 5. router side of the new ports
+        # 5. router side of the new ports and links
         ports: dict[str, list[str]] = {}
         for e in new:
             ports.setdefault(e.vpc, []).append(port_batch(e))
+        for _pcx, (port, a, b) in links:
+            for v in (a, b):
+                ports.setdefault(v, []).append(f"link set dev {port} up\n")
         self.sb.check([(IP, self.routers[v], "".join(b)) for v, b in ports.items()],
                       self.parallel)
         lap("ports")
 
+        # 6. policy routing (routes through a port need it up) and the internet's routes
+        renewed = {e.port for e in new} | {link[0] for _pcx, link in links}
+        self._tables(old, plan, set(new_routers), renewed)
+        self._internet_routes(old, plan, set(new_routers))
+        lap("routing")
+
         self.plan = plan
         stats.seconds = time.perf_counter() - start
         return stats
+
+
+    def _uplink(self, vpcs: list[str]) -> None:
+        """Routers' links to the internet namespace: `inet` in the router, `r<i>` there."""
+        if not vpcs:
+            return
+        internet = self.internet
+        self.sb.veth([(self.routers[v], UPLINK, internet, f"r{self.uplinks[v]}") for v in vpcs])
+        jobs = [(IP, self.routers[v], (f"addr add {self.router_address(v)}/32 dev {UPLINK}\n"
+                                      f"link set dev {UPLINK} up\n")) for v in vpcs]
+        jobs.append((IP, internet, "".join(
+            f"link set dev r{self.uplinks[v]} up\n"
+            f"route add {self.router_address(v)}/32 dev r{self.uplinks[v]}\n" for v in vpcs)))
+        self.sb.check(jobs, self.parallel)
+
+    def _table_route(self, spec: tuple[str, ...], table: int) -> str:
+        if spec[0] == "internet":
+            via, dev = INTERNET_GATEWAY, UPLINK
+        elif spec[0] == "eni":
+            via, dev = spec[2], spec[1]
+        else:  # a peering connection: the peer router's address
+            via, dev = self.router_address(spec[2]), spec[1]
+        return f"route replace default via {via} dev {dev} onlink table {table}\n"
+
+    def _tables(self, old: Plan, plan: Plan, new_routers: set[str], renewed: set[str]) -> None:
+        """Each router's marks and routing tables (a table's route goes with its port: one
+        through a port made again in this apply is made again)."""
+        undo, do = [], []
+        for v, r in plan.routers.items():
+            before = {} if v in new_routers else old.routers[v].tables
+            gone = "".join(f"rule del pref {RULE_PREF} fwmark {m} lookup {m}\n"
+                           f"route flush table {m}\n" for m in before if m not in r.tables)
+            if gone:
+                undo.append((IP, self.routers[v], gone))
+            lines = []
+            for mark, spec in r.tables.items():
+                if mark not in before:
+                    lines.append(f"rule add pref {RULE_PREF} fwmark {mark} lookup {mark}\n")
+                if before.get(mark) != spec or spec[1:2] and spec[1] in renewed:
+                    lines.append(self._table_route(spec, mark))
+            if lines:
+                do.append((IP, self.routers[v], "".join(lines)))
+        self.sb.run(undo, self.parallel)  # best effort: a gone port took its routes along
+        self.sb.check(do, self.parallel)
+
+    def _internet_routes(self, old: Plan, plan: Plan, new_routers: set[str]) -> None:
+        """Public addresses to the routers that own them."""
+        lines = [f"route del {a}/32\n" for a, v in old.internet.items()
+                 if plan.internet.get(a) != v and v in self.uplinks and v not in new_routers]
+        if lines:
+            self.sb.run([(["ip", "-force", "-batch", "-"], self.internet, "".join(lines))])
+        lines = [f"route replace {a}/32 via {self.router_address(v)} dev r{self.uplinks[v]}\n"
+                 for a, v in plan.internet.items()
+                 if old.internet.get(a) != v or v in new_routers]
+        if lines:
+            self.sb.check([(IP, self.internet, "".join(lines))])
 
 
 # ---- batches ---------------------------------------------------------------------------------

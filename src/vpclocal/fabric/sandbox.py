@@ -193,6 +193,12 @@ class Sandbox:
         if enis:
             self.call("plug", enis=enis)
 
+    def veth(self, links: list[tuple[Space, str, Space, str]]) -> None:
+        """Veth pairs (namespace, name, peer namespace, peer name), down (agent.op_veth)."""
+        if links:
+            self.call("veth", links=[{"ns": a.ns, "name": x, "peer_ns": b.ns, "peer": y}
+                                     for a, x, b, y in links])
+
     def ip(self, space: Space | None, batch: str) -> str:
         return self.check([(["ip", "-batch", "-"], space, batch)])[0].out
 

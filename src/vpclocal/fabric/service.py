@@ -24,7 +24,9 @@ them to the server (a socket stays in the namespace it was made in), so
   AWS_ENDPOINT_URL stays http://127.0.0.1:<port>.
 
 Traffic the function sends anywhere else leaves by the ENI's eth0, from the ENI's address,
-through its VPC router's rules.
+through its VPC router's rules. place_public() does the same in the Lambda service network
+(reconciler.py) for functions without VpcConfig: the internet, and no VPC; their resolver
+answers public names only, on the namespace's own loopback (PUBLIC_RESOLVER).
 
 The simulated internet: once the reconciler has the internet namespace (`Reconciler.internet`),
 an Internet (internet.py) answers in it: echo hosts on every public address, and the AWS
@@ -72,6 +74,8 @@ NETWORK_KINDS = frozenset(KINDS) | frozenset(PUBLISHED_KINDS)
 QUIET = 0.005  # seconds without another network commit before applying
 SETTLE = 0.03  # ... but never waiting longer than this after the first one
 CONVERGE_TIMEOUT = 5.0  # a placement waits this long for the fabric to catch up
+LAMBDA_SERVICE = "lambda-service"  # the relays' key of the Lambda service network
+PUBLIC_RESOLVER = "127.0.0.53"  # the Lambda service network's resolver, on its own loopback
 
 
 class _Snapshot:
@@ -126,6 +130,7 @@ class FabricService:
         self._regions: dict[str, str] = {}  # VPC id -> its region (from the last plan)
         self._zones: dict[str, tuple[int, dns.Zone | None]] = {}
         self._resolvers: dict[str, _Resolver] = {}
+        self._public_resolver: _Resolver | None = None  # the Lambda service network's
         self._dns_loop: asyncio.AbstractEventLoop | None = None
         self._dns_thread: threading.Thread | None = None
         self._declared: tuple[int, dict[str, str]] = (-1, {})
@@ -316,9 +321,7 @@ class FabricService:
         self._regions = {v: r for r, t in zip(regions, topologies, strict=True) for v in t.vpcs}
         plan = Plan()
         for topology in topologies:
-            part = compile_plan(topology)
-            plan.routers.update(part.routers)
-            plan.enis.update(part.enis)
+            plan.update(compile_plan(topology))
         return (plan, endpoints) if with_endpoints else plan
 
     def wait_applied(self, timeout: float = CONVERGE_TIMEOUT) -> bool:
@@ -369,6 +372,24 @@ class FabricService:
                 return Placement(note=f"vpclocal: cannot start in {eni_id} ({exc}): this "
                                  "function runs outside its VPC, unisolated.")
 
+    async def place_public(self, region: str = "us-east-1") -> Placement | None:
+        """A Placement in the Lambda service network, for functions without VpcConfig: they
+        reach the internet (from one public address) and no VPC. None where the fabric
+        cannot place functions (they run in the server's network, as without the fabric)."""
+        if not self.running or os.geteuid() != 0:
+            return None
+        self._loop = asyncio.get_running_loop()
+        if self._place_lock is None:
+            self._place_lock = asyncio.Lock()
+        assert self.fabric is not None
+        async with self._place_lock:
+            try:
+                space = await asyncio.to_thread(lambda: self.fabric.lambda_service)
+                return await self._place(LAMBDA_SERVICE, space, region)
+            except FabricError as exc:
+                log.error("cannot place a function in the Lambda service network: %s", exc)
+                return None
+
     async def _place(self, eni_id: str, space: Space, region: str) -> Placement:
         assert self.fabric is not None
         sandbox = self.fabric.sandbox
@@ -390,10 +411,15 @@ class FabricService:
         return Placement(listener=listener, netns_fd=netns,
                          endpoint_url=f"http://127.0.0.1:{self.endpoint[1]}",
                          environment=environment,
-                         current=lambda: self.space(eni_id) is space,
-                         explain=lambda address, port: self.explain(region, eni_id, address,
-                                                                    port),
+                         current=lambda: self._space_of(eni_id) is space,
+                         explain=None if eni_id == LAMBDA_SERVICE else (
+                             lambda address, port: self.explain(region, eni_id, address, port)),
                          resolver=resolver, search=search)
+
+    def _space_of(self, eni_id: str) -> Space | None:
+        if eni_id == LAMBDA_SERVICE:
+            return self.fabric.lambda_service if self.running and self.fabric else None
+        return self.space(eni_id)
 
     def explain(self, region: str, eni_id: str, address: str, port: int) -> str | None:
         """Why a connection from this ENI to address:port never opened (hints.py)."""
@@ -403,6 +429,8 @@ class FabricService:
     def resolver_of(self, eni_id: str) -> tuple[str, str]:
         """(the VPC resolver's address, the search domain) for an ENI's namespace."""
         assert self.fabric is not None
+        if eni_id == LAMBDA_SERVICE:
+            return (PUBLIC_RESOLVER, "") if self._public_resolver is not None else ("", "")
         plan = self.fabric.reconciler.plan
         eni = plan.enis.get(eni_id)
         router = plan.routers.get(eni.vpc) if eni is not None else None
@@ -413,7 +441,7 @@ class FabricService:
     def _prune(self) -> None:
         """Close the relays of ENI namespaces that are gone (they would keep them alive)."""
         for eni_id, (space, server) in list(self._relays.items()):
-            if self.space(eni_id) is not space:
+            if self._space_of(eni_id) is not space:
                 server.close()
                 del self._relays[eni_id]
 
@@ -450,10 +478,11 @@ class FabricService:
             return
 
         def close() -> None:
-            for r in self._resolvers.values():
+            for r in [*self._resolvers.values(), *filter(None, [self._public_resolver])]:
                 for served in r.served:
                     served.close()
             self._resolvers.clear()
+            self._public_resolver = None
             loop.stop()
 
         loop.call_soon_threadsafe(close)
@@ -480,6 +509,14 @@ class FabricService:
                 continue
             served = self.serve_dns(space, addresses, self._lookup_for(vpc_id))
             self._resolvers[vpc_id] = _Resolver(space, addresses, served)
+        space = getattr(self.fabric, "lambda_service", None)
+        public = self._public_resolver
+        if public is not None and public.space is not space:
+            self.close_dns(public.served)
+            self._public_resolver = public = None
+        if public is None and space is not None:
+            served = self.serve_dns(space, (PUBLIC_RESOLVER,), self.public_lookup)
+            self._public_resolver = _Resolver(space, (PUBLIC_RESOLVER,), served)
 
     def serve_dns(self, space: Space, addresses, lookup: dns.Lookup) -> list[dns.Served]:
         """Answer DNS with `lookup` on port 53 (UDP and TCP) at addresses of a namespace (they
@@ -548,8 +585,10 @@ class FabricService:
             out["internet"] = {"running": bool(internet and internet.running),
                                "error": self.internet_error,
                                **(internet.figures if internet else {})}
-            if internet is not None and internet.space is not None:
-                out["internet"]["netns"] = f"/proc/{agent}/fd/{internet.space.ns}"
+            # for tools run as root on this host: nsenter --net=<netns> ...
+            out["internet"]["netns"] = f"/proc/{agent}/fd/{self.fabric.internet.ns}"
+            out["lambda_service"] = {
+                "netns": f"/proc/{agent}/fd/{self.fabric.lambda_service.ns}"}
             # for tools run as root on this host: nsenter --net=<netns> ...
             out["enis"] = {e: {"netns": f"/proc/{agent}/fd/{s.ns}"}
                            for e, s in list(self.fabric.reconciler.enis.items())}

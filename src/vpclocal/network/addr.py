@@ -98,6 +98,9 @@ RFC1918 = tuple(cidr(c) for c in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16
 SIMULATED_INTERNET = tuple(cidr(c) for c in ("198.51.100.0/24", "203.0.113.0/24"))
 # A host on the simulated internet used when a flow starts or ends at "the internet" in general.
 DEFAULT_INTERNET_HOST = "198.51.100.10"
+# The public address of the Lambda service network (functions without VpcConfig reach the
+# internet from it): TEST-NET-1's last host, kept out of the Elastic IP pool.
+LAMBDA_SERVICE_PUBLIC_IP = "192.0.2.254"
 
 
 def is_private(address: int) -> bool:

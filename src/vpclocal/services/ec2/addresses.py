@@ -6,6 +6,7 @@ import ipaddress
 
 from vpclocal.errors import ServiceError
 from vpclocal.ids import resource_id
+from vpclocal.network.addr import LAMBDA_SERVICE_PUBLIC_IP
 from vpclocal.services.ec2.common import get
 from vpclocal.services.ec2.errors import invalid
 from vpclocal.services.ec2.internet_gateways import attached_gateway
@@ -39,7 +40,7 @@ NO_PERMISSION = "You do not have permission to access the specified resource."
 def allocate_public_ip(tx, owner: str, wanted: str | None = None) -> str:
     """A free public address, the lowest after the last one handed out (round robin), so a
     released address is not handed out again soon."""
-    hosts = [str(h) for h in PUBLIC_RANGE.hosts()]
+    hosts = [str(h) for h in PUBLIC_RANGE.hosts() if str(h) != LAMBDA_SERVICE_PUBLIC_IP]
     if wanted is not None:
         if wanted not in hosts or tx.get("public_ips", wanted, scope="global") is not None:
             raise ServiceError("The requested IP address does not exist or is unavailable",

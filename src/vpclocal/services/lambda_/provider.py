@@ -39,7 +39,8 @@ class LambdaProvider(
         await self.start_runtime()  # execution environments, queued Event invocations
 
     async def _place(self, spec: FunctionSpec) -> Placement | None:
-        """A VPC function's environment goes to one of its Hyperplane ENIs' namespaces."""
+        """A VPC function's environment goes to one of its Hyperplane ENIs' namespaces; any
+        other to the Lambda service network (the internet, no VPC)."""
         with self.app.store.transaction(spec.region) as tx:  # the store's lock, for reading
             try:
                 record, _ = model.resolve(tx, spec.name, spec.version)
@@ -50,7 +51,7 @@ class LambdaProvider(
             eni_ids = [enis[c]["NetworkInterfaceId"] for c in sorted(wanted, key=str)
                        if c in enis]
         if not wanted:
-            return None
+            return await self.app.fabric.place_public(spec.region)
         return await self.app.fabric.place(eni_ids, spec.region)
 
     async def stop(self) -> None:

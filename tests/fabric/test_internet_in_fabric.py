@@ -1,0 +1,142 @@
+"""The internet from functions, end to end through the API of a `vpclocal up --fabric` server.
+
+The guide's troubleshooting issue 1 and pattern 1: a VPC function's connection to an internet
+address times out (a dropped SYN) until a NAT gateway in a public subnet carries it, and the
+internet then sees the NAT gateway's Elastic IP; a function without VpcConfig reaches the
+internet (from the Lambda service network's public address) but no address of a VPC.
+
+The listeners are this test's (root) processes, started with nsenter in the internet namespace
+and in a VPC interface's namespace, whose paths the server reports at /_vpclocal/fabric; each
+answers with the peer address it sees.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from tests.conftest import Server
+from tests.fabric.conftest import needs_fabric
+from tests.fabric.test_functions_in_fabric import (
+    HANDLER,
+    LISTENER,
+    InNamespace,
+    fabric_status,
+    invoke,
+    netns_of,
+    start_server,
+)
+from tests.lambda_.conftest import BASIC, VPC_ACCESS, make_role, unique, wait_state, zipped
+from vpclocal.network.addr import LAMBDA_SERVICE_PUBLIC_IP
+
+pytestmark = [needs_fabric, pytest.mark.skipif(os.geteuid() != 0, reason="needs root")]
+
+HOST = "198.51.100.10"  # a public host: every address of the range answers in the internet
+PORT = 8080  # this test's listeners (the simulated internet's own hosts answer on 80 and 443)
+# the function's unchanged HTTP client code: a public name, HTTPS, the system's trust store
+FETCH = """
+import json, urllib.request
+
+def handler(event, context):
+    with urllib.request.urlopen(event["url"], timeout=event.get("timeout", 3)) as answer:
+        return json.load(answer)
+"""
+
+
+def applied(server: Server, timeout: float = 5.0) -> None:
+    """Wait until the kernel reflects every change made so far."""
+    deadline = time.monotonic() + timeout
+    while (status := fabric_status(server))["applied"] < status["seq"]:
+        assert time.monotonic() < deadline, status
+        time.sleep(0.01)
+
+
+def test_the_internet_needs_a_nat_gateway_and_functions_without_a_vpc_have_it(tmp_path):
+    server = start_server(tmp_path / "data")
+    started: list[InNamespace] = []
+    try:
+        ec2, lam, iam = server.client("ec2"), server.client("lambda"), server.client("iam")
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        public, private = (ec2.create_subnet(VpcId=vpc, CidrBlock=c)["Subnet"]["SubnetId"]
+                           for c in ("10.0.1.0/24", "10.0.2.0/24"))
+        igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+        ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+        public_rtb = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+        ec2.create_route(RouteTableId=public_rtb, DestinationCidrBlock="0.0.0.0/0",
+                         GatewayId=igw)
+        ec2.associate_route_table(RouteTableId=public_rtb, SubnetId=public)
+        sg = ec2.create_security_group(VpcId=vpc, GroupName=unique("fn"),
+                                       Description="fn")["GroupId"]
+        ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[{
+            "IpProtocol": "tcp", "FromPort": PORT, "ToPort": PORT,
+            "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+        db = ec2.create_network_interface(SubnetId=private, Groups=[sg])["NetworkInterface"]
+        role = make_role(iam, BASIC, VPC_ACCESS)
+        name = unique("vpcfn")
+        lam.create_function(FunctionName=name, Runtime="python3.12", Role=role,
+                            Handler="index.handler", Code={"ZipFile": zipped(HANDLER)},
+                            Timeout=5, VpcConfig={"SubnetIds": [private],
+                                                  "SecurityGroupIds": [sg]})
+        plain = unique("plain")
+        lam.create_function(FunctionName=plain, Runtime="python3.12", Role=role,
+                            Handler="index.handler", Code={"ZipFile": zipped(HANDLER)},
+                            Timeout=5)
+        assert wait_state(lam, name)["State"] == "Active"
+        assert wait_state(lam, plain)["State"] == "Active"
+        applied(server)
+        for netns in (fabric_status(server)["internet"]["netns"],
+                      netns_of(server, db["NetworkInterfaceId"])):
+            started.append(InNamespace(netns, LISTENER, str(PORT)))
+            assert started[-1].line() == "ready"
+
+        # troubleshooting issue 1: no route to the internet, the connection times out
+        to_host = {"host": HOST, "port": PORT, "timeout": 1}
+        payload, error, _ = invoke(lam, name, to_host)
+        assert error == "Unhandled"
+        assert payload["errorType"] == "TimeoutError" and payload["errorMessage"] == "timed out"
+        # ... while the VPC is there for it
+        payload, error, logs = invoke(lam, name, {"host": db["PrivateIpAddress"], "port": PORT})
+        assert error is None, (payload, logs)
+
+        # pattern 1: a NAT gateway in the public subnet, the private subnet's route to it
+        allocation = ec2.allocate_address(Domain="vpc")
+        nat = ec2.create_nat_gateway(SubnetId=public, AllocationId=allocation["AllocationId"])
+        nat_id = nat["NatGateway"]["NatGatewayId"]
+        ec2.get_waiter("nat_gateway_available").wait(
+            NatGatewayIds=[nat_id], WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+        private_rtb = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+        ec2.create_route(RouteTableId=private_rtb, DestinationCidrBlock="0.0.0.0/0",
+                         NatGatewayId=nat_id)
+        ec2.associate_route_table(RouteTableId=private_rtb, SubnetId=private)
+        applied(server)
+        payload, error, logs = invoke(lam, name, to_host)
+        assert error is None, (payload, logs)
+        assert payload["seen"] == allocation["PublicIp"]  # the internet sees the Elastic IP
+        # the same through the VPC resolver and the simulated internet's HTTPS echo host,
+        # whose certificate the function trusts (the local CA)
+        fetch = unique("fetch")
+        lam.create_function(FunctionName=fetch, Runtime="python3.12", Role=role,
+                            Handler="index.handler", Code={"ZipFile": zipped(FETCH)},
+                            Timeout=10, VpcConfig={"SubnetIds": [private],
+                                                   "SecurityGroupIds": [sg]})
+        wait_state(lam, fetch)
+        payload, error, logs = invoke(lam, fetch, {"url": "https://api.example.com/hello?x=1"})
+        assert error is None, (payload, logs)
+        assert payload["client"]["address"] == allocation["PublicIp"], payload
+        assert payload["host"] == "api.example.com" and payload["path"] == "/hello", payload
+
+        # a function without VpcConfig: the internet, from the service's public address ...
+        payload, error, logs = invoke(lam, plain, to_host)
+        assert error is None, (payload, logs)
+        assert payload["seen"] == LAMBDA_SERVICE_PUBLIC_IP
+        assert payload["netns"] == os.readlink(fabric_status(server)["lambda_service"]["netns"])
+        # ... and no address of a VPC
+        payload, error, _ = invoke(lam, plain, {"host": db["PrivateIpAddress"], "port": PORT,
+                                                "timeout": 1})
+        assert error == "Unhandled" and payload["errorType"] == "TimeoutError"
+    finally:
+        server.stop()
+        for proc in started:
+            proc.stop()
