@@ -16,7 +16,7 @@ from unittest import mock
 import pytest
 
 from tests.fabric.conftest import needs_fabric
-from tests.fabric.test_functions_in_fabric import InNamespace, netns_of, start_server
+from tests.fabric.test_functions_in_fabric import InNamespace, applied, netns_of, start_server
 
 pytestmark = [needs_fabric, pytest.mark.skipif(os.geteuid() != 0, reason="needs root")]
 
@@ -110,6 +110,8 @@ class Vpc:
         return out["FlowLogIds"][0]
 
     def run(self, started: list, eni: str, code: str, *args: str) -> InNamespace:
+        """Run code in the ENI's namespace once the kernel has every change made so far."""
+        applied(self.server)
         proc = InNamespace(netns_of(self.server, eni), code, *args)
         started.append(proc)
         return proc

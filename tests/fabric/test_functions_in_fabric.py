@@ -85,6 +85,14 @@ def fabric_status(server: Server) -> dict:
         return json.load(r)
 
 
+def applied(server: Server, timeout: float = 5.0) -> None:
+    """Wait until the kernel reflects every change made so far."""
+    deadline = time.monotonic() + timeout
+    while (status := fabric_status(server))["applied"] < status["seq"]:
+        assert time.monotonic() < deadline, status
+        time.sleep(0.01)
+
+
 def start_server(data_dir) -> Server:
     with mock.patch.dict(os.environ, {"VPCLOCAL_FABRIC": "1"}):
         server = Server(data_dir).start()

@@ -13,16 +13,15 @@ answers with the peer address it sees.
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 
-from tests.conftest import Server
 from tests.fabric.conftest import needs_fabric
 from tests.fabric.test_functions_in_fabric import (
     HANDLER,
     LISTENER,
     InNamespace,
+    applied,
     fabric_status,
     invoke,
     netns_of,
@@ -43,14 +42,6 @@ def handler(event, context):
     with urllib.request.urlopen(event["url"], timeout=event.get("timeout", 3)) as answer:
         return json.load(answer)
 """
-
-
-def applied(server: Server, timeout: float = 5.0) -> None:
-    """Wait until the kernel reflects every change made so far."""
-    deadline = time.monotonic() + timeout
-    while (status := fabric_status(server))["applied"] < status["seq"]:
-        assert time.monotonic() < deadline, status
-        time.sleep(0.01)
 
 
 def test_the_internet_needs_a_nat_gateway_and_functions_without_a_vpc_have_it(tmp_path):
