@@ -16,6 +16,7 @@ import sys
 import pytest
 
 from tests.fabric.conftest import needs_fabric
+from tests.fabric.test_functions_in_fabric import LISTENER
 from tests.network.builder import Net
 from vpclocal.network import Engine
 from vpclocal.network.addr import LAMBDA_SERVICE_PUBLIC_IP
@@ -27,19 +28,6 @@ S3 = "203.0.113.193"  # S3's public endpoint, in its prefix list 203.0.113.192/2
 SERVICES = {"s3": ["203.0.113.192/28"], "dynamodb": ["203.0.113.208/28"]}
 PORT = 443
 SPORT = 41000
-# answers each connection with the peer address it sees
-ECHO = """
-import socket, sys
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", int(sys.argv[1])))
-s.listen(64)
-print("ready", flush=True)
-while True:
-    c, peer = s.accept()
-    c.sendall(peer[0].encode())
-    c.close()
-"""
 # connects once, prints what the server said or "timeout"
 FETCH = """
 import socket, sys
@@ -65,7 +53,7 @@ class World:
     def start_echo(self, space, port: int = PORT) -> None:
         r, w = os.pipe()
         try:
-            self.echo.append(self.fabric.sandbox.spawn([sys.executable, "-I", "-c", ECHO,
+            self.echo.append(self.fabric.sandbox.spawn([sys.executable, "-I", "-c", LISTENER,
                                                         str(port)], space, stdout=w))
         finally:
             os.close(w)
