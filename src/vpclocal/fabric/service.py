@@ -239,12 +239,14 @@ class FabricService:
     def _new_fabric(self) -> Fabric:
         """A started sandbox, and a thread that waits for it to die."""
         fabric = Fabric().start()
+        unshare, agent = fabric.sandbox.host_pids
 
         def watch() -> None:
             rc = fabric.sandbox.wait_exit()
-            how = (f"killed by {signal.Signals(-rc).name}" if rc is not None and rc < 0
-                   else f"exited with status {rc}")
-            self._lose(fabric, f"the sandbox's agent is gone ({how})")
+            # unshare dies by a signal only when it was its own (it exits 1 after its agent)
+            how = (f"unshare (pid {unshare}) killed by {signal.Signals(-rc).name}"
+                   if rc is not None and rc < 0 else f"unshare exited with status {rc}")
+            self._lose(fabric, f"the sandbox's agent (pid {agent}) is gone: {how}")
 
         threading.Thread(target=watch, name="vpclocal-fabric-watch", daemon=True).start()
         return fabric
@@ -261,7 +263,7 @@ class FabricService:
 
     def _check(self, fabric: Fabric | None) -> None:
         if fabric is not None and not fabric.sandbox.alive:
-            self._lose(fabric, "the sandbox's agent is gone (a call failed)")
+            self._lose(fabric, "the sandbox's agent is gone: a call to it failed")
 
     def _recover(self) -> None:
         """Replace a dead sandbox by a new one; the apply that follows builds it all."""
@@ -664,7 +666,7 @@ class FabricService:
                                "seq": self.seq, "applied": self.applied, **self.figures,
                                "lost": self._lost}
         if self.fabric is not None and self.running:
-            _unshare, agent = self.fabric.sandbox.host_pids
+            out["sandbox_pid"], agent = self.fabric.sandbox.host_pids
             out["agent_pid"] = agent
             internet = self.internet
             out["internet"] = {"running": bool(internet and internet.running),
