@@ -2,8 +2,8 @@
 takes every namespace with it; the server notices, builds a new sandbox from the store, retires
 the environments placed in the dead namespaces, and the next invocations run in the new one:
 a VPC function reaches a listener in another ENI's namespace and the guide's RDS MariaDB by its
-endpoint hostname (the VPC resolver answers again), security groups are still enforced, and
-nothing is left on the host.
+endpoint hostname (the VPC resolver answers again), security groups are still enforced, the
+VPC's flow log still counts, and nothing is left on the host.
 
 The agent is a process this test's server started (its PID is reported at /_vpclocal/fabric);
 the listener is this test's own, started with nsenter in the db ENI's namespace.
@@ -18,10 +18,12 @@ import os
 import signal
 import time
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
 from tests.fabric.conftest import host_state, needs_fabric
+from tests.fabric.test_flow_logs import ROLE, wait_for
 from tests.fabric.test_functions_in_fabric import (
     LISTENER,
     InNamespace,
@@ -112,11 +114,16 @@ def holders(netns: str) -> list[int]:
 
 def test_the_fabric_is_rebuilt_after_its_agent_is_killed(tmp_path):
     before = host_state()
-    server = start_server(tmp_path / "data")
+    with mock.patch.dict(os.environ, {"VPCLOCAL_FLOW_LOG_INTERVAL": "1"}):
+        server = start_server(tmp_path / "data")
     started: list[InNamespace] = []
     try:
-        ec2, lam, rds = (server.client(s) for s in ("ec2", "lambda", "rds"))
+        ec2, lam, rds, logs = (server.client(s) for s in ("ec2", "lambda", "rds", "logs"))
         vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        assert ec2.create_flow_logs(
+            ResourceIds=[vpc], ResourceType="VPC", TrafficType="ALL",
+            LogDestinationType="cloud-watch-logs", LogGroupName="flows",
+            DeliverLogsPermissionArn=ROLE, MaxAggregationInterval=60)["Unsuccessful"] == []
         subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=c, AvailabilityZone=z)
                    ["Subnet"]["SubnetId"]
                    for c, z in (("10.0.10.0/24", "us-east-1a"), ("10.0.20.0/24", "us-east-1b"))]
@@ -218,6 +225,10 @@ def test_the_fabric_is_rebuilt_after_its_agent_is_killed(tmp_path):
         applied(server)
         payload, error = invoke(lam, name, connect)
         assert error == "Unhandled" and payload["errorType"] == "TimeoutError", payload
+        # ... and the VPC's flow log counts it in the new router (nothing was rejected before)
+        wait_for(logs, "flows", lambda recs: any(
+            r["interface-id"] == db["NetworkInterfaceId"] and r["dstport"] == str(PORT)
+            and r["action"] == "REJECT" and r["srcaddr"] in fn_enis.values() for r in recs))
         payload, error = invoke(lam, name, query)
         assert error is None and "MariaDB" in payload["version"], payload
 

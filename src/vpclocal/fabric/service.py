@@ -126,8 +126,10 @@ class FabricService:
         self.applied = 0  # the seq the kernel reflects
         self.figures: dict[str, Any] = {"applies": 0, "failures": 0, "last_apply_ms": 0.0,
                                         "last_latency_ms": 0.0, "max_latency_ms": 0.0,
-                                        "restarts": 0, "last_restart": ""}
+                                        "restarts": 0, "last_restart": "",
+                                        "last_restart_ms": 0.0}
         self._lost = ""  # why the running sandbox is gone, until a new one replaces it
+        self._lost_at: float | None = None  # when that was noticed, until the rebuild is done
         self._cond = threading.Condition()
         self._dirty_since: float | None = None
         self._stopping = False
@@ -256,7 +258,7 @@ class FabricService:
         with self._cond:
             if self._stopping or fabric is None or fabric is not self.fabric or self._lost:
                 return  # stopping (its end is expected), an old one, or already known
-            self._lost = why
+            self._lost, self._lost_at = why, time.perf_counter()
             self.seq += 1  # waiters for the fabric now wait for the rebuild
             self._cond.notify_all()
         log.error("fabric lost: %s; rebuilding it from the store", why)
@@ -322,6 +324,9 @@ class FabricService:
         if since is not None:
             f["last_latency_ms"] = (done - since) * 1000
             f["max_latency_ms"] = max(f["max_latency_ms"], f["last_latency_ms"])
+        if self._lost_at is not None and not self._lost:  # noticed dead -> rebuilt
+            f["last_restart_ms"] = (done - self._lost_at) * 1000
+            self._lost_at = None
         if self._loop is not None and self._relays:
             self._loop.call_soon_threadsafe(self._prune)
         if self._loop is not None:
