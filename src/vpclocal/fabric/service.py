@@ -271,7 +271,11 @@ class FabricService:
         """Replace a dead sandbox by a new one; the apply that follows builds it all."""
         old = self.fabric
         fabric = self._new_fabric()  # a failure is retried by the loop
-        fabric.reconciler.internet  # noqa: B018 - made here, not by a status() racing the build
+        try:
+            fabric.reconciler.internet  # noqa: B018 - made here, not by a status() racing it
+        except BaseException:
+            fabric.close()
+            raise
         self.fabric = fabric  # from here, nothing placed in the old one is current
         published, self.published = self.published, None
         if published is not None and self._loop is not None:
