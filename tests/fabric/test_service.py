@@ -3,6 +3,8 @@ applied once (coalesced), while commits of other kinds never wake it."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 from tests.fabric.conftest import needs_fabric
@@ -41,6 +43,34 @@ def test_built_from_the_store_and_a_burst_is_applied_once():
         with store.transaction(REGION) as tx:  # not a network kind: nothing to apply
             tx.put("functions", "f", {"FunctionName": "f"})
         assert service.seq == seq + 50
+    finally:
+        service.stop()
+    assert service._thread is not None and not service._thread.is_alive()
+
+
+def test_a_dead_sandbox_is_noticed_and_rebuilt_from_the_store():
+    n, enis = small_topology()
+    store = Store(":memory:")
+    with store.transaction(REGION) as tx:
+        for kind in KINDS:
+            for rid, record in getattr(n.t, kind).items():
+                tx.put(kind, rid, record)
+    service = FabricService(store, ("127.0.0.1", 9))
+    assert service.start(), service.reason
+    try:
+        old = dict(service.fabric.reconciler.enis)
+        agent = service.status()["agent_pid"]
+        os.kill(agent, signal.SIGKILL)  # the agent of the sandbox this test's service started
+        deadline = time.monotonic() + 10
+        while service.figures["restarts"] == 0:
+            assert time.monotonic() < deadline, service.status()
+            time.sleep(0.01)
+        assert service.wait_applied(5) and service.running
+        status = service.status()
+        assert status["agent_pid"] != agent and f"(pid {agent})" in status["last_restart"]
+        new = service.fabric.reconciler.enis
+        assert set(enis) <= set(new) and all(new[e] is not old[e] for e in enis)
+        assert service.fabric.sandbox.run([(["ip", "-o", "addr"], new[enis[0]], "")])[0].rc == 0
     finally:
         service.stop()
     assert service._thread is not None and not service._thread.is_alive()

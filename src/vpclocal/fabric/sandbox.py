@@ -16,12 +16,18 @@ death signal; note that it fires when the *thread* that started the sandbox ends
 from a long-lived thread), which SIGKILLs the agent (--kill-child); the agent also exits when
 the server's end of its socket closes. The agent being PID 1, its death kills every process in
 the sandbox, and the namespaces, held only by those processes, disappear with them.
+
+The other way round, the agent or `unshare` may die while the server runs (an OOM killer, a
+user's kill): `unshare` exits either way (it waits for the agent; --kill-child takes the
+agent along when it goes first), and wait_exit() wakes on its pidfd, so the server can notice
+at once and build a new sandbox (service.py).
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import select
 import shutil
 import signal
 import socket
@@ -84,6 +90,7 @@ class Sandbox:
     def __init__(self) -> None:
         self.proc: subprocess.Popen | None = None
         self.sock: socket.socket | None = None
+        self._pidfd: int | None = None  # unshare's, opened before anyone can reap it
         self._lock = threading.Lock()
 
     # ---- lifecycle -----------------------------------------------------------------------------
@@ -101,6 +108,10 @@ class Sandbox:
         finally:
             theirs.close()
         self.sock = ours
+        try:
+            self._pidfd = os.pidfd_open(self.proc.pid)
+        except (AttributeError, OSError):  # before Linux 5.3: wait_exit() waits by waitpid
+            self._pidfd = None
         self.call("ping")
         return self
 
@@ -116,6 +127,28 @@ class Sandbox:
                 self.proc.kill()
                 self.proc.wait()
             self.proc = None
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def wait_exit(self) -> int | None:
+        """Block until the sandbox's process exits, and return its status (negative: the
+        signal that killed it). Woken by the kernel through a pidfd (not by polling), and
+        without Popen's wait lock, so `alive` stays true to the moment meanwhile."""
+        proc, fd = self.proc, self._pidfd
+        self._pidfd = None  # this call owns it now
+        if proc is None:
+            return None
+        if fd is not None:
+            try:
+                select.select([fd], [], [])
+            finally:
+                os.close(fd)
+        return proc.wait()
 
     def __enter__(self) -> Self:
         return self.start()

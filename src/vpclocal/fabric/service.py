@@ -10,6 +10,16 @@ burst of API calls is applied once, then compiles a snapshot of every region int
 (VPC and ENI ids are unique across regions) and converges the kernel. `applied` is the `seq`
 the kernel reflects; a failed apply is retried (the reconciler then rebuilds from scratch).
 
+Recovery: the sandbox can die under the server (its agent killed by an OOM killer or a user),
+and every namespace with it. A watcher thread per sandbox wakes when its process exits
+(Sandbox.wait_exit, a pidfd), and a failed apply checks it too; either marks the fabric lost
+(logged once) and counts as a network commit, so placements and invokes wait for the rebuild
+as for any change. The fabric thread (it must start the sandbox: see above) starts a new one
+and builds it from the store as a restart does. Everything the server holds in the old one
+follows by identity: placements, endpoint relays, resolvers, published endpoints and the
+internet's hosts all compare their Space with the new fabric's, which are all new objects, so
+environments placed there stop being `current` and the pool replaces them.
+
 Functions: place(eni_ids) is a runtime Placement in one of the ENIs' network namespaces:
 the environment's process is started there (nsenter, as the server, which owns the sandbox),
 and everything it needs from the server reaches it without any link between that namespace
@@ -49,6 +59,7 @@ import itertools
 import logging
 import os
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -114,7 +125,11 @@ class FabricService:
         self.seq = 0  # network commits seen
         self.applied = 0  # the seq the kernel reflects
         self.figures: dict[str, Any] = {"applies": 0, "failures": 0, "last_apply_ms": 0.0,
-                                        "last_latency_ms": 0.0, "max_latency_ms": 0.0}
+                                        "last_latency_ms": 0.0, "max_latency_ms": 0.0,
+                                        "restarts": 0, "last_restart": "",
+                                        "last_restart_ms": 0.0}
+        self._lost = ""  # why the running sandbox is gone, until a new one replaces it
+        self._lost_at: float | None = None  # when that was noticed, until the rebuild is done
         self._cond = threading.Condition()
         self._dirty_since: float | None = None
         self._stopping = False
@@ -182,7 +197,7 @@ class FabricService:
 
     def _run(self) -> None:
         try:
-            self.fabric = Fabric().start()
+            self.fabric = self._new_fabric()
         except FabricError as exc:
             self.reason = str(exc)
             self._ready.set()
@@ -191,27 +206,85 @@ class FabricService:
             self.flow_logs = Collector(self, self.deliver, self.flow_log_interval).start()
         try:
             while True:
-                failed = False
+                failed, recovering = False, bool(self._lost)
                 try:
+                    if recovering:
+                        self._recover()
                     self._apply()
                 except Exception as exc:  # noqa: BLE001 - keep serving; retried below
                     failed = True
                     self.figures["failures"] += 1
-                    log.error("fabric apply failed (retrying): %s", exc)
-                    time.sleep(1.0)
+                    self._check(self.fabric)  # a failed call may be the first sign
+                    if recovering or not self._lost:
+                        log.error("fabric apply failed (retrying): %s", exc)
+                    with self._cond:  # a second later, or at once when the sandbox died
+                        self._cond.wait_for(
+                            lambda r=recovering: self._stopping or (self._lost and not r), 1.0)
                 self._ready.set()
                 with self._cond:
-                    while self.seq == self.applied and not failed and not self._stopping:
+                    while (self.seq == self.applied and not failed and not self._lost
+                           and not self._stopping):
                         self._cond.wait()
                     if self._stopping:
                         return
-                self._settle()
+                if not self._lost:
+                    self._settle()
         finally:
             if self.flow_logs is not None:
                 self.flow_logs.stop()
             if self.internet is not None:
                 self.internet.stop()
             self.fabric.close()
+
+    # ---- recovery ------------------------------------------------------------------------
+
+    def _new_fabric(self) -> Fabric:
+        """A started sandbox, and a thread that waits for it to die."""
+        fabric = Fabric().start()
+        unshare, agent = fabric.sandbox.host_pids
+
+        def watch() -> None:
+            rc = fabric.sandbox.wait_exit()
+            # unshare dies by a signal only when it was its own (it exits 1 after its agent)
+            how = (f"unshare (pid {unshare}) killed by {signal.Signals(-rc).name}"
+                   if rc is not None and rc < 0 else f"unshare exited with status {rc}")
+            self._lose(fabric, f"the sandbox's agent (pid {agent}) is gone: {how}")
+
+        threading.Thread(target=watch, name="vpclocal-fabric-watch", daemon=True).start()
+        return fabric
+
+    def _lose(self, fabric: Fabric | None, why: str) -> None:
+        """The sandbox of `fabric` is dead (from its watcher, or after a failed call)."""
+        with self._cond:
+            if self._stopping or fabric is None or fabric is not self.fabric or self._lost:
+                return  # stopping (its end is expected), an old one, or already known
+            self._lost, self._lost_at = why, time.perf_counter()
+            self.seq += 1  # waiters for the fabric now wait for the rebuild
+            self._cond.notify_all()
+        log.error("fabric lost: %s; rebuilding it from the store", why)
+
+    def _check(self, fabric: Fabric | None) -> None:
+        if fabric is not None and not fabric.sandbox.alive:
+            self._lose(fabric, "the sandbox's agent is gone: a call to it failed")
+
+    def _recover(self) -> None:
+        """Replace a dead sandbox by a new one; the apply that follows builds it all."""
+        old = self.fabric
+        fabric = self._new_fabric()  # a failure is retried by the loop
+        try:
+            fabric.reconciler.internet  # noqa: B018 - made here, not by a status() racing it
+        except BaseException:
+            fabric.close()
+            raise
+        self.fabric = fabric  # from here, nothing placed in the old one is current
+        published, self.published = self.published, None
+        if published is not None and self._loop is not None:
+            self._loop.call_soon_threadsafe(published.close)  # its servers live on the loop
+        if old is not None:
+            old.close()
+        self.figures["restarts"] += 1
+        self.figures["last_restart"] = self._lost
+        self._lost = ""
 
     # ---- changes -------------------------------------------------------------------------
 
@@ -255,6 +328,9 @@ class FabricService:
         if since is not None:
             f["last_latency_ms"] = (done - since) * 1000
             f["max_latency_ms"] = max(f["max_latency_ms"], f["last_latency_ms"])
+        if self._lost_at is not None and not self._lost:  # noticed dead -> rebuilt
+            f["last_restart_ms"] = (done - self._lost_at) * 1000
+            self._lost_at = None
         if self._loop is not None and self._relays:
             self._loop.call_soon_threadsafe(self._prune)
         if self._loop is not None:
@@ -360,17 +436,24 @@ class FabricService:
         if self._place_lock is None:
             self._place_lock = asyncio.Lock()
         async with self._place_lock:
-            await asyncio.to_thread(self.wait_applied)
-            spaces = [(e, s) for e in eni_ids if (s := self.space(e)) is not None]
-            if not spaces:
-                return Placement(note=f"vpclocal: {', '.join(eni_ids)} not in the fabric yet: "
-                                 "this function runs outside its VPC, unisolated.")
-            eni_id, space = spaces[next(self._turn) % len(spaces)]
-            try:
-                return await self._place(eni_id, space, region)
-            except FabricError as exc:
-                return Placement(note=f"vpclocal: cannot start in {eni_id} ({exc}): this "
-                                 "function runs outside its VPC, unisolated.")
+            for retry in (True, False):
+                await asyncio.to_thread(self.wait_applied)
+                fabric = self.fabric
+                assert fabric is not None
+                spaces = [(e, s) for e in eni_ids
+                          if (s := fabric.reconciler.enis.get(e)) is not None]
+                if not spaces:
+                    return Placement(note=f"vpclocal: {', '.join(eni_ids)} not in the fabric "
+                                     "yet: this function runs outside its VPC, unisolated.")
+                eni_id, space = spaces[next(self._turn) % len(spaces)]
+                try:
+                    return await self._place(fabric, eni_id, space, region)
+                except FabricError as exc:
+                    if retry and self._gone(fabric):
+                        continue  # the sandbox died under us: place it in the new one
+                    return Placement(note=f"vpclocal: cannot start in {eni_id} ({exc}): "
+                                     "this function runs outside its VPC, unisolated.")
+        raise AssertionError("unreachable")
 
     async def place_public(self, region: str = "us-east-1") -> Placement | None:
         """A Placement in the Lambda service network, for functions without VpcConfig: they
@@ -383,16 +466,28 @@ class FabricService:
             self._place_lock = asyncio.Lock()
         assert self.fabric is not None
         async with self._place_lock:
-            try:
-                space = await asyncio.to_thread(lambda: self.fabric.lambda_service)
-                return await self._place(LAMBDA_SERVICE, space, region)
-            except FabricError as exc:
-                log.error("cannot place a function in the Lambda service network: %s", exc)
-                return None
+            for retry in (True, False):
+                await asyncio.to_thread(self.wait_applied)
+                fabric = self.fabric
+                try:
+                    space = await asyncio.to_thread(lambda f=fabric: f.lambda_service)
+                    return await self._place(fabric, LAMBDA_SERVICE, space, region)
+                except FabricError as exc:
+                    if retry and self._gone(fabric):
+                        continue  # the sandbox died under us: place it in the new one
+                    log.error("cannot place a function in the Lambda service network: %s", exc)
+                    return None
+        raise AssertionError("unreachable")
 
-    async def _place(self, eni_id: str, space: Space, region: str) -> Placement:
-        assert self.fabric is not None
-        sandbox = self.fabric.sandbox
+    def _gone(self, fabric: Fabric | None) -> bool:
+        """After a failed call: was it because that sandbox died (then it is being rebuilt)?"""
+        self._check(fabric)
+        return fabric is not self.fabric or bool(self._lost)
+
+    async def _place(self, fabric: Fabric, eni_id: str, space: Space, region: str
+                     ) -> Placement:
+        # the sandbox the space belongs to: a new one numbers its namespaces alike
+        sandbox = fabric.sandbox
         relay = self._relays.get(eni_id)
         if relay is None or relay[0] is not space:
             if relay is not None:
@@ -577,9 +672,10 @@ class FabricService:
 
     def status(self) -> dict:
         out: dict[str, Any] = {"enabled": True, "running": self.running, "reason": self.reason,
-                               "seq": self.seq, "applied": self.applied, **self.figures}
+                               "seq": self.seq, "applied": self.applied, **self.figures,
+                               "lost": self._lost}
         if self.fabric is not None and self.running:
-            _unshare, agent = self.fabric.sandbox.host_pids
+            out["sandbox_pid"], agent = self.fabric.sandbox.host_pids
             out["agent_pid"] = agent
             internet = self.internet
             out["internet"] = {"running": bool(internet and internet.running),

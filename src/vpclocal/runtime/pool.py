@@ -146,6 +146,7 @@ class Runtime:
             env = idle.pop()  # the most recently used: the others may go idle and be reaped
             if env.usable:
                 return env
+            env.kill()  # e.g. its namespace died with the fabric's sandbox: not left running
         return None
 
     def _give_back(self, env: Environment) -> None:
