@@ -318,6 +318,7 @@ class FabricService:
         self.fabric.reconciler.apply(plan)
         self._sync_internet()
         self._sync_resolvers()
+        self._sync_published(endpoints)
         done = time.perf_counter()
         with self._cond:
             self.applied = max(self.applied, target)
@@ -333,11 +334,22 @@ class FabricService:
             self._lost_at = None
         if self._loop is not None and self._relays:
             self._loop.call_soon_threadsafe(self._prune)
-        if self._loop is not None:
-            if self.published is None:
-                self.published = Published(self.fabric.sandbox)
-            spaces = dict(self.fabric.reconciler.enis)
-            asyncio.run_coroutine_threadsafe(self.published.sync(endpoints, spaces), self._loop)
+
+    def _sync_published(self, endpoints) -> None:
+        """Database and cache endpoints follow their ENIs' namespaces, before the apply counts
+        as done: a client placed after it finds them listening."""
+        if self._loop is None:
+            return
+        assert self.fabric is not None
+        if self.published is None:
+            self.published = Published(self.fabric.sandbox)
+        spaces = dict(self.fabric.reconciler.enis)
+        done = asyncio.run_coroutine_threadsafe(self.published.sync(endpoints, spaces),
+                                                self._loop)
+        try:
+            done.result(timeout=CONVERGE_TIMEOUT)
+        except Exception as exc:  # noqa: BLE001 - the rest of the fabric is in force anyway
+            log.error("publishing endpoints failed: %s", exc)
 
     def _sync_internet(self) -> None:
         """Serve the internet namespace the reconciler keeps (a rebuild from scratch makes a
