@@ -26,12 +26,11 @@ from vpclocal.protocols.base import (
     BadValue,
     HttpRequest,
     HttpResponse,
-    Protocol,
     format_timestamp,
     scalar_from_text,
 )
 from vpclocal.protocols.query import xml_escape
-from vpclocal.protocols.rest_json import Route, header_text, header_value
+from vpclocal.protocols.rest import RestProtocol, Route
 
 S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
@@ -140,11 +139,10 @@ class S3Route(Route):
         return super().match(request)
 
 
-class RestXmlProtocol(Protocol):
+class RestXmlProtocol(RestProtocol):
     name = "rest-xml"
-
-    def __init__(self) -> None:
-        self._routes: dict[str, list[S3Route]] = {}
+    route_class = S3Route
+    lower_header_names = False
 
     # ---- request ----------------------------------------------------------------------------
 
@@ -173,20 +171,6 @@ class RestXmlProtocol(Protocol):
             request = replace(request, body=body, headers=headers)
         return request
 
-    def routes(self, service: ServiceModel) -> list[S3Route]:
-        key = service.service_name
-        if key not in self._routes:
-            routes = [S3Route(service.operation_model(n)) for n in service.operation_names]
-            routes.sort(key=lambda r: r.specificity, reverse=True)
-            self._routes[key] = routes
-        return self._routes[key]
-
-    def operation_name(self, request: HttpRequest, service: ServiceModel) -> str | None:
-        for route in self.routes(service):
-            if route.match(request) is not None:
-                return route.operation.name
-        return None
-
     def unknown_operation(self, name: str) -> ServiceError:
         """An S3 operation vpclocal does not serve (yet): S3's own 501 NotImplemented."""
         return ServiceError(f"vpclocal does not implement the S3 operation {name}.",
@@ -199,66 +183,20 @@ class RestXmlProtocol(Protocol):
     def validate(self, params: dict, shape: Shape, service: ServiceModel) -> None:
         """S3 checks its inputs operation by operation (InvalidArgument...), not by model."""
 
-    def parse(self, request: HttpRequest, operation: OperationModel) -> dict:
-        shape = operation.input_shape
-        if shape is None:
-            return {}
-        route = next(r for r in self.routes(operation.service_model) if r.operation is operation)
-        labels = Route.match(route, request) or {}
-        params: dict = {}
-        payload = shape.serialization.get("payload")
-        body_members = False
-        try:
-            for name, member in shape.members.items():
-                where = member.serialization.get("location")
-                key = member.serialization.get("name", name)
-                if where == "uri":
-                    if key in labels:
-                        params[name] = scalar_from_text(labels[key], member)
-                elif where == "querystring":
-                    if member.type_name == "map":
-                        params[name] = {k: v[0] for k, v in request.query.items()}
-                    elif member.type_name == "list" and key in request.query:
-                        params[name] = [scalar_from_text(v, member.member)
-                                        for v in request.query[key]]
-                    elif key in request.query:
-                        params[name] = scalar_from_text(request.query[key][0], member)
-                elif where == "header":
-                    value = request.headers.get(key.lower())
-                    if value is not None:
-                        params[name] = header_value(value, member)
-                elif where == "headers":
-                    prefix = key.lower()
-                    found = {k[len(prefix):]: v for k, v in request.headers.items()
-                             if k.startswith(prefix)}
-                    if found:
-                        params[name] = found
-                elif where is None and name != payload:
-                    body_members = True
-            if payload:
-                member = shape.members[payload]
-                if member.type_name == "blob":
-                    if request.body:
-                        params[payload] = request.body
-                elif member.type_name == "string":
-                    if request.body:
-                        params[payload] = request.body.decode("utf-8", "replace")
-                elif request.body.strip():
-                    params[payload] = from_xml(self._xml(request.body), member)
-            elif body_members and request.body.strip():
-                params.update(from_xml(self._xml(request.body), shape))
-        except BadValue:
-            raise ServiceError("The XML you provided was not well-formed or did not validate "
-                               "against our published schema", code="MalformedXML") from None
-        return params
+    def body_params(self, body: bytes, shape: Shape, payload: str | None) -> dict:
+        if payload:
+            return {payload: from_xml(self._xml(body), shape.members[payload])}
+        return from_xml(self._xml(body), shape)
 
-    @staticmethod
-    def _xml(body: bytes) -> ET.Element:
+    def bad_body(self, exc: BadValue | None = None) -> ServiceError:
+        return ServiceError("The XML you provided was not well-formed or did not validate "
+                            "against our published schema", code="MalformedXML")
+
+    def _xml(self, body: bytes) -> ET.Element:
         try:
             return ET.fromstring(body)
         except ET.ParseError:
-            raise ServiceError("The XML you provided was not well-formed or did not validate "
-                               "against our published schema", code="MalformedXML") from None
+            raise self.bad_body() from None
 
     # ---- response ---------------------------------------------------------------------------
 
@@ -270,31 +208,18 @@ class RestXmlProtocol(Protocol):
             return HttpResponse(status, headers, b"")
         payload = shape.serialization.get("payload")
         # a provider may answer another status than the model's (206 Partial Content)
-        status = result.get("_status", status)
+        response = HttpResponse(result.get("_status", status), headers)
         body: bytes | None = None
         has_body_members = False
-        for name, member in shape.members.items():
-            value = result.get(name)
-            where = member.serialization.get("location")
-            if where is None and name != payload and value is not None:
+        for name, member, value in self.bound_output(shape, result, response):
+            if name != payload:
                 has_body_members = True
-            if value is None:
-                continue
-            key = member.serialization.get("name", name)
-            if where == "statusCode":
-                status = int(value)
-            elif where == "header":
-                headers[key] = header_text(value, member)
-            elif where == "headers":
-                for k, v in value.items():
-                    headers[key + k] = str(v)
-            elif name == payload:
-                if member.type_name in ("blob", "string"):
-                    body = value.encode() if isinstance(value, str) else bytes(value)
-                else:
-                    root = member.serialization.get("name", name)
-                    body = xml_document(root, value, member)
-                    headers["content-type"] = "application/xml"
+            elif member.type_name in ("blob", "string"):
+                body = value.encode() if isinstance(value, str) else bytes(value)
+            else:
+                root = member.serialization.get("name", name)
+                body = xml_document(root, value, member)
+                headers["content-type"] = "application/xml"
         if operation.name == "GetBucketLocation":  # a bare root element with text
             text = xml_escape(result.get("LocationConstraint") or "")
             body = (f'{_XML_HEAD}<LocationConstraint xmlns="{S3_NS}">{text}'
@@ -305,7 +230,8 @@ class RestXmlProtocol(Protocol):
                 r"(Output|Result)$", "", shape.name)
             body = xml_document(root, result, shape)
             headers["content-type"] = "application/xml"
-        return HttpResponse(status, headers, body or b"")
+        response.body = body or b""
+        return response
 
     def serialize_error(
         self, service: ServiceModel, error: ServiceError, request_id: str
