@@ -26,10 +26,9 @@ from vpclocal.protocols.base import (
     BadValue,
     HttpRequest,
     HttpResponse,
-    format_timestamp,
     scalar_from_text,
 )
-from vpclocal.protocols.query import xml_escape
+from vpclocal.protocols.query import map_xml, scalar_to_text, xml_escape
 from vpclocal.protocols.rest import RestProtocol, Route
 
 S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/"
@@ -314,7 +313,7 @@ def from_xml(elem: ET.Element, shape: Shape):
 def xml_document(root: str, value: dict, shape: Shape) -> bytes:
     ns = shape.serialization.get("xmlNamespace", {}).get("uri", S3_NS)
     out = [_XML_HEAD]
-    _element(out, root, value, shape, ns)
+    _element(out, value, shape, root, ns)
     return "".join(out).encode()
 
 
@@ -330,7 +329,7 @@ def _attributes(value: dict, shape: Shape) -> str:
     return text
 
 
-def _element(out: list[str], tag: str, value, shape: Shape, ns: str | None = None) -> None:
+def _element(out: list[str], value, shape: Shape, tag: str, ns: str | None = None) -> None:
     kind = shape.type_name
     xmlns = f' xmlns="{ns}"' if ns else ""
     if kind == "structure":
@@ -343,40 +342,17 @@ def _element(out: list[str], tag: str, value, shape: Shape, ns: str | None = Non
             child = ser.get("name", name)
             if member.type_name == "list" and ser.get("flattened"):
                 for entry in item:
-                    _element(out, child, entry, member.member)
+                    _element(out, entry, member.member, child)
             else:
-                _element(out, child, item, member)
+                _element(out, item, member, child)
         out.append(f"</{tag}>")
     elif kind == "list":
         out.append(f"<{tag}{xmlns}>")
         item_tag = shape.member.serialization.get("name", "member")
         for entry in value:
-            _element(out, item_tag, entry, shape.member)
+            _element(out, entry, shape.member, item_tag)
         out.append(f"</{tag}>")
     elif kind == "map":
-        key_tag = shape.key.serialization.get("name", "key")
-        value_tag = shape.value.serialization.get("name", "value")
-        flat = shape.serialization.get("flattened")
-        if not flat:
-            out.append(f"<{tag}{xmlns}>")
-        for key, item in value.items():
-            out.append(f"<{tag}>" if flat else "<entry>")
-            _element(out, key_tag, key, shape.key)
-            _element(out, value_tag, item, shape.value)
-            out.append(f"</{tag}>" if flat else "</entry>")
-        if not flat:
-            out.append(f"</{tag}>")
+        map_xml(out, value, shape, tag, _element, xmlns)
     else:
-        out.append(f"<{tag}{xmlns}>{_scalar_text(value, shape)}</{tag}>")
-
-
-def _scalar_text(value, shape: Shape) -> str:
-    kind = shape.type_name
-    if kind == "boolean":
-        return "true" if value else "false"
-    if kind == "timestamp":
-        return str(format_timestamp(value, shape, "iso8601"))
-    if kind == "blob":
-        raw = value.encode() if isinstance(value, str) else bytes(value)
-        return base64.b64encode(raw).decode()
-    return xml_escape(value if isinstance(value, str) else str(value))
+        out.append(f"<{tag}{xmlns}>{scalar_to_text(value, shape)}</{tag}>")
