@@ -44,6 +44,7 @@ from urllib.parse import parse_qs, urlsplit
 from vpclocal.network.names import AWS_SERVICE_ADDRESSES
 
 from .ca import CertificateAuthority, trust_env
+from .relay import splice
 from .sandbox import Sandbox, Space
 
 log = logging.getLogger("vpclocal.internet")
@@ -213,11 +214,7 @@ class Internet:
             return
         up_reader, up_writer = await asyncio.open_connection(*self.endpoint)
         self.figures["relayed"] += 1
-        ends = (writer, up_writer)
-        try:
-            await asyncio.gather(_pipe(reader, up_writer, ends), _pipe(up_reader, writer, ends))
-        finally:
-            up_writer.close()
+        await splice(reader, writer, up_reader, up_writer)
 
     async def _echo(self, reader, writer, conn: Conn) -> None:
         """Answer every request on the connection with its echo until either side closes."""
@@ -339,19 +336,3 @@ def response(status: int, reason: str, document: dict, keep_alive: bool,
 def _addr(writer: asyncio.StreamWriter, which: str) -> tuple[str, int]:
     address = writer.get_extra_info(which) or ("", 0)
     return address[0], address[1]
-
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ends) -> None:
-    """Copy one direction; at its end, half-close (or close, over TLS) the other side."""
-    try:
-        while data := await reader.read(1 << 16):
-            writer.write(data)
-            await writer.drain()
-        if writer.can_write_eof():
-            writer.write_eof()
-        else:
-            writer.close()
-    except (OSError, ConnectionError, ssl.SSLError):
-        for end in ends:  # one side is gone: so is the other
-            with contextlib.suppress(Exception):
-                end.close()

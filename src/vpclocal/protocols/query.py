@@ -265,18 +265,7 @@ class QueryProtocol(Protocol):
             if not flat:
                 append(f"</{tag}>")
         elif kind == "map":
-            key_tag = shape.key.serialization.get("name", "key")
-            value_tag = shape.value.serialization.get("name", "value")
-            flat = shape.serialization.get("flattened")
-            if not flat:
-                out.append(f"<{tag}>")
-            for key, item in value.items():
-                out.append(f"<{tag}>" if flat else "<entry>")
-                self.value_xml(out, key, shape.key, key_tag)
-                self.value_xml(out, item, shape.value, value_tag)
-                out.append(f"</{tag}>" if flat else "</entry>")
-            if not flat:
-                out.append(f"</{tag}>")
+            map_xml(out, value, shape, tag, self.value_xml)
         else:
             out.append(f"<{tag}>{scalar_to_text(value, shape)}</{tag}>")
 
@@ -288,18 +277,34 @@ _KINDS = {"string": _STRING, "boolean": _BOOLEAN, "integer": _NUMBER, "long": _N
           "map": _MAP}
 
 
+def map_xml(out: list[str], value: dict, shape: Shape, tag: str, element, xmlns: str = "") -> None:
+    """A map as `<tag><entry><key/><value/></entry>...</tag>` (flattened: one `<tag>` per
+    entry); `element(out, value, shape, tag)` writes each key and value (query and rest-xml)."""
+    key_tag = shape.key.serialization.get("name", "key")
+    value_tag = shape.value.serialization.get("name", "value")
+    flat = shape.serialization.get("flattened")
+    if not flat:
+        out.append(f"<{tag}{xmlns}>")
+    for key, item in value.items():
+        out.append(f"<{tag}>" if flat else "<entry>")
+        element(out, key, shape.key, key_tag)
+        element(out, item, shape.value, value_tag)
+        out.append(f"</{tag}>" if flat else "</entry>")
+    if not flat:
+        out.append(f"</{tag}>")
+
+
 def scalar_to_text(value, shape: Shape) -> str:
+    """A scalar as XML text (query and rest-xml)."""
     kind = shape.type_name
     if kind == "boolean":
         return "true" if value else "false"
     if kind == "timestamp":
-        return format_timestamp(value, shape, "iso8601")
+        return str(format_timestamp(value, shape, "iso8601"))
     if kind == "blob":
-        raw = value.encode() if isinstance(value, str) else value
+        raw = value.encode() if isinstance(value, str) else bytes(value)
         return base64.b64encode(raw).decode()
-    if isinstance(value, str):
-        return xml_escape(value)
-    return str(value)
+    return xml_escape(value if isinstance(value, str) else str(value))
 
 
 def _member_path(wire: str) -> str:

@@ -26,12 +26,10 @@ from vpclocal.protocols.base import (
     BadValue,
     HttpRequest,
     HttpResponse,
-    Protocol,
-    format_timestamp,
     scalar_from_text,
 )
-from vpclocal.protocols.query import xml_escape
-from vpclocal.protocols.rest_json import Route, header_text, header_value
+from vpclocal.protocols.query import map_xml, scalar_to_text, xml_escape
+from vpclocal.protocols.rest import RestProtocol, Route
 
 S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
@@ -140,11 +138,10 @@ class S3Route(Route):
         return super().match(request)
 
 
-class RestXmlProtocol(Protocol):
+class RestXmlProtocol(RestProtocol):
     name = "rest-xml"
-
-    def __init__(self) -> None:
-        self._routes: dict[str, list[S3Route]] = {}
+    route_class = S3Route
+    lower_header_names = False
 
     # ---- request ----------------------------------------------------------------------------
 
@@ -173,20 +170,6 @@ class RestXmlProtocol(Protocol):
             request = replace(request, body=body, headers=headers)
         return request
 
-    def routes(self, service: ServiceModel) -> list[S3Route]:
-        key = service.service_name
-        if key not in self._routes:
-            routes = [S3Route(service.operation_model(n)) for n in service.operation_names]
-            routes.sort(key=lambda r: r.specificity, reverse=True)
-            self._routes[key] = routes
-        return self._routes[key]
-
-    def operation_name(self, request: HttpRequest, service: ServiceModel) -> str | None:
-        for route in self.routes(service):
-            if route.match(request) is not None:
-                return route.operation.name
-        return None
-
     def unknown_operation(self, name: str) -> ServiceError:
         """An S3 operation vpclocal does not serve (yet): S3's own 501 NotImplemented."""
         return ServiceError(f"vpclocal does not implement the S3 operation {name}.",
@@ -199,66 +182,20 @@ class RestXmlProtocol(Protocol):
     def validate(self, params: dict, shape: Shape, service: ServiceModel) -> None:
         """S3 checks its inputs operation by operation (InvalidArgument...), not by model."""
 
-    def parse(self, request: HttpRequest, operation: OperationModel) -> dict:
-        shape = operation.input_shape
-        if shape is None:
-            return {}
-        route = next(r for r in self.routes(operation.service_model) if r.operation is operation)
-        labels = Route.match(route, request) or {}
-        params: dict = {}
-        payload = shape.serialization.get("payload")
-        body_members = False
-        try:
-            for name, member in shape.members.items():
-                where = member.serialization.get("location")
-                key = member.serialization.get("name", name)
-                if where == "uri":
-                    if key in labels:
-                        params[name] = scalar_from_text(labels[key], member)
-                elif where == "querystring":
-                    if member.type_name == "map":
-                        params[name] = {k: v[0] for k, v in request.query.items()}
-                    elif member.type_name == "list" and key in request.query:
-                        params[name] = [scalar_from_text(v, member.member)
-                                        for v in request.query[key]]
-                    elif key in request.query:
-                        params[name] = scalar_from_text(request.query[key][0], member)
-                elif where == "header":
-                    value = request.headers.get(key.lower())
-                    if value is not None:
-                        params[name] = header_value(value, member)
-                elif where == "headers":
-                    prefix = key.lower()
-                    found = {k[len(prefix):]: v for k, v in request.headers.items()
-                             if k.startswith(prefix)}
-                    if found:
-                        params[name] = found
-                elif where is None and name != payload:
-                    body_members = True
-            if payload:
-                member = shape.members[payload]
-                if member.type_name == "blob":
-                    if request.body:
-                        params[payload] = request.body
-                elif member.type_name == "string":
-                    if request.body:
-                        params[payload] = request.body.decode("utf-8", "replace")
-                elif request.body.strip():
-                    params[payload] = from_xml(self._xml(request.body), member)
-            elif body_members and request.body.strip():
-                params.update(from_xml(self._xml(request.body), shape))
-        except BadValue:
-            raise ServiceError("The XML you provided was not well-formed or did not validate "
-                               "against our published schema", code="MalformedXML") from None
-        return params
+    def body_params(self, body: bytes, shape: Shape, payload: str | None) -> dict:
+        if payload:
+            return {payload: from_xml(self._xml(body), shape.members[payload])}
+        return from_xml(self._xml(body), shape)
 
-    @staticmethod
-    def _xml(body: bytes) -> ET.Element:
+    def bad_body(self, exc: BadValue | None = None) -> ServiceError:
+        return ServiceError("The XML you provided was not well-formed or did not validate "
+                            "against our published schema", code="MalformedXML")
+
+    def _xml(self, body: bytes) -> ET.Element:
         try:
             return ET.fromstring(body)
         except ET.ParseError:
-            raise ServiceError("The XML you provided was not well-formed or did not validate "
-                               "against our published schema", code="MalformedXML") from None
+            raise self.bad_body() from None
 
     # ---- response ---------------------------------------------------------------------------
 
@@ -270,31 +207,18 @@ class RestXmlProtocol(Protocol):
             return HttpResponse(status, headers, b"")
         payload = shape.serialization.get("payload")
         # a provider may answer another status than the model's (206 Partial Content)
-        status = result.get("_status", status)
+        response = HttpResponse(result.get("_status", status), headers)
         body: bytes | None = None
         has_body_members = False
-        for name, member in shape.members.items():
-            value = result.get(name)
-            where = member.serialization.get("location")
-            if where is None and name != payload and value is not None:
+        for name, member, value in self.bound_output(shape, result, response):
+            if name != payload:
                 has_body_members = True
-            if value is None:
-                continue
-            key = member.serialization.get("name", name)
-            if where == "statusCode":
-                status = int(value)
-            elif where == "header":
-                headers[key] = header_text(value, member)
-            elif where == "headers":
-                for k, v in value.items():
-                    headers[key + k] = str(v)
-            elif name == payload:
-                if member.type_name in ("blob", "string"):
-                    body = value.encode() if isinstance(value, str) else bytes(value)
-                else:
-                    root = member.serialization.get("name", name)
-                    body = xml_document(root, value, member)
-                    headers["content-type"] = "application/xml"
+            elif member.type_name in ("blob", "string"):
+                body = value.encode() if isinstance(value, str) else bytes(value)
+            else:
+                root = member.serialization.get("name", name)
+                body = xml_document(root, value, member)
+                headers["content-type"] = "application/xml"
         if operation.name == "GetBucketLocation":  # a bare root element with text
             text = xml_escape(result.get("LocationConstraint") or "")
             body = (f'{_XML_HEAD}<LocationConstraint xmlns="{S3_NS}">{text}'
@@ -305,7 +229,8 @@ class RestXmlProtocol(Protocol):
                 r"(Output|Result)$", "", shape.name)
             body = xml_document(root, result, shape)
             headers["content-type"] = "application/xml"
-        return HttpResponse(status, headers, body or b"")
+        response.body = body or b""
+        return response
 
     def serialize_error(
         self, service: ServiceModel, error: ServiceError, request_id: str
@@ -388,7 +313,7 @@ def from_xml(elem: ET.Element, shape: Shape):
 def xml_document(root: str, value: dict, shape: Shape) -> bytes:
     ns = shape.serialization.get("xmlNamespace", {}).get("uri", S3_NS)
     out = [_XML_HEAD]
-    _element(out, root, value, shape, ns)
+    _element(out, value, shape, root, ns)
     return "".join(out).encode()
 
 
@@ -404,7 +329,7 @@ def _attributes(value: dict, shape: Shape) -> str:
     return text
 
 
-def _element(out: list[str], tag: str, value, shape: Shape, ns: str | None = None) -> None:
+def _element(out: list[str], value, shape: Shape, tag: str, ns: str | None = None) -> None:
     kind = shape.type_name
     xmlns = f' xmlns="{ns}"' if ns else ""
     if kind == "structure":
@@ -417,40 +342,17 @@ def _element(out: list[str], tag: str, value, shape: Shape, ns: str | None = Non
             child = ser.get("name", name)
             if member.type_name == "list" and ser.get("flattened"):
                 for entry in item:
-                    _element(out, child, entry, member.member)
+                    _element(out, entry, member.member, child)
             else:
-                _element(out, child, item, member)
+                _element(out, item, member, child)
         out.append(f"</{tag}>")
     elif kind == "list":
         out.append(f"<{tag}{xmlns}>")
         item_tag = shape.member.serialization.get("name", "member")
         for entry in value:
-            _element(out, item_tag, entry, shape.member)
+            _element(out, entry, shape.member, item_tag)
         out.append(f"</{tag}>")
     elif kind == "map":
-        key_tag = shape.key.serialization.get("name", "key")
-        value_tag = shape.value.serialization.get("name", "value")
-        flat = shape.serialization.get("flattened")
-        if not flat:
-            out.append(f"<{tag}{xmlns}>")
-        for key, item in value.items():
-            out.append(f"<{tag}>" if flat else "<entry>")
-            _element(out, key_tag, key, shape.key)
-            _element(out, value_tag, item, shape.value)
-            out.append(f"</{tag}>" if flat else "</entry>")
-        if not flat:
-            out.append(f"</{tag}>")
+        map_xml(out, value, shape, tag, _element, xmlns)
     else:
-        out.append(f"<{tag}{xmlns}>{_scalar_text(value, shape)}</{tag}>")
-
-
-def _scalar_text(value, shape: Shape) -> str:
-    kind = shape.type_name
-    if kind == "boolean":
-        return "true" if value else "false"
-    if kind == "timestamp":
-        return str(format_timestamp(value, shape, "iso8601"))
-    if kind == "blob":
-        raw = value.encode() if isinstance(value, str) else bytes(value)
-        return base64.b64encode(raw).decode()
-    return xml_escape(value if isinstance(value, str) else str(value))
+        out.append(f"<{tag}{xmlns}>{scalar_to_text(value, shape)}</{tag}>")

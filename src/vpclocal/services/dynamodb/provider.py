@@ -302,16 +302,39 @@ class DynamoDbProvider(Provider):
 
     # ---- single items -----------------------------------------------------------------------
 
-    @staticmethod
-    def _condition(p: dict, ectx: E.Context | None) -> tuple | None:
-        if p.get("ConditionExpression") is None:
-            return None
-        return E.parse_condition(p["ConditionExpression"], "ConditionExpression", ectx)
+    def _write_start(self, ctx, p: dict) -> tuple[Table, E.Context | None]:
+        """PutItem's and DeleteItem's first checks: the table, ReturnValues, the expression
+        attributes of the ConditionExpression."""
+        _no_legacy(p)
+        table = self.table(ctx, p["TableName"])
+        if p.get("ReturnValues") not in (None, "NONE", "ALL_OLD"):
+            raise validation("ReturnValues can only be ALL_OLD or NONE")
+        return table, _context(p, ("ConditionExpression",))
 
     @staticmethod
-    def _check_condition(p: dict, node: tuple | None, old: dict | None) -> None:
-        if node is not None and not E.evaluate(node, old or {}):
+    def _conditional_read(ctx, p: dict, table: Table, key: dict,
+                          ectx: E.Context | None) -> tuple[str, str, dict | None]:
+        """Parse the ConditionExpression (after which every expression name and value must have
+        been used), read the item at `key` and check the condition on it: (the items' record
+        kind, the item's id, the item or None)."""
+        condition = None
+        if p.get("ConditionExpression") is not None:
+            condition = E.parse_condition(p["ConditionExpression"], "ConditionExpression", ectx)
+        if ectx:
+            ectx.check_unused()
+        kind = items_kind(table.name)
+        item_id = table.item_id(key)
+        old = ctx.tx.get(kind, item_id)
+        if condition is not None and not E.evaluate(condition, old or {}):
             raise condition_failed(old, p)
+        return kind, item_id, old
+
+    def _written(self, p: dict, table: Table, old: dict | None) -> dict:
+        """A write's answer: its consumed capacity, and the old item for ReturnValues ALL_OLD."""
+        out = self._consumed(p, table.name, 1.0)
+        if p.get("ReturnValues") == "ALL_OLD" and old is not None:
+            out["Attributes"] = V.wire_item(old)
+        return out
 
     @staticmethod
     def _consumed(p: dict, table: str, units: float) -> dict:
@@ -320,24 +343,11 @@ class DynamoDbProvider(Provider):
         return {}
 
     def put_item(self, ctx, p):
-        _no_legacy(p)
-        table = self.table(ctx, p["TableName"])
-        if p.get("ReturnValues") not in (None, "NONE", "ALL_OLD"):
-            raise validation("ReturnValues can only be ALL_OLD or NONE")
-        ectx = _context(p, ("ConditionExpression",))
+        table, ectx = self._write_start(ctx, p)
         item = table.check_item(p["Item"])
-        condition = self._condition(p, ectx)
-        if ectx:
-            ectx.check_unused()
-        item_id = table.item_id(table.key_of(item))
-        kind = items_kind(table.name)
-        old = ctx.tx.get(kind, item_id)
-        self._check_condition(p, condition, old)
+        kind, item_id, old = self._conditional_read(ctx, p, table, table.key_of(item), ectx)
         ctx.tx.put(kind, item_id, item)
-        out = self._consumed(p, table.name, 1.0)
-        if p.get("ReturnValues") == "ALL_OLD" and old is not None:
-            out["Attributes"] = V.wire_item(old)
-        return out
+        return self._written(p, table, old)
 
     def get_item(self, ctx, p):
         _no_legacy(p, ("AttributesToGet",))
@@ -368,25 +378,12 @@ class DynamoDbProvider(Provider):
         return paths
 
     def delete_item(self, ctx, p):
-        _no_legacy(p)
-        table = self.table(ctx, p["TableName"])
-        if p.get("ReturnValues") not in (None, "NONE", "ALL_OLD"):
-            raise validation("ReturnValues can only be ALL_OLD or NONE")
-        ectx = _context(p, ("ConditionExpression",))
+        table, ectx = self._write_start(ctx, p)
         key = table.check_key(p["Key"])
-        condition = self._condition(p, ectx)
-        if ectx:
-            ectx.check_unused()
-        kind = items_kind(table.name)
-        item_id = table.item_id(key)
-        old = ctx.tx.get(kind, item_id)
-        self._check_condition(p, condition, old)
+        kind, item_id, old = self._conditional_read(ctx, p, table, key, ectx)
         if old is not None:
             ctx.tx.delete(kind, item_id)
-        out = self._consumed(p, table.name, 1.0)
-        if p.get("ReturnValues") == "ALL_OLD" and old is not None:
-            out["Attributes"] = V.wire_item(old)
-        return out
+        return self._written(p, table, old)
 
     def update_item(self, ctx, p):
         _no_legacy(p)
@@ -401,21 +398,13 @@ class DynamoDbProvider(Provider):
             if name in table.schema.names:
                 raise validation(f"One or more parameter values were invalid: Cannot update "
                                  f"attribute {name}. This attribute is part of the key")
-        condition = self._condition(p, ectx)
-        if ectx:
-            ectx.check_unused()
-        kind = items_kind(table.name)
-        item_id = table.item_id(key)
-        old = ctx.tx.get(kind, item_id)
-        self._check_condition(p, condition, old)
+        kind, item_id, old = self._conditional_read(ctx, p, table, key, ectx)
         new = E.apply_update(old if old is not None else dict(key), actions)
         new = table.check_item(V.wire_item(new))
         ctx.tx.put(kind, item_id, new)
-        out = self._consumed(p, table.name, 1.0)
+        out = self._written(p, table, old)  # ALL_OLD
         changed = E.top_level_names(actions)
-        if mode == "ALL_OLD" and old is not None:
-            out["Attributes"] = V.wire_item(old)
-        elif mode == "ALL_NEW":
+        if mode == "ALL_NEW":
             out["Attributes"] = V.wire_item(new)
         elif mode == "UPDATED_OLD" and old is not None:
             picked = {k: v for k, v in old.items() if k in changed}
@@ -537,12 +526,16 @@ class DynamoDbProvider(Provider):
             raise validation("Cannot specify the AttributesToGet when choosing to get "
                              f"{p['Select']}")  # DynamoDB's wording for AttributesToGet
 
-    def query(self, ctx, p):
+    def _read_target(self, ctx, p: dict) -> tuple[Table, Schema, dict | None]:
+        """What a Query or Scan reads: (the table, the key schema, the index or None)."""
         _no_legacy(p, ("AttributesToGet",))
         table = self.table(ctx, p["TableName"])
-        schema, index = (table.schema, None)
         if p.get("IndexName"):
-            schema, index = table.index(p["IndexName"])
+            return table, *table.index(p["IndexName"])
+        return table, table.schema, None
+
+    def query(self, ctx, p):
+        table, schema, index = self._read_target(ctx, p)
         if p.get("KeyConditionExpression") is None:
             raise validation("Either the KeyConditions or KeyConditionExpression parameter must "
                              "be specified in the request.")
@@ -570,11 +563,7 @@ class DynamoDbProvider(Provider):
         return self._finish(table, p, page, last, ectx, filter_node, index, paths)
 
     def scan(self, ctx, p):
-        _no_legacy(p, ("AttributesToGet",))
-        table = self.table(ctx, p["TableName"])
-        schema, index = (table.schema, None)
-        if p.get("IndexName"):
-            schema, index = table.index(p["IndexName"])
+        table, schema, index = self._read_target(ctx, p)
         self._select_checks(p)
         segment, total = p.get("Segment"), p.get("TotalSegments")
         if (segment is None) != (total is None):

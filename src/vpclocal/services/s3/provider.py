@@ -556,12 +556,17 @@ class S3Provider(Provider):
             raise errors.no_such_upload(upload_id)
         return upload
 
-    def upload_part(self, ctx, p):
+    def _part_of(self, ctx, p: dict) -> tuple[dict, int]:
+        """UploadPart's and UploadPartCopy's target: (the upload, the part number)."""
         upload = self.upload(ctx, p["Bucket"], p["Key"], p["UploadId"])
         number = p["PartNumber"]
         if not 1 <= number <= 10000:
             raise errors.invalid_argument("Part number must be an integer between 1 and 10000, "
                                           "inclusive", "partNumber", number)
+        return upload, number
+
+    def upload_part(self, ctx, p):
+        upload, number = self._part_of(ctx, p)
         data = p.get("Body") or b""
         sums = self._verify(p, data)
         algorithm = upload.get("ChecksumAlgorithm")
@@ -584,11 +589,7 @@ class S3Provider(Provider):
         return {"ETag": etag, **sums}
 
     def upload_part_copy(self, ctx, p):
-        upload = self.upload(ctx, p["Bucket"], p["Key"], p["UploadId"])
-        number = p["PartNumber"]
-        if not 1 <= number <= 10000:
-            raise errors.invalid_argument("Part number must be an integer between 1 and 10000, "
-                                          "inclusive", "partNumber", number)
+        upload, number = self._part_of(ctx, p)
         source = self.object(ctx, *self._copy_source(p["CopySource"]))
         self._check_copy_conditions(source, p)
         span = self._range(p.get("CopySourceRange"), source["Size"])
