@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from tests.fabric.conftest import needs_fabric
@@ -129,8 +127,6 @@ def test_a_rule_change_is_one_small_transaction(fabric):
         n.eni(n.subnet(vpc, f"10.0.{i}.0/24"), [groups[i % 10]])
     fabric.apply(n.t)
     n.allow(groups[3], "ingress", "tcp", 8080, cidr="10.0.0.0/16")
-    start = time.perf_counter()
     stats = fabric.apply(n.t)
-    took = time.perf_counter() - start
     assert stats.nft_changes == 1  # one statement: the new elements of the group's TCP set
-    assert took < 0.5, f"a rule change took {took * 1000:.0f} ms"
+    # (how long it takes: bench/fabric_bench.py)

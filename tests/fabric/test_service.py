@@ -17,7 +17,8 @@ pytestmark = needs_fabric
 REGION = "us-east-1"
 
 
-def test_built_from_the_store_and_a_burst_is_applied_once():
+def started_service():
+    """A fabric service built from a store holding a small topology."""
     n, enis = small_topology()
     store = Store(":memory:")
     with store.transaction(REGION) as tx:
@@ -26,20 +27,22 @@ def test_built_from_the_store_and_a_burst_is_applied_once():
                 tx.put(kind, rid, record)
     service = FabricService(store, ("127.0.0.1", 9))
     assert service.start(), service.reason
+    return n, enis, store, service
+
+
+def test_built_from_the_store_and_a_burst_is_applied_once():
+    n, enis, store, service = started_service()
     try:
         assert set(enis) <= set(service.fabric.reconciler.enis)
         assert service.summary().startswith("fabric on: 1 VPCs, 2 ENIs")
         applies, seq = service.figures["applies"], service.seq
         group = next(iter(n.t.security_groups))
-        start = time.perf_counter()
         for i in range(50):  # 50 commits, microseconds apart
             with store.transaction(REGION) as tx:
                 tx.edit("security_groups", group)["Description"] = f"burst {i}"
         assert service.seq == seq + 50
         assert service.wait_applied(5)
-        took = time.perf_counter() - start
-        assert service.figures["applies"] - applies <= 2
-        assert took < 0.1, took
+        assert service.figures["applies"] - applies <= 2  # coalesced (how fast: bench/)
         with store.transaction(REGION) as tx:  # not a network kind: nothing to apply
             tx.put("functions", "f", {"FunctionName": "f"})
         assert service.seq == seq + 50
@@ -49,14 +52,7 @@ def test_built_from_the_store_and_a_burst_is_applied_once():
 
 
 def test_a_dead_sandbox_is_noticed_and_rebuilt_from_the_store():
-    n, enis = small_topology()
-    store = Store(":memory:")
-    with store.transaction(REGION) as tx:
-        for kind in KINDS:
-            for rid, record in getattr(n.t, kind).items():
-                tx.put(kind, rid, record)
-    service = FabricService(store, ("127.0.0.1", 9))
-    assert service.start(), service.reason
+    _n, enis, _store, service = started_service()
     try:
         old = dict(service.fabric.reconciler.enis)
         agent = service.status()["agent_pid"]
