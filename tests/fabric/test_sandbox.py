@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import pwd
 import signal
 import subprocess
 import sys
@@ -116,3 +118,37 @@ def test_agent_runs_commands_and_spawns_processes_in_namespaces():
         sb.ns_del([space, other])
         results = sb.run([(["sh", "-c", "exit 4"], None, ""), (["cat"], None, "hi")], parallel=2)
         assert [(x.rc, x.out) for x in results] == [(4, ""), (0, "hi")]
+
+
+UNPRIVILEGED = """
+import json, sys
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+from tests.network.builder import Net
+from vpclocal.fabric import Fabric
+
+n = Net()
+vpc = n.vpc()
+db = n.sg(vpc, "db")
+n.allow(db, "ingress", "tcp", 5432, cidr="10.0.0.0/16")
+eni = n.eni(n.subnet(vpc, "10.0.2.0/24"), [db])
+with Fabric() as fabric:
+    fabric.apply(n.t)
+    shown = fabric.sandbox.sh(fabric.space(eni), "ip -o -4 addr show dev eth0").out
+    rules = fabric.sandbox.sh(fabric.reconciler.router_space(vpc), "nft list table ip vpc").out
+print(json.dumps({"addr": shown, "has_rules": "ingress" in rules}))
+"""
+
+
+def test_an_ordinary_user_builds_the_fabric():
+    """Where the kernel allows unprivileged user namespaces, the fabric needs no root."""
+    if os.geteuid() != 0:
+        user = {}
+    else:  # become an ordinary user (the test runs as root in CI)
+        nobody = pwd.getpwnam("nobody")
+        user = {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}
+    proc = subprocess.run(["/usr/bin/python3", "-c", UNPRIVILEGED, str(ROOT / "src"), str(ROOT)],
+                          capture_output=True, text=True, timeout=60, check=False, cwd="/",
+                          **user)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert "10.0.2." in out["addr"] and out["has_rules"], out
