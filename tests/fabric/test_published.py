@@ -1,6 +1,7 @@
-"""RDS instances and ElastiCache nodes answer at their ENI's private address inside the fabric,
-behind their security groups: a VPC function reaches MariaDB (pymysql, as in the guide) and
-Redis there while the rules allow it, and times out once the RDS ingress rule is revoked."""
+"""RDS instances, RDS proxies and ElastiCache nodes answer at their ENI's private address inside
+the fabric, behind their security groups: a VPC function reaches MariaDB (pymysql, as in the
+guide), the proxy (by its endpoint name) and Redis there while the rules allow it, and times out
+once the RDS ingress rule is revoked."""
 
 from __future__ import annotations
 
@@ -95,6 +96,13 @@ def test_database_and_cache_at_their_eni_address(server):
                                SecurityGroupIds=[rds_sg])
     rds.get_waiter("db_instance_available").wait(DBInstanceIdentifier="db",
                                                  WaiterConfig={"Delay": 1})
+    rds.create_db_proxy(DBProxyName="proxy", EngineFamily="MYSQL", VpcSubnetIds=subnets,
+                        VpcSecurityGroupIds=[rds_sg],
+                        RoleArn="arn:aws:iam::000000000000:role/proxy",
+                        Auth=[{"SecretArn": "arn:aws:secretsmanager:us-east-1:000000000000:"
+                               "secret:db"}])
+    rds.register_db_proxy_targets(DBProxyName="proxy", DBInstanceIdentifiers=["db"])
+    proxy_host = rds.describe_db_proxies(DBProxyName="proxy")["DBProxies"][0]["Endpoint"]
     cache.get_waiter("cache_cluster_available").wait(CacheClusterId="cc",
                                                      WaiterConfig={"Delay": 1})
     addresses = {
@@ -114,6 +122,9 @@ def test_database_and_cache_at_their_eni_address(server):
 
     version = invoke(lam, name, {"host": db_ip, "password": PASSWORD})
     assert "MariaDB" in version["version"], version
+    # the RDS Proxy by its endpoint name (the VPC resolver), its pool in front of the database
+    via_proxy = invoke(lam, name, {"host": proxy_host, "password": PASSWORD})
+    assert via_proxy == version, via_proxy
     assert invoke(lam, name, {"redis": cache_ip}) == {"redis": "+PONG\r\n"}
     denied = invoke(lam, name, {"host": db_ip, "password": "wrong"})
     assert denied["error"] == 1045, denied  # the real server answered
