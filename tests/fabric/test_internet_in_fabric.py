@@ -13,6 +13,7 @@ answers with the peer address it sees.
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -131,3 +132,58 @@ def test_the_internet_needs_a_nat_gateway_and_functions_without_a_vpc_have_it(tm
         server.stop()
         for proc in started:
             proc.stop()
+
+
+SLOW_FETCH = """
+import json, time, urllib.request
+
+def handler(event, context):
+    time.sleep(event.get("sleep", 0))  # hold the environment: the next invoke gets another
+    with urllib.request.urlopen(event["url"], timeout=3) as answer:
+        return json.load(answer)["client"]["address"]
+"""
+
+
+def test_pattern_4_each_zone_leaves_by_its_own_nat_gateway(tmp_path):
+    """The guide's pattern 4: a NAT gateway per AZ, each private subnet routed to its own; a
+    function in both private subnets reaches the internet from both Elastic IPs."""
+    server = start_server(tmp_path / "data")
+    try:
+        ec2, lam = server.client("ec2"), server.client("lambda")
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+        ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+        public_rtb = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+        ec2.create_route(RouteTableId=public_rtb, DestinationCidrBlock="0.0.0.0/0",
+                         GatewayId=igw)
+        private, eips = [], []
+        for zone, public_cidr, private_cidr in (("us-east-1a", "10.0.1.0/24", "10.0.10.0/24"),
+                                                ("us-east-1b", "10.0.2.0/24", "10.0.20.0/24")):
+            public = ec2.create_subnet(VpcId=vpc, CidrBlock=public_cidr,
+                                       AvailabilityZone=zone)["Subnet"]["SubnetId"]
+            ec2.associate_route_table(RouteTableId=public_rtb, SubnetId=public)
+            eip = ec2.allocate_address(Domain="vpc")
+            nat = ec2.create_nat_gateway(SubnetId=public, AllocationId=eip["AllocationId"])[
+                "NatGateway"]["NatGatewayId"]
+            subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=private_cidr,
+                                       AvailabilityZone=zone)["Subnet"]["SubnetId"]
+            rtb = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+            ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat)
+            ec2.associate_route_table(RouteTableId=rtb, SubnetId=subnet)
+            private.append(subnet)
+            eips.append(eip["PublicIp"])
+        sg = ec2.create_security_group(VpcId=vpc, GroupName="fn", Description="fn")["GroupId"]
+        name = unique("ha")
+        lam.create_function(FunctionName=name, Runtime="python3.12", Handler="index.handler",
+                            Role=make_role(server.client("iam"), BASIC, VPC_ACCESS),
+                            Code={"ZipFile": zipped(SLOW_FETCH)}, Timeout=10,
+                            VpcConfig={"SubnetIds": private, "SecurityGroupIds": [sg]})
+        wait_state(lam, name)
+        applied(server)
+        event = {"url": "http://www.example.com/", "sleep": 1}
+        with ThreadPoolExecutor(2) as pool:  # two at once: two environments, one per ENI
+            seen = list(pool.map(lambda _: invoke(lam, name, event), range(2)))
+        assert all(error is None for _payload, error, _log in seen), seen
+        assert sorted(payload for payload, _error, _log in seen) == sorted(eips)
+    finally:
+        server.stop()
