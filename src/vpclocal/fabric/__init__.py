@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Self
 
-from .compiler import Plan, compile_plan
+from .compiler import compile_plan
+from .plan import Plan
 from .reconciler import Reconciler, Stats
 from .sandbox import FabricError, Sandbox, Space, available
 
