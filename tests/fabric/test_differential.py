@@ -140,7 +140,7 @@ def topologies(draw):
             enis.append(n.eni(s, chosen, public=draw(st.integers(0, 2)) == 0))
     if len(enis) < 2:
         enis.append(n.eni(subnets[0], [draw(st.sampled_from(groups))]))
-    if draw(st.booleans()):  # a flow log: the router defers its drops (compiler._defer_drops)
+    if draw(st.booleans()):  # a flow log: the router defers its drops (flowlogs.defer_drops)
         n.t.flow_logs["fl-0123456789abcdef0"] = {
             "FlowLogId": "fl-0123456789abcdef0", "ResourceId": draw(st.sampled_from(subnets)),
             "LogDestinationType": "cloud-watch-logs", "TrafficType": "ALL"}

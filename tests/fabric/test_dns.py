@@ -332,13 +332,13 @@ def test_resolver_sockets_follow_routers_and_survive_a_rebuild():
         assert service.public_lookup(RDS_NAME) is None
 
         # a rebuild from scratch: new routers, new resolver sockets
-        first = dict(service._resolvers)
+        first = dict(service.resolvers.vpcs)
         service.fabric.reconciler._broken = True  # as after a failed apply
         with store.transaction(REGION) as tx:
             tx.edit("vpcs", ids["vpc"])["Tags"] = [{"Key": "k", "Value": "v"}]
         assert service.wait_applied(10)
-        assert set(service._resolvers) == set(first)
-        assert all(service._resolvers[v] is not first[v] for v in first)
+        assert set(service.resolvers.vpcs) == set(first)
+        assert all(service.resolvers.vpcs[v] is not first[v] for v in first)
         q.stop()
         queriers.remove(q)
         q = Querier(sandbox=service.fabric.sandbox, space=service.space(eni))
@@ -364,7 +364,7 @@ def test_resolver_sockets_follow_routers_and_survive_a_rebuild():
                 for rid in getattr(n.t, kind):
                     tx.delete(kind, rid)
         assert service.wait_applied(10)
-        assert vpc not in service._resolvers and ids["vpc"] in service._resolvers
+        assert vpc not in service.resolvers.vpcs and ids["vpc"] in service.resolvers.vpcs
     finally:
         for q in queriers:
             q.stop()

@@ -5,13 +5,23 @@
         fabric.apply(topology)          # compile (compiler.py) and converge (reconciler.py)
         fabric.space("eni-…")           # the ENI's namespace, to run things in
         fabric.internet                 # the simulated internet's namespace
+
+The modules, from the model to the kernel and back:
+- compiler.py: a Topology to a plan (plan.py, plain data), with the gateway targets'
+  chains and routing tables (gateways.py) and flow logs' deferred drops (flowlogs.py);
+- reconciler.py: converges a sandbox (sandbox.py, its agent agent.py) to a plan;
+- service.py: the fabric inside the server: built from the store, re-applied after each
+  commit, rebuilt when its sandbox dies; it places functions (placement.py), serves the VPC
+  resolvers (resolvers.py, answers from dns.py), the simulated internet (internet.py, ca.py)
+  and published endpoints (published.py), and delivers flow logs (flowlogs.py).
 """
 
 from __future__ import annotations
 
 from typing import Self
 
-from .compiler import Plan, compile_plan
+from .compiler import compile_plan
+from .plan import Plan
 from .reconciler import Reconciler, Stats
 from .sandbox import FabricError, Sandbox, Space, available
 

@@ -1,4 +1,4 @@
-"""Compile a Topology into the kernel state the fabric should have: a plain data plan.
+"""Compile a Topology into the kernel state the fabric should have: a plan (plan.py).
 
 Pure functions, no kernel access. The layout (one router namespace per VPC):
 
@@ -13,29 +13,16 @@ a VPC and stable. The router's table, in hook order:
 
 - `routing` (prerouting, before conntrack) jumps to `classify`: DNS to the VPC resolver (its
   addresses are on the router's lo) is accepted first, as AWS exempts it from security groups
-  and ACLs; then the source/destination check (an ENI sends only from its addresses) leads to the source subnet's chain: traffic within
-  the subnet passes (no ACL, no route table, as in the engine); anything else meets the
-  subnet's outbound ACL, then its route table, flattened to longest-prefix-match intervals by
-  the engine's own RouteTable: a local route's addresses lead to their subnet's inbound ACL;
-  addresses in no subnet and blackholes are dropped; a gateway target leads to its chain
-  (_Targets), which marks the packet for a routing table of its own:
-  - internet gateway (attached, public destinations): only from an address with a public IP
-    or Elastic IP; out by the uplink to the internet namespace, the source rewritten to the
-    public address in postrouting (`egress`). In from the internet, `from_internet` rewrites
-    a public destination to its private address, then the subnet's inbound ACL applies. The
-    1:1 NAT is stateless, as the IGW is: TCP stays untracked.
-  - NAT gateway: through its subnet's inbound ACL (from another subnet) to its interface's
-    namespace, which masquerades (NAT_RULESET) and sends the packet back from its own
-    address: the router then treats it as from the NAT gateway's interface (its subnet's
-    outbound ACL and route table; to the internet only by an IGW route, from its EIP). The
-    reply comes back the same way; the NAT gateway's conntrack, not the router's, holds it.
-  - peering connection (active, the peer's CIDRs): over the link to the peer router, where
-    `classify` sends what arrives on a peering link to the destination subnet's inbound ACL.
-  - gateway endpoint: to the internet namespace (the service's addresses), masqueraded to the
-    router's uplink address: tracked, the one TCP traffic the router tracks; the reply, once
-    conntrack has translated it back, meets the subnet's inbound ACL (`endpoint_in`).
-  Middlebox interfaces and other targets drop. Traffic that stays in the fabric returns to
-  `routing`, which marks TCP `notrack`.
+  and ACLs (_resolver_rules); then the source/destination check (an ENI sends only from its
+  addresses) leads to the source subnet's chain: traffic within the subnet passes (no ACL, no
+  route table, as in the engine); anything else meets the subnet's outbound ACL, then its
+  route table, flattened to longest-prefix-match intervals by the engine's own RouteTable: a
+  local route's addresses lead to their subnet's inbound ACL; addresses in no subnet and
+  blackholes are dropped; a gateway target (internet gateway, NAT gateway, peering
+  connection, gateway endpoint) leads to its chain, which marks the packet for a routing
+  table of its own (gateways.py). What comes from outside the VPC (`from_internet`, a
+  peering link, a gateway endpoint's reply) meets the destination subnet's inbound ACL.
+  Traffic that stays in the fabric returns to `routing`, which marks TCP `notrack`.
 - `filter` (forward): security groups: a new connection needs an egress rule of one of the
   source ENI's groups (which goes on to `ingress`) and an ingress rule of one of the
   destination ENI's groups. A group reference stands for its members' primary addresses, a
@@ -58,169 +45,40 @@ ACL had dropped that entry's reply.
 Rule matching is compiled from the engine's own rule compilation (network/rules.py), so the
 kernel and the engine read the records the same way.
 
-Flow logs: in the router of a VPC with a flow log, every drop above becomes a mark of the side
-that refused the packet, and an accept; the flow log table (flowlogs.py) counts the packet at
-a later priority of the same hook, and `rejected_*`, later still, drops it (_defer_drops).
-Other VPCs keep plain drops.
+Flow logs: in the router of a VPC with a flow log, the drops above are deferred until the
+flow log table has counted them (flowlogs.defer_drops). Other VPCs keep plain drops.
 """
 
 from __future__ import annotations
 
 import bisect
-import hashlib
 import itertools
 import re
-import zlib
-from dataclasses import dataclass, field
 
-from vpclocal.network.addr import cidr, cidr_range, cidr_str, ip, ip_str, non_internet_blocks
+from vpclocal.network.addr import cidr, cidr_str, ip, ip_str
 from vpclocal.network.index import Index
-from vpclocal.network.routing import IGW, LOCAL, NAT, PCX, VPCE, Route, RouteTable
+from vpclocal.network.routing import LOCAL, Route, RouteTable
 from vpclocal.network.rules import ANY, ICMP, SG_CIDR, SG_GROUP, TCP, UDP
 from vpclocal.network.topology import Topology
 
-TABLE = "vpc"
-# Interfaces that are not plain endpoints: a NAT gateway's is a namespace that forwards and
-# masquerades (NAT_RULESET), planned only for a NAT gateway in the topology.
-NAT_ENI = "nat_gateway"
-NOT_ENDPOINTS = {NAT_ENI}
-NAT_STATES = {"pending", "available"}  # a NAT gateway's namespace exists in these states
-# sysctls of each kind of namespace (written by the agent when it creates one)
-ROUTER_SYSCTL = {
-    "net.ipv4.ip_forward": 1,
-    "net.ipv4.conf.all.send_redirects": 0,
-    "net.ipv4.conf.default.send_redirects": 0,
-    "net.ipv4.conf.all.rp_filter": 0,  # nftables checks sources (IPv4 conf is inherited
-    "net.ipv4.conf.default.rp_filter": 0,  # from the host's, whatever it is)
-    "net.ipv6.conf.all.disable_ipv6": 1,
-    "net.ipv6.conf.default.disable_ipv6": 1,
-}
-ENI_SYSCTL = {"net.ipv6.conf.default.disable_ipv6": 1}  # eth0: IPv4 only; lo keeps ::1
+from .flowlogs import defer_drops, flow_logged_vpcs
+from .gateways import (
+    GATEWAYS,
+    MARK_ENDPOINT,
+    MARK_INTERNET,
+    NOT_ENDPOINTS,
+    UPLINK,
+    Targets,
+    nat_interfaces,
+    peering_links,
+)
+from .plan import ALL, EniPlan, NftChain, NftSet, Plan, RouterPlan, merge, nft_name, port_name
+
 RESOLVER_LINK_LOCAL = "169.254.169.253"  # AmazonProvidedDNS's other address (dns.py)
 RESOLVER_PORT = 53
 
-# The fabric's own addresses are link-local (169.254/16): no VPC CIDR may contain them, so
-# they never clash with an address of any VPC, however VPCs overlap.
-UPLINK = "inet"  # a router's link to the internet namespace
-INTERNET_GATEWAY = "169.254.0.1"  # the internet namespace's side of every router's uplink
-MARK_INTERNET = 0x1  # packets for the internet gateway (stateless 1:1 NAT)
-MARK_ENDPOINT = 0x2  # packets for a gateway endpoint (masqueraded to the router's uplink)
-# A NAT gateway's namespace: it forwards what its VPC's routes send it, masquerading it to its
-# own address with a port from 1024-65535 (as AWS documents), and lets in only replies and new
-# connections that start with a SYN (so a reply routed to it that it never saw is dropped).
-NAT_RULESET = """table ip nat {
-  chain postrouting { type nat hook postrouting priority 100; policy accept;
-    oifname "eth0" meta l4proto { tcp, udp } masquerade to :1024-65535;
-    oifname "eth0" masquerade; }
-  chain forward { type filter hook forward priority 0; policy drop;
-    ct state established,related accept;
-    ct state new tcp flags & (syn | ack) == syn accept;
-    ct state new meta l4proto != tcp accept; }
-  chain input { type filter hook input priority 0; policy drop;
-    ct state established,related accept; }
-}
-"""
 
-
-@dataclass(frozen=True)
-class EniPlan:
-    """One ENI: its namespace, and the veth pair to its VPC's router."""
-
-    id: str
-    vpc: str
-    port: str  # the router-side interface (eth0 on the ENI side)
-    group: int  # the port's interface group: its subnet's network address
-    gateway: str  # the router on the subnet: base + 1
-    addresses: tuple[str, ...]  # "10.0.1.5/24", primary first
-    mac: str | None = None
-    kind: str = "eni"  # or "nat": a NAT gateway's interface (forwards, masquerades)
-
-
-@dataclass(frozen=True)
-class NftSet:
-    name: str
-    spec: str  # "type ipv4_addr; flags interval;" or "type ifname : verdict;"
-    elements: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class NftChain:
-    name: str
-    rules: tuple[str, ...] = ()
-    hook: str | None = None  # "type filter hook forward priority 0; policy accept;"
-
-
-@dataclass
-class RouterPlan:
-    """One VPC router: its nftables table (links and routes follow from the ENIs)."""
-
-    vpc: str
-    sets: dict[str, NftSet] = field(default_factory=dict)
-    chains: dict[str, NftChain] = field(default_factory=dict)
-    flow_logs: bool = False  # the router also has the flow log table (flowlogs.py)
-    resolver: tuple[str, ...] = ()  # the VPC resolver's addresses, on the router's lo (dns.py)
-    # policy routing: a mark (also the routing table's number) -> where that table sends
-    # everything: ("internet",) the uplink; ("eni", port, address) a NAT gateway's
-    # namespace; ("peer", port, vpc) the peer router over a peering connection's link
-    tables: dict[int, tuple[str, ...]] = field(default_factory=dict)
-
-    def ruleset(self) -> str:
-        """The whole table as `nft -f` text (declarations first, so references resolve)."""
-        out = [f"table ip {TABLE} {{"]
-        for c in self.chains.values():  # chains first: interval maps may name them
-            out.append(f"  chain {c.name} {{ {c.hook or ''} }}")
-        for s in self.sets.values():
-            out.append(f"  {'map' if ' : ' in s.spec else 'set'} {s.name} {{ {s.spec} }}")
-        out.append("}")
-        for s in self.sets.values():
-            if s.elements:
-                out.append(element_text(s))
-        for c in self.chains.values():
-            out.extend(f"add rule ip {TABLE} {c.name} {r}" for r in c.rules)
-        return "\n".join(out) + "\n"
-
-
-@dataclass
-class Plan:
-    routers: dict[str, RouterPlan] = field(default_factory=dict)
-    enis: dict[str, EniPlan] = field(default_factory=dict)
-    internet: dict[str, str] = field(default_factory=dict)  # public address -> its router
-    peerings: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # pcx -> port, a, b
-
-    def update(self, other: Plan) -> None:
-        """Add another region's plan (VPC, ENI, peering ids and public addresses are unique
-        across regions)."""
-        self.routers.update(other.routers)
-        self.enis.update(other.enis)
-        self.internet.update(other.internet)
-        self.peerings.update(other.peerings)
-
-
-def element_text(s: NftSet) -> str:
-    return f"add element ip {TABLE} {s.name} {{ {', '.join(s.elements)} }}"
-
-
-# ---- names ----------------------------------------------------------------------------------
-
-
-def nft_name(ident: str) -> str:
-    """An nftables identifier for a resource id (sg-0ab… -> sg_0ab…)."""
-    return re.sub(r"[^A-Za-z0-9_]", "_", ident)
-
-
-def port_name(eni_id: str) -> str:
-    """The router-side interface of an ENI: 15 characters at most (IFNAMSIZ)."""
-    tail = eni_id.split("-", 1)[-1]
-    if not tail.isalnum():
-        tail = hashlib.sha1(eni_id.encode()).hexdigest()
-    return "e" + tail[-14:]
-
-
-def target_mark(ident: str) -> int:
-    """The mark (and routing table) of a route target: a hash of its id, with the low bits
-    clear (never 0-255: the kernel's own tables and the fixed marks above) and the flow log's
-    reject bits (REJECTED) clear."""
-    return (zlib.crc32(ident.encode()) & 0x0FFFFF00) | 0x100
+# ---- helpers --------------------------------------------------------------------------------
 
 
 def _plen(mask: int) -> int:
@@ -267,15 +125,12 @@ def _join(*parts: str) -> str:
 # ---- route tables -----------------------------------------------------------------------------
 
 
-GATEWAYS = (IGW, NAT, PCX, VPCE)
-
-
 def _route_verdict(route: Route | None) -> str | None:
     """What the router does with a packet a route table sends somewhere.
 
     Local routes deliver inside the VPC (`return`). A gateway target (internet gateway, NAT
     gateway, peering connection, gateway endpoint) is a token "<kind> <id>", which the
-    router's _Targets turns into a verdict (it depends on records beyond the route table: an
+    router's gateways.Targets turns into a verdict (it depends on records beyond the route table: an
     attachment, a state). Middlebox interfaces and targets vpclocal does not model drop, like
     blackhole routes."""
     if route is None:
@@ -314,7 +169,6 @@ def flatten_routes(table: RouteTable) -> list[tuple[int, int, str]]:
 
 Row = tuple[int, int, tuple[tuple[int, int], ...]]  # addresses lo-hi, their port spans
 FULL = ((0, 65535),)
-ALL = 0xFFFFFFFF
 # Rows (or intervals) up to which compares beat a set lookup: a concatenated-interval lookup
 # cost about as much as a dozen compares on the reference machine.
 DEFAULT_INLINE = INLINE = 4
@@ -353,22 +207,12 @@ def paint(entries: list[tuple[int, int, int, int, bool]], full: tuple[int, int] 
             free = rest
             if not free:
                 break
-        spans = _merge(allowed)
+        spans = merge(allowed)
         if rows and rows[-1][2] == spans and rows[-1][1] == a - 1:
             rows[-1][1] = b - 1
         elif spans:
             rows.append([a, b - 1, spans])
     return [(a, b, tuple(spans)) for a, b, spans in rows]
-
-
-def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    out: list[list[int]] = []
-    for lo, hi in sorted(spans):
-        if out and lo <= out[-1][1] + 1:
-            out[-1][1] = max(out[-1][1], hi)
-        else:
-            out.append([lo, hi])
-    return [(lo, hi) for lo, hi in out]
 
 
 def _range(lo: int, hi: int, text) -> str:
@@ -420,98 +264,26 @@ def _memoized(key, make):
 def compile_plan(topology: Topology) -> Plan:
     ix = Index(topology)
     plan = Plan()
-    nat_enis = _nat_enis(topology)
+    nat_enis = nat_interfaces(topology)
     by_vpc: dict[str, list[EniPlan]] = {v: [] for v in topology.vpcs}
     for eni_id, eni in topology.network_interfaces.items():
         p = _eni_plan(ix, eni_id, eni, eni_id in nat_enis)
         if p is not None:
             plan.enis[eni_id] = p
             by_vpc[p.vpc].append(p)
-    plan.peerings = _peerings(ix)
+    plan.peerings = peering_links(ix)
     logged = flow_logged_vpcs(topology)
     for vpc_id in topology.vpcs:
         router = plan.routers[vpc_id] = _router_plan(ix, vpc_id, by_vpc[vpc_id], nat_enis,
                                                      plan.peerings)
         if vpc_id in logged:
-            _defer_drops(router)
+            defer_drops(router)
     # the internet namespace routes a public address to the router that owns it, when the
     # owner's VPC has an internet gateway (the only way in from the internet)
     for public, (vpc, private) in ix.public_owner.items():
         if vpc in ix.vpc_igw and _planned(plan, ix, vpc, private):
             plan.internet[ip_str(public)] = vpc
     return plan
-
-
-# ---- flow logs: drops that the flow log table sees --------------------------------------------
-
-FLOW_LOG_DESTINATIONS = {"cloud-watch-logs"}  # the ones vpclocal delivers
-# The side that refused a packet, as a bit of its mark: the source's (its subnet's outbound
-# ACL, the route table, the source/destination check, its security groups' egress rules) or
-# the destination's (its subnet's inbound ACL, its security groups' ingress rules).
-REJECT_SRC, REJECT_DST = 0x10000000, 0x20000000
-REJECTED = REJECT_SRC | REJECT_DST
-_DROP = re.compile(r"(^|\s)drop$")
-
-
-def flow_logged_vpcs(topology: Topology) -> set[str]:
-    """VPCs with a flow log on themselves, one of their subnets or one of their ENIs."""
-    out = set()
-    for log in topology.flow_logs.values():
-        if log.get("LogDestinationType") not in FLOW_LOG_DESTINATIONS:
-            continue
-        rid = log.get("ResourceId", "")
-        record = (topology.vpcs.get(rid) or topology.subnets.get(rid)
-                  or topology.network_interfaces.get(rid))
-        if record is not None and record.get("VpcId") in topology.vpcs:
-            out.add(record["VpcId"])
-    return out
-
-
-def _defer_drops(r: RouterPlan) -> None:
-    """A drop becomes `goto reject_src|dst`: mark the side, accept; the flow log table counts
-    the packet (priority -290 / 10) before `rejected_*` drop it (-280 / 20), still before
-    conntrack (-200) for the first. The new chains come first, so that even a change split over
-    several transactions never has a rule leading to them before they drop."""
-    mark = f"meta mark & {REJECTED:#x} != 0 drop"
-    chains = {
-        "rejected_routing": NftChain("rejected_routing", (mark,),
-                                     "type filter hook prerouting priority -280; policy accept;"),
-        "rejected_filter": NftChain("rejected_filter", (mark,),
-                                    "type filter hook forward priority 20; policy accept;"),
-        "reject_src": NftChain("reject_src", (f"meta mark set meta mark | {REJECT_SRC:#x} accept",)),
-        "reject_dst": NftChain("reject_dst", (f"meta mark set meta mark | {REJECT_DST:#x} accept",)),
-    }
-    for name, c in r.chains.items():
-        # the destination's side: inbound ACL (acl_…_in) and ingress rules (ei_<port>)
-        side = "dst" if name.startswith("ei_") or (name.startswith("acl_")
-                                                  and name.endswith("_in")) else "src"
-        chains[name] = NftChain(name, tuple(_DROP.sub(rf"\1goto reject_{side}", rule)
-                                            for rule in c.rules), c.hook)
-    r.chains = chains
-    r.flow_logs = True
-
-
-def _nat_enis(t: Topology) -> dict[str, str]:
-    """NAT gateways' interfaces (eni -> nat) whose namespaces exist."""
-    out = {}
-    for nat_id, nat in t.nat_gateways.items():
-        if nat.get("State", "available") in NAT_STATES:
-            for a in nat.get("NatGatewayAddresses") or ():
-                if a.get("NetworkInterfaceId"):
-                    out[a["NetworkInterfaceId"]] = nat_id
-    return out
-
-
-def _peerings(ix: Index) -> dict[str, tuple[str, str, str]]:
-    """Active peering connections between two VPCs of the topology: a link between their
-    routers, the port named after the connection on both sides."""
-    out = {}
-    for pcx_id, pcx in ix.topo.vpc_peering_connections.items():
-        a, b = ix.pcx_vpcs.get(pcx_id, ("", ""))
-        status = (pcx.get("Status") or {}).get("Code", "active")
-        if status == "active" and a != b and a in ix.topo.vpcs and b in ix.topo.vpcs:
-            out[pcx_id] = ("p" + port_name(pcx_id)[1:], a, b)
-    return out
 
 
 def _planned(plan: Plan, ix: Index, vpc: str, address: int) -> bool:
@@ -588,7 +360,7 @@ def _router_plan(ix: Index, vpc_id: str, enis: list[EniPlan], nat_enis: dict[str
     # to the destination subnet's inbound ACL --
     blocks = sorted((net, net | (~mask & ALL), acl_chain[(s_id, False)])
                     for s_id, (net, mask, _plen) in subnets.items())
-    targets = _Targets(ix, vpc_id, r, {nat_enis[e.id]: e for e in enis if e.kind == "nat"},
+    targets = Targets(ix, vpc_id, r, {nat_enis[e.id]: e for e in enis if e.kind == "nat"},
                        acl_chain, peerings)
     route_map, destinations = [], {}
     for subnet_id, (net, _mask, plen) in sorted(subnets.items()):
@@ -731,104 +503,6 @@ def _planned_in(enis: list[EniPlan], address: int) -> bool:
     return any(a.split("/")[0] == text for e in enis for a in e.addresses)
 
 
-class _Targets:
-    """One router's gateway targets: the verdict a route to each leads to, and the chain and
-    routing table behind it, made when a route table first uses it. The checks are the
-    engine's (engine.py via_igw, via_nat, via_peering, via_endpoint); what a target cannot
-    carry is dropped, like a blackhole."""
-
-    def __init__(self, ix: Index, vpc: str, r: RouterPlan, nats: dict[str, EniPlan],
-                 acl_chain: dict[tuple[str, bool], str | None],
-                 peerings: dict[str, tuple[str, str, str]]) -> None:
-        self.ix, self.t, self.vpc, self.r = ix, ix.topo, vpc, r
-        self.nats = nats
-        self.acl_chain = acl_chain
-        self.peerings = peerings
-        self.own = ", ".join(cidr_str(net, plen) for net, _m, plen in ix.vpc_blocks.get(vpc, ()))
-
-    def pieces(self, lo: int, hi: int, token: str) -> list[tuple[int, int, str]]:
-        kind, target = token.split(" ", 1)
-        verdict = {IGW: self.igw, NAT: self.nat, PCX: self.pcx, VPCE: self.endpoint}[kind](target)
-        if verdict is None:
-            return []
-        name, within = verdict
-        return [(a, b, f"goto {name}") for a, b in _clip(lo, hi, within)]
-
-    def _chain(self, name: str, rules: list[str]) -> None:
-        self.r.chains[name] = NftChain(name, tuple(rules))
-
-    def _from_vpc(self, then: str) -> str:
-        """Only the VPC's own addresses may use a gateway (not a reply a NAT gateway
-        forwards)."""
-        return f"ip saddr {{ {self.own} }} {then}" if self.own else then
-
-    def igw(self, igw_id: str):
-        """Public destinations, for a source with a public address (1:1 NAT on the way out)."""
-        if self.vpc not in self.ix.igw_vpcs.get(igw_id, ()):
-            return None  # not attached to this VPC
-        self.r.tables[MARK_INTERNET] = ("internet",)
-        self._chain("igw", [f"ip saddr @public_src meta mark set {MARK_INTERNET} return", "drop"])
-        return "igw", _complement(non_internet_blocks())
-
-    def nat(self, nat_id: str):
-        """On to the NAT gateway's namespace, through its subnet's inbound ACL (unless the
-        packet comes from that subnet); it comes back as from the NAT gateway's interface."""
-        nat = self.t.nat_gateways.get(nat_id) or {}
-        e = self.nats.get(nat_id)
-        if e is None or nat.get("State", "available") != "available" or nat.get("VpcId") != self.vpc:
-            return None
-        mark = target_mark(nat_id)
-        self.r.tables[mark] = ("eni", e.port, e.addresses[0].split("/")[0])
-        acl = self.acl_chain.get((nat.get("SubnetId", ""), False))
-        name = "nat_" + nft_name(nat_id)
-        address = e.addresses[0].split("/")[0]
-        self._chain(name, [f'iifname "{e.port}" drop',  # from the NAT gateway itself: a loop
-                           # a reply routed to it: it did not carry the request (asymmetric
-                           # routing), even when that reply is for its own address
-                           f"ip daddr {address} drop",
-                           *([f"iifgroup != {e.group} jump {acl}"] if acl else []),
-                           self._from_vpc(f"meta mark set {mark} return"), "drop"])
-        return name, [(0, ALL)]
-
-    def pcx(self, pcx_id: str):
-        """The peer VPC's addresses, to the peer's router (whose inbound ACLs apply there)."""
-        link = self.peerings.get(pcx_id)
-        if link is None or self.vpc not in link[1:]:
-            return None
-        port, a, b = link
-        peer = b if self.vpc == a else a
-        blocks = self.ix.vpc_blocks.get(peer) or ()
-        mark = target_mark(pcx_id)
-        self.r.tables[mark] = ("peer", port, peer)
-        name = "pcx_" + nft_name(pcx_id)
-        self._chain(name, [self._from_vpc(f"meta mark set {mark} return"), "drop"])
-        return name, _merge([cidr_range(blk) for blk in blocks])
-
-    def endpoint(self, vpce_id: str):
-        """To the service's addresses in the internet namespace, without a gateway."""
-        ep = self.t.vpc_endpoints.get(vpce_id)
-        if ep is None or str(ep.get("State", "available")).lower() != "available":
-            return None
-        self.r.tables[MARK_ENDPOINT] = ("internet",)
-        self._chain("endpoint", [self._from_vpc(f"meta mark set {MARK_ENDPOINT} accept"), "drop"])
-        return "endpoint", [(0, ALL)]
-
-
-def _complement(blocks) -> list[tuple[int, int]]:
-    out, at = [], 0
-    for lo, hi in _merge([cidr_range(b) for b in blocks]):
-        if lo > at:
-            out.append((at, lo - 1))
-        at = hi + 1
-    if at <= ALL:
-        out.append((at, ALL))
-    return out
-
-
-def _clip(lo: int, hi: int, within: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    return [(max(lo, a), min(hi, b)) for a, b in within if a <= hi and lo <= b]
-
-
 def _subnet_of(ix: Index, e: EniPlan) -> str:
     return ix.topo.network_interfaces[e.id].get("SubnetId", "")
 
@@ -909,7 +583,7 @@ def _sg_chain(ix: Index, group_id: str, egress: bool, peers):
 
     rules_ = ix.sg_rules(group_id, egress)
     made_sets, rules = [], []
-    everything = _merge([s for r in rules_ if r[0] == ANY for s in spans(r)])
+    everything = merge([s for r in rules_ if r[0] == ANY for s in spans(r)])
     if len(everything) > INLINE:
         made_sets.append(NftSet(f"{name}_all", "type ipv4_addr; flags interval;",
                                 tuple(_range(lo, hi, ip_str) for lo, hi in everything)))

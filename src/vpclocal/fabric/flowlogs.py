@@ -1,15 +1,20 @@
 """VPC flow logs: records from the kernel's packet counters, delivered to CloudWatch Logs.
 
-Counting. The router of a VPC with a flow log has, beside the compiler's `vpc` table, a
-`flowlog` table. The reconciler installs it once and leaves it alone, so no rule change ever
-resets a count. Its sets are dynamic, with a counter per element, keyed by the flow
-(addresses, protocol, ports) and the verdict: the packet's mark, which the `vpc` table sets
-instead of dropping in such a VPC (compiler._defer_drops): 0 passed, REJECT_SRC refused on
-the source's side, REJECT_DST on the destination's. It counts in prerouting after the `vpc`
-table's routing chain (what that chain refused) and in forward after its filter chain
-(everything forwarded, or refused by the security groups). An element idle for TIMEOUT goes;
-the collector reads much more often than that and keeps the counts it last saw, to turn the
-cumulative counters into the packets and bytes since its last read.
+Refusing. In the router of a VPC with a flow log (flow_logged_vpcs), the compiler has every
+drop of the `vpc` table become a mark of the side that refused the packet, and an accept
+(defer_drops): REJECT_SRC refused on the source's side, REJECT_DST on the destination's.
+`rejected_*` chains of the same table drop such a packet later in the same hooks, once the
+flow log table has counted it. Other VPCs keep plain drops.
+
+Counting. Such a router has, beside the compiler's `vpc` table, a `flowlog` table. The
+reconciler installs it once and leaves it alone, so no rule change ever resets a count. Its
+sets are dynamic, with a counter per element, keyed by the flow (addresses, protocol,
+ports) and the verdict: the packet's mark (0: passed, or the refusing side's bit). It
+counts in prerouting after the `vpc` table's routing chain (what that chain refused) and in
+forward after its filter chain (everything forwarded, or refused by the security groups). An
+element idle for TIMEOUT goes; the collector reads much more often than that and keeps the
+counts it last saw, to turn the cumulative counters into the packets and bytes since its last
+read.
 
 Records. Each ENI sees a flow from its own point of view, as on AWS: the source's ENI as its
 egress (REJECT when its own side refused it), the destination's ENI as its ingress unless the
@@ -38,7 +43,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .compiler import REJECT_DST, REJECT_SRC, REJECTED, RouterPlan
+from vpclocal.network.topology import Topology
+
+from .plan import NftChain, RouterPlan
 
 log = logging.getLogger("vpclocal.fabric.flowlogs")
 
@@ -64,6 +71,55 @@ _PROTOCOLS = {"icmp": 1, "igmp": 2, "tcp": 6, "udp": 17, "gre": 47, "esp": 50, "
 
 Flow = tuple[str, str, int, int, int]  # srcaddr, dstaddr, protocol, srcport, dstport
 Deliver = Callable[[str, str, str, list[tuple[int, str]]], None]  # region, group, stream, events
+
+FLOW_LOG_DESTINATIONS = {"cloud-watch-logs"}  # the ones vpclocal delivers
+# The side that refused a packet, as a bit of its mark: the source's (its subnet's outbound
+# ACL, the route table, the source/destination check, its security groups' egress rules) or
+# the destination's (its subnet's inbound ACL, its security groups' ingress rules).
+REJECT_SRC, REJECT_DST = 0x10000000, 0x20000000
+REJECTED = REJECT_SRC | REJECT_DST
+_DROP = re.compile(r"(^|\s)drop$")
+
+
+# ---- the router's side: drops the flow log table sees -----------------------------------------
+
+
+def flow_logged_vpcs(topology: Topology) -> set[str]:
+    """VPCs with a flow log on themselves, one of their subnets or one of their ENIs."""
+    out = set()
+    for fl in topology.flow_logs.values():
+        if fl.get("LogDestinationType") not in FLOW_LOG_DESTINATIONS:
+            continue
+        rid = fl.get("ResourceId", "")
+        record = (topology.vpcs.get(rid) or topology.subnets.get(rid)
+                  or topology.network_interfaces.get(rid))
+        if record is not None and record.get("VpcId") in topology.vpcs:
+            out.add(record["VpcId"])
+    return out
+
+
+def defer_drops(r: RouterPlan) -> None:
+    """A drop becomes `goto reject_src|dst`: mark the side, accept; the flow log table counts
+    the packet (priority -290 / 10) before `rejected_*` drop it (-280 / 20), still before
+    conntrack (-200) for the first. The new chains come first, so that even a change split over
+    several transactions never has a rule leading to them before they drop."""
+    mark = f"meta mark & {REJECTED:#x} != 0 drop"
+    chains = {
+        "rejected_routing": NftChain("rejected_routing", (mark,),
+                                     "type filter hook prerouting priority -280; policy accept;"),
+        "rejected_filter": NftChain("rejected_filter", (mark,),
+                                    "type filter hook forward priority 20; policy accept;"),
+        "reject_src": NftChain("reject_src", (f"meta mark set meta mark | {REJECT_SRC:#x} accept",)),
+        "reject_dst": NftChain("reject_dst", (f"meta mark set meta mark | {REJECT_DST:#x} accept",)),
+    }
+    for name, c in r.chains.items():
+        # the destination's side: inbound ACL (acl_…_in) and ingress rules (ei_<port>)
+        side = "dst" if name.startswith("ei_") or (name.startswith("acl_")
+                                                  and name.endswith("_in")) else "src"
+        chains[name] = NftChain(name, tuple(_DROP.sub(rf"\1goto reject_{side}", rule)
+                                            for rule in c.rules), c.hook)
+    r.chains = chains
+    r.flow_logs = True
 
 
 # ---- the kernel side ----------------------------------------------------------------------------

@@ -12,7 +12,7 @@ sandbox, so that plan is what the kernel has. apply() diffs the new plan against
   elements are added and deleted), and delete what is gone: a rule change is one small
   atomic transaction; a large change is packed into several (see BUDGET);
 - new router ports are configured and brought up last, once their rules are in force;
-  then each router's policy routing (a mark per gateway target, see compiler.RouterPlan) and
+  then each router's policy routing (a mark per gateway target, see plan.RouterPlan) and
   the internet namespace's routes to public addresses follow the plan.
 
 Outside the VPCs (made once, kept by clear()): the internet namespace, to which every router
@@ -39,20 +39,10 @@ from dataclasses import dataclass, field
 
 from vpclocal.network.addr import LAMBDA_SERVICE_PUBLIC_IP, ip, ip_str
 
-from .compiler import (
-    ENI_SYSCTL,
-    INTERNET_GATEWAY,
-    NAT_RULESET,
-    ROUTER_SYSCTL,
-    TABLE,
-    UPLINK,
-    EniPlan,
-    NftSet,
-    Plan,
-    RouterPlan,
-    compile_plan,
-)
+from .compiler import compile_plan
 from .flowlogs import flow_table_change
+from .gateways import INTERNET_GATEWAY, NAT_RULESET, UPLINK
+from .plan import ENI_SYSCTL, ROUTER_SYSCTL, TABLE, EniPlan, NftSet, Plan, RouterPlan
 from .sandbox import Sandbox, Space
 
 IP = ["ip", "-batch", "-"]

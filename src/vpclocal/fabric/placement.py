@@ -1,0 +1,214 @@
+"""Placing functions in the fabric: where an execution environment runs, and what reaches it.
+
+place(eni_ids) is a runtime Placement in one of the ENIs' network namespaces: the
+environment's process is started there (nsenter, as the server, which owns the sandbox), and
+everything it needs from the server reaches it without any link between that namespace and
+the server's own: the agent binds listening sockets *inside* the namespace and passes them
+to the server (a socket stays in the namespace it was made in), so
+
+- the Runtime API listens on 127.0.0.1:<any port> inside the namespace, served by the
+  server's event loop on that socket: the runtime client connects over the namespace's own
+  loopback, no relay, no extra hop;
+- the vpclocal endpoint: a relay listens on 127.0.0.1:<the server's port> inside each ENI
+  namespace that runs functions and copies each connection to the server's real listener, so
+  AWS_ENDPOINT_URL stays http://127.0.0.1:<port>.
+
+Traffic the function sends anywhere else leaves by the ENI's eth0, from the ENI's address,
+through its VPC router's rules; its /etc/resolv.conf names its VPC's resolver (resolvers.py).
+place_public() does the same in the Lambda service network (reconciler.py) for functions
+without VpcConfig: the internet, and no VPC; their resolver answers public names only.
+
+A placement waits for the fabric to reflect every network commit made before it, and stays
+`current` while its namespace is the fabric's: a rebuild or a new sandbox (service.py,
+recovery) makes new namespaces, and the pool replaces the environments placed in old ones.
+If the sandbox dies under a placement, it is placed again in the new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from vpclocal.runtime.types import Placement
+
+from . import Fabric, FabricError, Space, dns
+from .hints import blocked_line
+from .relay import pipe
+from .resolvers import PUBLIC_RESOLVER
+
+if TYPE_CHECKING:
+    from .service import FabricService
+
+log = logging.getLogger("vpclocal.fabric")
+
+LAMBDA_SERVICE = "lambda-service"  # the relays' key of the Lambda service network
+
+
+class Placements:
+    """The placements of a FabricService (which owns it): the endpoint relays in the
+    namespaces that run functions, and the turn among a function's ENIs. Everything else (the
+    fabric, the store, the simulated internet) is the service's."""
+
+    def __init__(self, service: FabricService) -> None:
+        self.service = service
+        self.relays: dict[str, tuple[Space, asyncio.Server]] = {}  # key -> its relay
+        self._lock: asyncio.Lock | None = None  # made on the server's loop
+        self._turn = itertools.count()
+
+    async def place(self, eni_ids: list[str], region: str = "us-east-1") -> Placement:
+        """A Placement in one of these ENIs' namespaces (taken in turn), or an unisolated one
+        whose note says why not."""
+        service = self.service
+        if not service.running:
+            return Placement(note=f"vpclocal: the fabric is unavailable ({service.reason}): "
+                             "this function runs outside its VPC, unisolated.")
+        if os.geteuid() != 0:
+            return Placement(note="vpclocal: functions run in the fabric only when the server "
+                             "runs as root: this function runs outside its VPC, unisolated.")
+        service.loop = asyncio.get_running_loop()
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            for retry in (True, False):
+                await asyncio.to_thread(service.wait_applied)
+                fabric = service.fabric
+                assert fabric is not None
+                spaces = [(e, s) for e in eni_ids
+                          if (s := fabric.reconciler.enis.get(e)) is not None]
+                if not spaces:
+                    return Placement(note=f"vpclocal: {', '.join(eni_ids)} not in the fabric "
+                                     "yet: this function runs outside its VPC, unisolated.")
+                eni_id, space = spaces[next(self._turn) % len(spaces)]
+                try:
+                    return await self._place(fabric, eni_id, space, region)
+                except FabricError as exc:
+                    if retry and service.gone(fabric):
+                        continue  # the sandbox died under us: place it in the new one
+                    return Placement(note=f"vpclocal: cannot start in {eni_id} ({exc}): "
+                                     "this function runs outside its VPC, unisolated.")
+        raise AssertionError("unreachable")
+
+    async def place_public(self, region: str = "us-east-1") -> Placement | None:
+        """A Placement in the Lambda service network, for functions without VpcConfig: they
+        reach the internet (from one public address) and no VPC. None where the fabric
+        cannot place functions (they run in the server's network, as without the fabric)."""
+        service = self.service
+        if not service.running or os.geteuid() != 0:
+            return None
+        service.loop = asyncio.get_running_loop()
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        assert service.fabric is not None
+        async with self._lock:
+            for retry in (True, False):
+                await asyncio.to_thread(service.wait_applied)
+                fabric = service.fabric
+                try:
+                    space = await asyncio.to_thread(lambda f=fabric: f.lambda_service)
+                    return await self._place(fabric, LAMBDA_SERVICE, space, region)
+                except FabricError as exc:
+                    if retry and service.gone(fabric):
+                        continue  # the sandbox died under us: place it in the new one
+                    log.error("cannot place a function in the Lambda service network: %s", exc)
+                    return None
+        raise AssertionError("unreachable")
+
+    async def _place(self, fabric: Fabric, eni_id: str, space: Space, region: str
+                     ) -> Placement:
+        # the sandbox the space belongs to: a new one numbers its namespaces alike
+        sandbox = fabric.sandbox
+        endpoint = self.service.endpoint
+        relay = self.relays.get(eni_id)
+        if relay is None or relay[0] is not space:
+            if relay is not None:
+                relay[1].close()
+            sock = await asyncio.to_thread(sandbox.listen, space, "127.0.0.1", endpoint[1])
+            server = await asyncio.start_server(self._relay, sock=sock)
+            self.relays[eni_id] = (space, server)
+        listener = await asyncio.to_thread(sandbox.listen, space, "127.0.0.1", 0)
+        try:
+            netns = await asyncio.to_thread(sandbox.netns_fd, space)
+        except BaseException:
+            listener.close()
+            raise
+        environment = await asyncio.to_thread(self.function_env, region)
+        resolver, search = self.resolver_of(eni_id)
+        return Placement(listener=listener, netns_fd=netns,
+                         endpoint_url=f"http://127.0.0.1:{endpoint[1]}",
+                         environment=environment,
+                         current=lambda: self.space_of(eni_id) is space,
+                         explain=None if eni_id == LAMBDA_SERVICE else (
+                             lambda address, port: self.explain(region, eni_id, address, port)),
+                         resolver=resolver, search=search)
+
+    def space_of(self, eni_id: str) -> Space | None:
+        """The namespace an ENI (or the Lambda service network) has in the fabric now."""
+        service = self.service
+        if eni_id == LAMBDA_SERVICE:
+            return service.fabric.lambda_service if service.running and service.fabric else None
+        return service.space(eni_id)
+
+    def explain(self, region: str, eni_id: str, address: str, port: int) -> str | None:
+        """Why a connection from this ENI to address:port never opened (hints.py)."""
+        store = self.service.store
+        with store.transaction(region):  # the store's lock, for reading
+            return blocked_line(store.view(region), eni_id, address, port)
+
+    def resolver_of(self, eni_id: str) -> tuple[str, str]:
+        """(the VPC resolver's address, the search domain) for an ENI's namespace."""
+        service = self.service
+        assert service.fabric is not None
+        if eni_id == LAMBDA_SERVICE:
+            return (PUBLIC_RESOLVER, "") if service.resolvers.public is not None else ("", "")
+        plan = service.fabric.reconciler.plan
+        eni = plan.enis.get(eni_id)
+        router = plan.routers.get(eni.vpc) if eni is not None else None
+        if router is None or not router.resolver:
+            return "", ""
+        return router.resolver[0], dns.internal_domain(service.regions.get(eni.vpc, "us-east-1"))
+
+    def function_env(self, region: str) -> dict[str, str]:
+        """What a function in the fabric needs to reach the AWS public endpoints the way
+        unchanged code does on AWS: S3 and DynamoDB at their public names (across the VPC to
+        the simulated internet, so only through a NAT gateway or a gateway endpoint), trusting
+        the local CA. Functions run as another user: they get a copy of the CA files where
+        that user can read them."""
+        service = self.service
+        if service.internet is None or not service.internet.running:
+            return {}
+        env = {"AWS_ENDPOINT_URL_S3": f"https://s3.{region}.amazonaws.com",
+               "AWS_ENDPOINT_URL_DYNAMODB": f"https://dynamodb.{region}.amazonaws.com"}
+        digest = hashlib.sha1(str(Path(service.data_dir).resolve()).encode()).hexdigest()[:12]
+        public = Path(tempfile.gettempdir()) / f"vpclocal-ca-{digest}"  # one per data dir
+        public.mkdir(mode=0o755, exist_ok=True)
+        for name, path in service.trust_env().items():
+            copy = public / Path(path).name
+            if not copy.exists() or copy.stat().st_mtime < Path(path).stat().st_mtime:
+                shutil.copyfile(path, copy)
+                copy.chmod(0o644)
+            env[name] = str(copy)
+        return env
+
+    def prune(self) -> None:
+        """Close the relays of ENI namespaces that are gone (they would keep them alive).
+        On the server's loop, after an apply."""
+        for eni_id, (space, server) in list(self.relays.items()):
+            if self.space_of(eni_id) is not space:
+                server.close()
+                del self.relays[eni_id]
+
+    def close(self) -> None:
+        for _space, server in self.relays.values():
+            server.close()
+        self.relays.clear()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One connection to the endpoint from inside a namespace, copied to the server."""
+        await pipe(reader, writer, *self.service.endpoint)
