@@ -59,6 +59,12 @@ def proxy(server, rds):
                                      ConnectionPoolConfig={
                                          "MaxConnectionsPercent": CAP_PERCENT})
     rds.register_db_proxy_targets(DBProxyName="myproxy", DBInstanceIdentifiers=["mydb"])
+    rds.get_waiter("db_instance_available").wait(DBInstanceIdentifier="mydb",
+                                                 WaiterConfig={"Delay": 1})
+    with direct(server) as conn, conn.cursor() as cur:  # rows some tests lock (any worker)
+        cur.execute("CREATE TABLE items (id INT PRIMARY KEY, v VARCHAR(20))")
+        cur.execute("INSERT INTO items VALUES (1, 'one'), (2, 'two')")
+        conn.commit()
     return internal(server, "db_proxies", "myproxy")["_LocalPort"]
 
 
@@ -111,13 +117,13 @@ def test_query_through_the_proxy(server, rds, proxy):
         cur.execute("SELECT VERSION(), DATABASE(), CURRENT_USER()")
         version, db, user = cur.fetchone()
         assert "MariaDB" in version and db == "app" and user == "admin@%"
-        cur.execute("CREATE TABLE items (id INT PRIMARY KEY, v VARCHAR(20))")
-        cur.execute("INSERT INTO items VALUES (1, 'one'), (2, 'two')")
+        cur.execute("CREATE TABLE notes (id INT PRIMARY KEY, v VARCHAR(20))")
+        cur.execute("INSERT INTO notes VALUES (1, 'one'), (2, 'two')")
         conn.commit()
-        cur.execute("SELECT v FROM items ORDER BY id")
+        cur.execute("SELECT v FROM notes ORDER BY id")
         assert cur.fetchall() == (("one",), ("two",))
     with direct(server) as conn, conn.cursor() as cur:
-        cur.execute("SELECT COUNT(*) FROM items")
+        cur.execute("SELECT COUNT(*) FROM notes")
         assert cur.fetchone() == (2,)
 
 
