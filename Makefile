@@ -18,8 +18,10 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 up: setup
 	$(BIN)/vpclocal up $(ARGS)
 
+# --dist loadfile: a test file's tests run in order on one worker (several share a module's
+# server and build on each other's state: restart, delete)
 test: setup
-	$(BIN)/pytest -n 2 $(ARGS)
+	$(BIN)/pytest -n 2 --dist loadfile $(ARGS)
 
 lint: setup
 	$(BIN)/ruff check src tests bench

@@ -395,11 +395,17 @@ def test_private_nat_gateway(ec2, vpc):
     [entry] = shown["NatGatewayAddresses"]
     assert entry["PrivateIp"] == "10.0.1.50" and "PublicIp" not in entry
     assert shown["Tags"] == [{"Key": "Name", "Value": "internal"}]
-    # Each filter of DescribeNatGateways (whose parameter is `Filter`).
-    for name, value in (("nat-gateway-id", nat_id), ("state", "available"),
-                        ("subnet-id", sub), ("vpc-id", vpc), ("tag:Name", "internal")):
+    # Each filter of DescribeNatGateways (whose parameter is `Filter`): it finds this one, and
+    # only gateways that match (the server is shared with other tests' gateways)
+    for name, value, match in (
+            ("nat-gateway-id", nat_id, lambda n: n["NatGatewayId"] == nat_id),
+            ("state", "available", lambda n: n["State"] == "available"),
+            ("subnet-id", sub, lambda n: n["SubnetId"] == sub),
+            ("vpc-id", vpc, lambda n: n["VpcId"] == vpc),
+            ("tag:Name", "internal", lambda n: {"Key": "Name", "Value": "internal"} in n["Tags"])):
         found = ec2.describe_nat_gateways(Filter=[{"Name": name, "Values": [value]}])
-        assert [n["NatGatewayId"] for n in found["NatGateways"]] == [nat_id], name
+        assert nat_id in [n["NatGatewayId"] for n in found["NatGateways"]], name
+        assert all(match(n) for n in found["NatGateways"]), name
     assert error(ec2.delete_vpc, VpcId=vpc)["Code"] == "DependencyViolation"
     ec2.delete_nat_gateway(NatGatewayId=nat_id)
     found = ec2.describe_nat_gateways(Filter=[{"Name": "vpc-id", "Values": [vpc]},

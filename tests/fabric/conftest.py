@@ -6,6 +6,7 @@ needs (user + network namespaces, veth, nftables)."""
 from __future__ import annotations
 
 import subprocess
+import time
 
 import pytest
 
@@ -44,3 +45,11 @@ def host_state() -> dict[str, str]:
         proc = subprocess.run(argv, capture_output=True, text=True, check=False)
         out[name] = proc.stdout + proc.stderr
     return out
+
+
+def assert_host_back_to(before: dict[str, str], timeout: float = 10.0) -> None:
+    """The host's network looks as it did (the kernel tears namespaces down asynchronously)."""
+    deadline = time.monotonic() + timeout
+    while (now := host_state()) != before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert now == before

@@ -22,7 +22,7 @@ from unittest import mock
 import pytest
 
 from tests.conftest import Server
-from tests.fabric.conftest import host_state, needs_fabric
+from tests.fabric.conftest import assert_host_back_to, host_state, needs_fabric
 from tests.lambda_.conftest import BASIC, VPC_ACCESS, make_role, unique, wait_state, zipped
 
 pytestmark = [needs_fabric, pytest.mark.skipif(os.geteuid() != 0, reason="needs root")]
@@ -240,10 +240,7 @@ def test_functions_run_in_their_enis_and_follow_the_rules(tmp_path):
         server.stop()
         for proc in started:
             proc.stop()
-    deadline = time.monotonic() + 10
-    while (now := host_state()) != before and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert now == before
+    assert_host_back_to(before)
 
 
 def test_without_the_fabric_vpc_functions_run_unisolated_and_say_so(tmp_path):

@@ -22,7 +22,7 @@ from unittest import mock
 
 import pytest
 
-from tests.fabric.conftest import host_state, needs_fabric
+from tests.fabric.conftest import assert_host_back_to, host_state, needs_fabric
 from tests.fabric.test_flow_logs import ROLE, wait_for
 from tests.fabric.test_functions_in_fabric import (
     LISTENER,
@@ -250,7 +250,4 @@ def test_the_fabric_is_rebuilt_after_its_agent_is_killed(tmp_path):
         server.stop()
         for proc in started:
             proc.stop()
-    deadline = time.monotonic() + 10
-    while (now := host_state()) != before and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert now == before
+    assert_host_back_to(before)

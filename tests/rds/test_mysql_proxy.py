@@ -247,6 +247,22 @@ def leave_state_behind(server, proxy):
         cur.execute("UPDATE items SET v = 'uno' WHERE id = 1")
 
 
+def hundred_at_once(server, work):
+    """100 clients run `work` at once (each its own connection through the proxy): all
+    succeed, and the database never holds more than the pool's cap of connections, every
+    client having run on one of them."""
+    threads, (results, errors) = run_clients(100, work)
+    watcher = Watcher(server)
+    for t in threads:
+        t.start()
+    watcher.watch(threads)
+    assert not errors, errors[:3]
+    assert len(results) == 100
+    assert 1 <= max(watcher.samples) <= cap()
+    assert len(set(results)) <= cap()
+    return watcher
+
+
 def run_clients(count: int, work) -> tuple[list, list]:
     results, errors = [], []
     barrier = threading.Barrier(count)
@@ -267,15 +283,7 @@ def test_100_clients_share_the_capped_pool(server, rds, proxy):
             cur.execute("SELECT SLEEP(0.05), CONNECTION_ID()")
             return cur.fetchone()[1]
 
-    threads, (results, errors) = run_clients(100, work)
-    watcher = Watcher(server)
-    for t in threads:
-        t.start()
-    watcher.watch(threads)
-    assert not errors, errors[:3]
-    assert len(results) == 100
-    assert 1 <= max(watcher.samples) <= cap()
-    assert len(set(results)) <= cap()  # every client ran on one of the pool's connections
+    watcher = hundred_at_once(server, work)
     assert watcher.count() <= cap()
 
 
@@ -323,15 +331,7 @@ def test_100_concurrent_lambda_invocations(server, function):
         assert answer["StatusCode"] == 200 and "FunctionError" not in answer, payload
         return payload["connection"]
 
-    threads, (results, errors) = run_clients(100, work)
-    watcher = Watcher(server)
-    for t in threads:
-        t.start()
-    watcher.watch(threads)
-    assert not errors, errors[:3]
-    assert len(results) == 100
-    assert 1 <= max(watcher.samples) <= cap()
-    assert len(set(results)) <= cap()
+    hundred_at_once(server, work)
 
 
 def hold(port: int, count: int) -> list:

@@ -155,6 +155,20 @@ def stop(pid: int | None, marker: str, *, sig: int = signal.SIGTERM, timeout: fl
         time.sleep(0.02)
 
 
+def answering(running, ready, timeout: float = 30) -> bool:
+    """A server of ours found running at start: the vpclocal that ran it may have been killed
+    while it was still starting or shutting down. Wait until it answers (True) or has exited
+    (False: start a new one)."""
+    deadline = time.monotonic() + timeout
+    while running():
+        if ready():
+            return True
+        if time.monotonic() > deadline:
+            raise EngineError(f"a server of ours neither answers nor exits after {timeout:.0f} s")
+        time.sleep(0.05)
+    return False
+
+
 def wait_for(check, proc: subprocess.Popen | None, log: Path, timeout: float = 30) -> None:
     """Poll `check()` until true; EngineError with the log's tail if the server exits first."""
     deadline = time.monotonic() + timeout

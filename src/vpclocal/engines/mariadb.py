@@ -42,7 +42,7 @@ class MariaDB:
                   f"--user={self.os_user}", "--skip-test-db", "--skip-name-resolve"], self.user)
 
     def start(self, where: Placement) -> int:
-        if self.running():
+        if base.answering(self.running, self._accepting):
             return base.read_pid(self.pidfile)
         self.sock.unlink(missing_ok=True)
         proc = base.spawn([

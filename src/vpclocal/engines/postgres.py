@@ -57,7 +57,7 @@ class Postgres:
 
     def start(self, where: Placement) -> int:
         self.port = where.port
-        if self.running():
+        if base.answering(self.running, self._ready):
             return base.read_pid(self.pidfile)
         (self.data / "postmaster.pid").unlink(missing_ok=True)  # stale after a SIGKILL
         proc = base.spawn([str(bindir() / "postgres"), "-D", str(self.data),
