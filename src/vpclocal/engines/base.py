@@ -1,8 +1,8 @@
 """Shared process handling for engine servers (MariaDB, PostgreSQL, pgbouncer, Redis).
 
 A server is a real program from a Debian package, started in its own session and tracked by
-PID. `Placement` is the seam to the fabric: today servers bind loopback; later the same call
-starts them at their ENI's private IP inside a network namespace (`netns`).
+PID. `Placement` says where it listens: the host's loopback, where vpclocal manages it; the
+fabric publishes it at its ENI's private address (fabric/published.py).
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ class EngineError(Exception):
 class Placement:
     bind: str = "127.0.0.1"
     port: int = 0
-    netns: str | None = None  # a path under /run/netns or /proc/<pid>/ns/net (fabric slice)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -96,10 +95,6 @@ def _as_user(user: pwd.struct_passwd | None) -> dict:
                     "LANG": "C.UTF-8"}}
 
 
-def _in_netns(cmd: list[str], netns: str | None) -> list[str]:
-    return ["nsenter", f"--net={netns}", "--", *cmd] if netns else cmd
-
-
 def run(cmd: list[str], user: pwd.struct_passwd | None, *, timeout: float = 60,
         stdin: str | None = None) -> str:
     """Run a short command (initdb, a client) as the server user; its stdout, or EngineError."""
@@ -110,11 +105,10 @@ def run(cmd: list[str], user: pwd.struct_passwd | None, *, timeout: float = 60,
     return proc.stdout
 
 
-def spawn(cmd: list[str], user: pwd.struct_passwd | None, log: Path,
-          netns: str | None = None) -> subprocess.Popen:
+def spawn(cmd: list[str], user: pwd.struct_passwd | None, log: Path) -> subprocess.Popen:
     """Start a long-running server in its own session (a signal to us does not reach it)."""
     with log.open("ab") as out:
-        return subprocess.Popen(_in_netns(cmd, netns), stdin=subprocess.DEVNULL, stdout=out,
+        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
                                 **_as_user(user))
 
@@ -144,15 +138,29 @@ def stop(pid: int | None, marker: str, *, sig: int = signal.SIGTERM, timeout: fl
         return
     os.kill(pid, sig)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while running(pid, marker) and time.monotonic() < deadline:
         _reap(pid)
-        if not running(pid, marker):
-            return
         time.sleep(0.02)
-    os.kill(pid, signal.SIGKILL)
+    if running(pid, marker):
+        os.kill(pid, signal.SIGKILL)
     while running(pid, marker):
         _reap(pid)
         time.sleep(0.02)
+    _wait_gone(pid)
+
+
+def _wait_gone(pid: int, timeout: float = 5.0) -> None:
+    """`running` turns False as soon as an exiting process's command line is torn down, a
+    moment before it is gone: wait for that moment, reaping it if it is our child."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return  # reaped
+        except ChildProcessError:  # not (or no longer) our child: gone once /proc says so
+            if not Path(f"/proc/{pid}").exists():
+                return
+        time.sleep(0.005)
 
 
 def answering(running, ready, timeout: float = 30) -> bool:

@@ -50,7 +50,7 @@ class MariaDB:
             f"--bind-address={where.bind}", f"--port={where.port}",
             f"--pid-file={self.run_dir / 'mariadbd.pid'}", "--skip-name-resolve",
             "--skip-log-bin", "--innodb-buffer-pool-size=32M", "--max-connections=151",
-            "--log-error=" + str(self.run_dir / "error.log")], self.user, self.log, where.netns)
+            "--log-error=" + str(self.run_dir / "error.log")], self.user, self.log)
         self.pidfile.write_text(str(proc.pid))
         base.wait_for(self._accepting, proc, self.run_dir / "error.log")
         return proc.pid

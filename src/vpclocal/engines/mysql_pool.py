@@ -331,8 +331,6 @@ class MySQLProxy:
     async def start(self, where: Placement) -> None:
         if self.listener is not None:
             return
-        if where.netns:
-            raise EngineError("the MySQL proxy listens in the server's namespace only")
         try:
             self.listener = await asyncio.start_server(
                 self._client, where.bind, where.port, reuse_address=True, backlog=1024)

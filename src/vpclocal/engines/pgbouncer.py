@@ -71,7 +71,7 @@ ignore_startup_parameters = extra_float_digits,options,search_path
             raise EngineError("pgbouncer is not installed (Debian package pgbouncer)")
         if self.running():
             return base.read_pid(self.pidfile)
-        proc = base.spawn(["pgbouncer", str(self.ini)], self.user, self.log, where.netns)
+        proc = base.spawn(["pgbouncer", str(self.ini)], self.user, self.log)
         self.pidfile.write_text(str(proc.pid))
         base.wait_for(lambda: _listening(where.bind, where.port), proc, self.log)
         return proc.pid

@@ -63,7 +63,7 @@ class Postgres:
         proc = base.spawn([str(bindir() / "postgres"), "-D", str(self.data),
                            "-c", f"listen_addresses={where.bind}", "-p", str(where.port),
                            "-c", f"unix_socket_directories={self.run_dir}"],
-                          self.user, self.log, where.netns)
+                          self.user, self.log)
         self.pidfile.write_text(str(proc.pid))
         base.wait_for(self._ready, proc, self.log)
         return proc.pid

@@ -25,7 +25,7 @@ from vpclocal.services.elasticache.subnet_groups import (
 
 NODE_ID = "0001"
 DEFAULT_PORT = 6379
-LOCAL_BIND = "127.0.0.1"  # until the fabric is wired: the node listens on loopback
+LOCAL_BIND = "127.0.0.1"  # nodes listen on loopback; the fabric publishes them (published.py)
 # Engine version -> its default parameter group (AWS's families).
 ENGINE_VERSIONS = {"7.1": "default.redis7", "7.0": "default.redis7", "6.2": "default.redis6.x",
                    "6.0": "default.redis6.x", "5.0.6": "default.redis5.0"}
