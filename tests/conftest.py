@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 
 import boto3
@@ -29,6 +30,11 @@ def guide_step(number: int, start: str | None = None, end: str | None = None) ->
     first = text.index(start) if start else 0
     return text[first:text.index(end) if end else len(text)]
 BIN = Path(sys.executable).parent
+
+
+def unique(prefix: str = "r") -> str:
+    """A name no other test uses: prefix-<10 hex digits>."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
 def free_port() -> int:

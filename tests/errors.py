@@ -12,6 +12,13 @@ def error_of(excinfo) -> tuple[str, str]:
     return err["Code"], err["Message"]
 
 
+def error_and_status(excinfo) -> tuple[str, str, int]:
+    """(Code, Message, HTTP status) of the ClientError caught by `pytest.raises`."""
+    response = excinfo.value.response
+    return (response["Error"]["Code"], response["Error"]["Message"],
+            response["ResponseMetadata"]["HTTPStatusCode"])
+
+
 def error(call, **kwargs) -> dict:
     """Call, expect a ClientError, return its Error dict."""
     with pytest.raises(ClientError) as exc:

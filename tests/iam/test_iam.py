@@ -9,7 +9,6 @@ import re
 import subprocess
 import urllib.parse
 import urllib.request
-import uuid
 from pathlib import Path
 
 import boto3
@@ -17,7 +16,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.conftest import guide_step
+from tests.conftest import guide_step, unique
+from tests.errors import error_and_status as error_of
 
 ACCOUNT = "000000000000"
 LAMBDA_TRUST = {"Version": "2012-10-17", "Statement": [{
@@ -45,14 +45,8 @@ def iam(server):
     return server.client("iam")
 
 
-def unique(prefix: str = "r") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-def error_of(excinfo) -> tuple[str, str, int]:
-    response = excinfo.value.response
-    return (response["Error"]["Code"], response["Error"]["Message"],
-            response["ResponseMetadata"]["HTTPStatusCode"])
 
 
 def new_role(iam, name=None, **extra) -> dict:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import io
 import json
 import time
-import uuid
 import zipfile
 from dataclasses import dataclass
 
 import pytest
+
+from tests.conftest import unique
 
 ACCOUNT = "000000000000"
 REGION = "us-east-1"
@@ -21,10 +22,6 @@ VPC_ACCESS = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRo
 HANDLER = "def handler(event, context):\n    return {'ok': True}\n"
 
 
-def unique(prefix: str = "fn") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
 def zipped(source: str = HANDLER, name: str = "index.py") -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
@@ -32,10 +29,6 @@ def zipped(source: str = HANDLER, name: str = "index.py") -> bytes:
     return buffer.getvalue()
 
 
-def error_of(excinfo) -> tuple[str, str, int]:
-    response = excinfo.value.response
-    return (response["Error"]["Code"], response["Error"]["Message"],
-            response["ResponseMetadata"]["HTTPStatusCode"])
 
 
 def arn(name: str, qualifier: str | None = None) -> str:
@@ -87,7 +80,7 @@ def vpc_role(iam):
 def create(lam, role):
     """Create a function with defaults; any argument overrides them."""
     def make(name: str | None = None, **kwargs) -> dict:
-        args = {"FunctionName": name or unique(), "Runtime": "python3.12", "Role": role,
+        args = {"FunctionName": name or unique("fn"), "Runtime": "python3.12", "Role": role,
                 "Handler": "index.handler", "Code": {"ZipFile": zipped()}}
         args.update(kwargs)
         return lam.create_function(**args)

@@ -7,7 +7,8 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.lambda_.conftest import arn, error_of, unique
+from tests.errors import error_and_status as error_of
+from tests.lambda_.conftest import arn, unique
 
 TOO_HIGH = ("Specified ReservedConcurrentExecutions for function decreases account's "
             "UnreservedConcurrentExecution below its minimum value of [100].")

@@ -11,10 +11,10 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.errors import error_and_status as error_of
 from tests.lambda_.conftest import (
     LAMBDA_TRUST,
     arn,
-    error_of,
     make_role,
     unique,
     wait_state,

@@ -21,7 +21,8 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
 from tests.conftest import Server
-from tests.lambda_.conftest import arn, error_of, make_role, unique, zipped
+from tests.errors import error_and_status as error_of
+from tests.lambda_.conftest import arn, make_role, unique, zipped
 
 COUNTER = """
 import json, os, time

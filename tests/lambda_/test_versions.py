@@ -7,7 +7,8 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.lambda_.conftest import arn, error_of, unique, wait_state, zipped
+from tests.errors import error_and_status as error_of
+from tests.lambda_.conftest import arn, unique, wait_state, zipped
 
 
 def settle(lam, name):

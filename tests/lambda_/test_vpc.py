@@ -11,10 +11,10 @@ import urllib.request
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.errors import error_and_status as error_of
 from tests.lambda_.conftest import (
     BASIC,
     arn,
-    error_of,
     lambda_enis,
     make_role,
     unique,

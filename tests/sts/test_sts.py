@@ -6,13 +6,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import uuid
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import Server
+from tests.conftest import Server, unique
+from tests.errors import error_and_status as error_of
 
 ACCOUNT = "000000000000"
 ROOT = f"arn:aws:iam::{ACCOUNT}:root"
@@ -31,14 +31,8 @@ def iam(server):
     return server.client("iam")
 
 
-def unique(prefix: str = "r") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-def error_of(excinfo) -> tuple[str, str, int]:
-    response = excinfo.value.response
-    return (response["Error"]["Code"], response["Error"]["Message"],
-            response["ResponseMetadata"]["HTTPStatusCode"])
 
 
 def new_role(iam, **extra) -> dict:
