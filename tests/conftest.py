@@ -107,11 +107,16 @@ class Server:
         return json.loads(proc.stdout) if proc.stdout.strip() else {}
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("vpclocal") / "data").start()
+def served(tmp_path_factory, name: str):
+    """A fixture's server of its own (data under a fresh directory), stopped afterwards."""
+    srv = Server(tmp_path_factory.mktemp(name) / "data").start()
     yield srv
     srv.stop()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    yield from served(tmp_path_factory, "vpclocal")
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ import botocore.config
 import pymysql
 import pytest
 
-from tests.conftest import Server
+from tests.conftest import Server, served
 from tests.lambda_.conftest import BASIC, make_role, unique
 from tests.rds.test_rds import PASSWORD, error_of, internal, network
 
@@ -32,9 +32,7 @@ DENIED = "Access denied for user '{}'@'%' (using password: YES)"  # RDS Proxy's 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """Our own server: the tests restart it."""
-    srv = Server(tmp_path_factory.mktemp("mysqlproxy") / "data").start()
-    yield srv
-    srv.stop()
+    yield from served(tmp_path_factory, "mysqlproxy")
 
 
 @pytest.fixture(scope="module")

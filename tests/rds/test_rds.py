@@ -15,7 +15,7 @@ import pg8000.native
 import pymysql
 import pytest
 
-from tests.conftest import BIN, Server
+from tests.conftest import BIN, Server, served
 
 PASSWORD = "Secret123!"
 
@@ -56,9 +56,7 @@ def mysql_connect(server, db_id, password=PASSWORD, db="app"):
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """Our own server: the tests restart it."""
-    srv = Server(tmp_path_factory.mktemp("rds") / "data").start()
-    yield srv
-    srv.stop()
+    yield from served(tmp_path_factory, "rds")
 
 
 @pytest.fixture(scope="module")
