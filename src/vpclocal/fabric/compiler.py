@@ -58,7 +58,7 @@ import re
 from vpclocal.network.addr import cidr, cidr_str, ip, ip_str
 from vpclocal.network.index import Index
 from vpclocal.network.routing import LOCAL, Route, RouteTable
-from vpclocal.network.rules import ANY, ICMP, SG_CIDR, SG_GROUP, TCP, UDP
+from vpclocal.network.rules import ANY, ICMP, SG_CIDR, SG_GROUP, TCP, UDP, cut
 from vpclocal.network.topology import Topology
 
 from .flowlogs import defer_drops, flow_logged_vpcs
@@ -193,18 +193,9 @@ def paint(entries: list[tuple[int, int, int, int, bool]], full: tuple[int, int] 
         allowed, free = [], [full]
         for i in active:
             _alo, _ahi, lo, hi, allow = entries[i]
-            rest = []
-            for f_lo, f_hi in free:
-                if f_hi < lo or f_lo > hi:
-                    rest.append((f_lo, f_hi))
-                    continue
-                if allow:
-                    allowed.append((max(f_lo, lo), min(f_hi, hi)))
-                if f_lo < lo:
-                    rest.append((f_lo, lo - 1))
-                if f_hi > hi:
-                    rest.append((hi + 1, f_hi))
-            free = rest
+            free, decided = cut(free, lo, hi)
+            if allow:
+                allowed += decided
             if not free:
                 break
         spans = merge(allowed)

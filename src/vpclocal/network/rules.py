@@ -326,18 +326,25 @@ def acl_allows(
             if partial:
                 continue
             first_allow = first_allow or entry
-            nxt = []
-            for r_lo, r_hi in remaining:
-                if r_hi < elo or r_lo > ehi:
-                    nxt.append((r_lo, r_hi))
-                    continue
-                if r_lo < elo:
-                    nxt.append((r_lo, elo - 1))
-                if r_hi > ehi:
-                    nxt.append((ehi + 1, r_hi))
-            remaining = nxt
+            remaining, _inside = cut(remaining, elo, ehi)
             if not remaining:
                 break
         if remaining:
             return False, None
     return True, first_allow
+
+
+def cut(spans, lo: int, hi: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """Disjoint spans split by [lo, hi]: the parts outside it and the parts inside it (what a
+    first-match rule leaves to later rules, and what it decides)."""
+    outside, inside = [], []
+    for s_lo, s_hi in spans:
+        if s_hi < lo or s_lo > hi:
+            outside.append((s_lo, s_hi))
+            continue
+        inside.append((max(s_lo, lo), min(s_hi, hi)))
+        if s_lo < lo:
+            outside.append((s_lo, lo - 1))
+        if s_hi > hi:
+            outside.append((hi + 1, s_hi))
+    return outside, inside
