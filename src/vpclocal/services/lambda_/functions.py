@@ -152,11 +152,7 @@ class FunctionOperations:
 
     def update_function_code(self, ctx, p):
         tx = ctx.tx
-        name, _ = split_name(p["FunctionName"])
-        current = get_function(tx, name, ctx.account_id)
-        check_ready(current)
-        if p.get("RevisionId") and p["RevisionId"] != current["RevisionId"]:
-            raise lambda_error("revision")
+        name, current = _updatable(ctx, p)
         blob = check_code(p, ctx.operation)
         if p.get("DryRun"):
             return public(current)
@@ -173,14 +169,21 @@ class FunctionOperations:
 
     def update_function_configuration(self, ctx, p):
         tx = ctx.tx
-        name, _ = split_name(p["FunctionName"])
-        current = get_function(tx, name, ctx.account_id)
-        check_ready(current)
-        if p.get("RevisionId") and p["RevisionId"] != current["RevisionId"]:
-            raise lambda_error("revision")
+        name, current = _updatable(ctx, p)
         record = tx.edit(FUNCTIONS, name)
         apply(tx, record, p, creating=False)
         lifecycle.start_update(record, current)
         record.update(LastModified=last_modified(), RevisionId=revision_id())
         self._settle_later(ctx, name)
         return public(record)
+
+
+def _updatable(ctx, p) -> tuple[str, dict]:
+    """(name, record) of the function an update names: it must be ready (not Pending or
+    mid-update) and, when RevisionId is given, at that revision."""
+    name, _ = split_name(p["FunctionName"])
+    current = get_function(ctx.tx, name, ctx.account_id)
+    check_ready(current)
+    if p.get("RevisionId") and p["RevisionId"] != current["RevisionId"]:
+        raise lambda_error("revision")
+    return name, current
