@@ -20,7 +20,9 @@ def _json(status: int, body) -> HttpResponse:
 
 def health(app: App, request: HttpRequest) -> HttpResponse:
     services = sorted(app.models[name].service_name for name in app.providers)
-    return _json(200, {"status": "running", "services": services})
+    fabric = app.fabric.health()
+    return _json(200, {"status": "degraded" if fabric["degraded"] else "running",
+                       "services": services, "fabric": fabric})
 
 
 def reach(app: App, request: HttpRequest) -> HttpResponse:

@@ -61,18 +61,17 @@ class App:
             with store.transaction(hosts.SCOPE) as tx:
                 for host in config.internet_hosts:
                     hosts.put(tx, host)
-        self.fabric = None  # vpclocal.fabric.service.FabricService with --fabric
-        if config.fabric:
-            from vpclocal.fabric.service import FabricService
+        # the fabric (vpclocal.fabric.service): with --no-fabric only its sandbox, where each
+        # function runs in a namespace of its own (never in the server's network)
+        from vpclocal.fabric.service import FabricService
+        from vpclocal.services.logs import api as logs_api
 
-            host = "127.0.0.1" if config.host in ("0.0.0.0", "::", "") else config.host
-            from vpclocal.services.logs import api as logs_api
-
-            self.fabric = FabricService(
-                store, (host, config.port), config.data_dir,
-                flow_log_interval=config.flow_log_interval,
-                deliver=lambda region, group, stream, events: logs_api.put_events(
-                    self, region, group, stream, events))
+        host = "127.0.0.1" if config.host in ("0.0.0.0", "::", "") else config.host
+        self.fabric = FabricService(
+            store, (host, config.port), config.data_dir,
+            flow_log_interval=config.flow_log_interval, vpc=config.fabric,
+            deliver=lambda region, group, stream, events: logs_api.put_events(
+                self, region, group, stream, events))
         session = botocore.session.get_session()
         self.providers: dict[str, Provider] = {}
         self.models: dict[str, ServiceModel] = {}
@@ -130,20 +129,16 @@ class App:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                if self.fabric is not None:  # before Lambda, which places functions in it
-                    await asyncio.to_thread(self.fabric.start, loop=asyncio.get_running_loop())
-                    print(f"vpclocal: {self.fabric.summary()}", flush=True)
-                else:
-                    print("vpclocal: fabric off (--no-fabric / VPCLOCAL_FABRIC=0): functions "
-                          "in a VPC run outside it, unisolated", flush=True)
+                # before Lambda, which places functions in it
+                await asyncio.to_thread(self.fabric.start, loop=asyncio.get_running_loop())
+                print(f"vpclocal: {self.fabric.summary()}", flush=True)
                 for provider in self.providers.values():
                     await provider.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 for provider in self.providers.values():
                     await provider.stop()
-                if self.fabric is not None:
-                    self.fabric.stop()
+                self.fabric.stop()
                 self.store.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

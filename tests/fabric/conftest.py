@@ -5,8 +5,11 @@ needs (user + network namespaces, veth, nftables)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
+from contextlib import contextmanager
+from unittest import mock
 
 import pytest
 
@@ -22,6 +25,37 @@ needs_fabric = pytest.mark.skipif(not available()[0],
 def fabric():
     with Fabric() as f:
         yield f
+
+
+def variants() -> list[tuple[str, str]]:
+    """Every fabric variant (fabric/variant.py) this machine can run, forced one by one:
+    the sandbox of its own user namespace with each NAT form the kernel allows there, and
+    (as root) the sandbox owned by the host's user namespace with both."""
+    with Fabric() as f:  # what the probe chose: the kernel allows rewriting, or not
+        chosen = f.variant
+    assert chosen is not None
+    out = [("userns", chosen.nat)]
+    if chosen.nat == "rewrite":
+        out.append(("userns", "conntrack"))
+    if os.geteuid() == 0:
+        out += [("root", "rewrite"), ("root", "conntrack")]
+    return out
+
+
+VARIANTS = variants() if available()[0] else [("userns", "auto")]
+
+
+@contextmanager
+def variant_fabric(sandbox: str, nat: str):
+    """A started fabric of one variant (forced as a user would: VPCLOCAL_FABRIC_NAT)."""
+    with mock.patch.dict(os.environ, {"VPCLOCAL_FABRIC_NAT": nat}):
+        fabric = Fabric(sandbox=sandbox).start()
+    assert fabric.variant is not None and (fabric.variant.sandbox, fabric.variant.nat) == (
+        sandbox, nat), fabric.variant
+    try:
+        yield fabric
+    finally:
+        fabric.close()
 
 
 @pytest.fixture

@@ -3,7 +3,8 @@
 Each example is a VPC in EC2 Describe shapes (subnets, route tables with blackhole and
 more-specific routes, routes to an internet gateway, a NAT gateway (public or private) and an
 S3 gateway endpoint, public IPs, security groups with CIDR, group and prefix-list rules,
-network ACLs) realized by the fabric, reconciled from the previous example's state, so the
+network ACLs) realized by the fabric (once per variant this machine can run: each NAT form,
+each sandbox form; tests/fabric/conftest.VARIANTS), reconciled from the previous example's state, so the
 diffing is exercised too, with and without a flow log (whose router defers its drops). Then random (source, destination, TCP port, source port) flows are
 really connected from the source's namespace to a listener in the destination's: ENI to ENI,
 ENI to an internet host or S3's address (listeners in the internet namespace), and the
@@ -26,9 +27,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from tests.fabric.conftest import needs_fabric
+from tests.fabric.conftest import VARIANTS, needs_fabric, variant_fabric
 from tests.network.builder import Net
-from vpclocal.fabric import Fabric, compiler
+from vpclocal.fabric import compiler
 from vpclocal.fabric.probe import Probe
 from vpclocal.network import Engine
 
@@ -166,9 +167,9 @@ def address(n: Net, dst: str, src: str) -> str:
     return public if src == INTERNET and public else eni["PrivateIpAddress"]
 
 
-@pytest.fixture(scope="module")
-def world():
-    with Fabric() as fabric, Probe(fabric.sandbox) as probe:
+@pytest.fixture(scope="module", params=VARIANTS, ids=lambda v: "/".join(v))
+def world(request):
+    with variant_fabric(*request.param) as fabric, Probe(fabric.sandbox) as probe:
         yield fabric, probe
     compiler.INLINE = compiler.DEFAULT_INLINE
     compiler._memo.clear()

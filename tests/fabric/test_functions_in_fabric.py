@@ -241,32 +241,3 @@ def test_functions_run_in_their_enis_and_follow_the_rules(tmp_path):
         for proc in started:
             proc.stop()
     assert_host_back_to(before)
-
-
-def test_without_the_fabric_vpc_functions_run_unisolated_and_say_so(tmp_path):
-    """--fabric where the fabric cannot run (here: nft out of PATH): the server still serves,
-    says why at start, and every invoke of a VPC function logs that it runs unisolated."""
-    path = ":".join(p for p in os.environ["PATH"].split(":") if "sbin" not in p)
-    with mock.patch.dict(os.environ, {"VPCLOCAL_FABRIC": "1", "PATH": path}):
-        server = Server(tmp_path / "data").start()
-    try:
-        status = fabric_status(server)
-        assert not status["running"] and "nft" in status["reason"]
-        assert "fabric unavailable" in server.log.read_text()
-        ec2, lam = server.client("ec2"), server.client("lambda")
-        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
-        sg = ec2.create_security_group(VpcId=vpc, GroupName="fn", Description="fn")["GroupId"]
-        name = unique("vpcfn")
-        lam.create_function(FunctionName=name, Runtime="python3.12",
-                            Role=make_role(server.client("iam"), BASIC, VPC_ACCESS),
-                            Handler="index.handler", Code={"ZipFile": zipped(HANDLER)},
-                            VpcConfig={"SubnetIds": [subnet], "SecurityGroupIds": [sg]})
-        assert wait_state(lam, name)["State"] == "Active"
-        for _ in range(2):
-            payload, error, logs = invoke(lam, name, {"op": "where"})
-            assert error is None and payload["netns"] == os.readlink("/proc/self/ns/net")
-            notes = [line for line in logs.splitlines() if "unisolated" in line]
-            assert len(notes) == 1 and "the fabric is unavailable" in notes[0], logs
-    finally:
-        server.stop()

@@ -24,17 +24,23 @@ from .compiler import compile_plan
 from .plan import Plan
 from .reconciler import Reconciler, Stats
 from .sandbox import FabricError, Sandbox, Space, available
+from .variant import Variant
 
-__all__ = ["Fabric", "FabricError", "Plan", "Sandbox", "Space", "Stats", "available",
-           "compile_plan"]
+__all__ = ["Fabric", "FabricError", "Plan", "Sandbox", "Space", "Stats", "Variant",
+           "available", "compile_plan"]
 
 
 class Fabric:
     """A sandbox and the reconciler that keeps it converged to a topology."""
 
-    def __init__(self, parallel: int = 2) -> None:
-        self.sandbox = Sandbox()
+    def __init__(self, parallel: int = 2, sandbox: str | None = None) -> None:
+        self.sandbox = Sandbox(sandbox)  # its form (variant.py); None: as the environment says
         self.reconciler = Reconciler(self.sandbox, parallel)
+
+    @property
+    def variant(self) -> Variant | None:
+        """The data path this kernel takes (variant.py), once started."""
+        return self.sandbox.variant
 
     def start(self) -> Self:
         self.sandbox.start()

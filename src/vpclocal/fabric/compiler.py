@@ -42,6 +42,13 @@ the rules together on the connect path (about 4 µs over a bare veth's 16 µs on
 reference machine), and it took a new SYN on reused ports for part of an old entry when an
 ACL had dropped that entry's reply.
 
+The internet gateway's 1:1 NAT has two forms, one per kernel capability (variant.py,
+`nat`): `rewrite` rewrites the destination in `from_internet` and the source in `egress`
+(stateless, TCP untracked); `conntrack`, for kernels that refuse header rewriting in a user
+namespace, checks the inbound ACL by the public address (`arrive_public`), leaves the
+internet gateway's traffic tracked (`routing`) and translates it in nat hooks
+(`public_dnat`, `public_snat`) by the same maps. Everything else is the same in both.
+
 Rule matching is compiled from the engine's own rule compilation (network/rules.py), so the
 kernel and the engine read the records the same way.
 
@@ -252,7 +259,8 @@ def _memoized(key, make):
 # ---- the compiler ----------------------------------------------------------------------------
 
 
-def compile_plan(topology: Topology) -> Plan:
+def compile_plan(topology: Topology, nat: str = "rewrite") -> Plan:
+    """The plan of a topology; `nat` is the internet gateway's 1:1 NAT form (variant.py)."""
     ix = Index(topology)
     plan = Plan()
     nat_enis = nat_interfaces(topology)
@@ -266,7 +274,7 @@ def compile_plan(topology: Topology) -> Plan:
     logged = flow_logged_vpcs(topology)
     for vpc_id in topology.vpcs:
         router = plan.routers[vpc_id] = _router_plan(ix, vpc_id, by_vpc[vpc_id], nat_enis,
-                                                     plan.peerings)
+                                                     plan.peerings, nat)
         if vpc_id in logged:
             defer_drops(router)
     # the internet namespace routes a public address to the router that owns it, when the
@@ -304,7 +312,7 @@ def _eni_plan(ix: Index, eni_id: str, eni: dict, nat: bool = False) -> EniPlan |
 
 
 def _router_plan(ix: Index, vpc_id: str, enis: list[EniPlan], nat_enis: dict[str, str],
-                 peerings: dict[str, tuple[str, str, str]]) -> RouterPlan:
+                 peerings: dict[str, tuple[str, str, str]], nat: str = "rewrite") -> RouterPlan:
     t = ix.topo
     r = RouterPlan(vpc_id, resolver=resolver_addresses(t.vpcs[vpc_id]))
     sets, chains = r.sets, r.chains
@@ -428,15 +436,30 @@ def _router_plan(ix: Index, vpc_id: str, enis: list[EniPlan], nat_enis: dict[str
             [f"{ip_str(a)} : {ip_str(b)}" for a, b in public_in])
     add_set("peers", "type ifname;", sorted(f'"{port}"' for port, a, b in peerings.values()
                                             if vpc_id in (a, b)))
-    add_chain("from_internet", ["ip daddr set ip daddr map @public_in ip daddr vmap @arrive",
-                                "fib daddr type local accept",  # tracked: a masqueraded reply
-                                "drop"])
+    if nat == "rewrite":  # (no public address: nothing to rewrite, no rewriting statement)
+        rewrite = (["ip daddr set ip daddr map @public_in ip daddr vmap @arrive"]
+                   if public_in else [])
+        add_chain("from_internet", [*rewrite,
+                                    "fib daddr type local accept",  # tracked: a masqueraded reply
+                                    "drop"])
+    else:  # conntrack: the inbound ACL of the private address a public one stands for
+        arrive = {(lo, hi): v for lo, hi, v in _destinations([(0, ALL, "return")], blocks)}
+        add_set("arrive_public", "type ipv4_addr : verdict;", [
+            f"{ip_str(public)} : {v}" for public, private in public_in
+            for (lo, hi), v in arrive.items() if lo <= private <= hi])
+        add_chain("from_internet", ["ip daddr vmap @arrive_public",
+                                    "fib daddr type local accept",  # tracked: a masqueraded reply
+                                    "drop"])
 
     # -- base chains --
     # TCP inside the fabric is not tracked (its state is kept statelessly, below): classify
     # returns for traffic that stays in the fabric, and accepts (tracked) what a gateway
     # endpoint masquerades
-    add_chain("routing", ["jump classify", "meta l4proto tcp notrack"],
+    # (conntrack variant: the internet gateway's traffic, both ways, is tracked: its 1:1 NAT
+    # lives in conntrack)
+    tracked = ([f"meta mark {MARK_INTERNET} accept", f'iifname "{UPLINK}" accept']
+               if nat == "conntrack" else [])
+    add_chain("routing", ["jump classify", *tracked, "meta l4proto tcp notrack"],
               "type filter hook prerouting priority -300; policy accept;")
     add_chain("classify", [*_resolver_rules(r.resolver),
                            "iifname . ip saddr vmap @from_eni",
@@ -451,10 +474,22 @@ def _router_plan(ix: Index, vpc_id: str, enis: list[EniPlan], nat_enis: dict[str
                          "goto ingress"],
               "type filter hook forward priority 0; policy accept;")
     add_chain("ingress", ["oifname vmap @eni_in", "accept"])
-    if MARK_INTERNET in r.tables:  # the internet gateway's 1:1 NAT, outbound (after conntrack,
-        # which saw the private address: a UDP reply, translated back before it, matches)
+    if MARK_INTERNET in r.tables and nat == "rewrite" and public_out:  # the internet
+        # gateway's 1:1 NAT, outbound (after conntrack, which saw the private address: a UDP
+        # reply, translated back before it, matches)
         add_chain("egress", [f"meta mark {MARK_INTERNET} ip saddr set ip saddr map @public_out"],
                   "type filter hook postrouting priority 0; policy accept;")
+    elif nat == "conntrack":  # the same mapping, by conntrack: a connection's first packet
+        # picks it (later ones and replies follow the entry)
+        add_chain("public_dnat", [f'iifname "{UPLINK}" dnat to ip daddr map @public_in'],
+                  "type nat hook prerouting priority -100; policy accept;")
+        if MARK_INTERNET in r.tables:
+            add_chain("public_snat", [f"meta mark {MARK_INTERNET} snat to ip saddr map @public_out"],
+                      "type nat hook postrouting priority 100; policy accept;")
+            # a packet conntrack calls invalid is not translated: it must not leave with its
+            # private address
+            add_chain("egress", [f"meta mark {MARK_INTERNET} ct state invalid drop"],
+                      "type filter hook postrouting priority 0; policy accept;")
     if MARK_ENDPOINT in r.tables:
         # A gateway endpoint's traffic reaches the service from the router's uplink address
         # (unique per router): VPCs whose CIDRs overlap get their replies back. The reply,

@@ -113,6 +113,9 @@ def defer_drops(r: RouterPlan) -> None:
         "reject_dst": NftChain("reject_dst", (f"meta mark set meta mark | {REJECT_DST:#x} accept",)),
     }
     for name, c in r.chains.items():
+        if c.hook and "postrouting" in c.hook:  # past the flow log's counting: a drop there
+            chains[name] = c  # (a conntrack-invalid packet) is no rejected flow
+            continue
         # the destination's side: inbound ACL (acl_…_in) and ingress rules (ei_<port>)
         side = "dst" if name.startswith("ei_") or (name.startswith("acl_")
                                                   and name.endswith("_in")) else "src"

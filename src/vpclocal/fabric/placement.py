@@ -18,6 +18,14 @@ through its VPC router's rules; its /etc/resolv.conf names its VPC's resolver (r
 place_public() does the same in the Lambda service network (reconciler.py) for functions
 without VpcConfig: the internet, and no VPC; their resolver answers public names only.
 
+Fail closed: where a function cannot be placed (the fabric is down or failed, its ENI is not
+applied in time (service.CONVERGE_TIMEOUT), the server is not root and so cannot enter namespaces),
+place() raises runtime.Unplaceable, which fails the invoke with its reason: code never runs
+in the server's network. place_isolated() is where functions go without the VPC fabric
+(--no-fabric, or a function without VpcConfig when the fabric is down): a network namespace
+made for that one environment, with only `lo`, the Runtime API and the endpoint relay in it,
+deleted when the environment ends.
+
 A placement waits for the fabric to reflect every network commit made before it, and stays
 `current` while its namespace is the fabric's: a rebuild or a new sandbox (service.py,
 recovery) makes new namespaces, and the pool replaces the environments placed in old ones.
@@ -36,10 +44,11 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vpclocal.runtime.types import Placement
+from vpclocal.runtime.types import Placement, Unplaceable
 
 from . import Fabric, FabricError, Space, dns
 from .hints import blocked_line
+from .plan import ENI_SYSCTL
 from .relay import pipe
 from .resolvers import PUBLIC_RESOLVER
 
@@ -62,46 +71,108 @@ class Placements:
         self._lock: asyncio.Lock | None = None  # made on the server's loop
         self._turn = itertools.count()
 
-    async def place(self, eni_ids: list[str], region: str = "us-east-1") -> Placement:
-        """A Placement in one of these ENIs' namespaces (taken in turn), or an unisolated one
-        whose note says why not."""
+    def _can_enter(self) -> None:
+        """Raise Unplaceable unless the server can put a process in the sandbox's namespaces."""
         service = self.service
         if not service.running:
-            return Placement(note=f"vpclocal: the fabric is unavailable ({service.reason}): "
-                             "this function runs outside its VPC, unisolated.")
+            raise Unplaceable(f"the vpclocal fabric is unavailable ({service.reason}): "
+                              "functions do not run outside it")
         if os.geteuid() != 0:
-            return Placement(note="vpclocal: functions run in the fabric only when the server "
-                             "runs as root: this function runs outside its VPC, unisolated.")
+            raise Unplaceable("functions run only inside network namespaces, which the "
+                              "server enters only when it runs as root: run vpclocal as root")
+
+    async def place(self, eni_ids: list[str], region: str = "us-east-1") -> Placement:
+        """A Placement in one of these ENIs' namespaces (taken in turn); Unplaceable when none
+        is in force (the function never runs outside its VPC)."""
+        service = self.service
+        if not service.vpc:
+            return await self.place_isolated(
+                "vpclocal: the fabric is off (--no-fabric): this function is not in its VPC; "
+                "it reaches only the vpclocal endpoint.")
+        self._can_enter()
         service.loop = asyncio.get_running_loop()
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
             for retry in (True, False):
-                await asyncio.to_thread(service.wait_applied)
+                if not await asyncio.to_thread(service.wait_applied):
+                    why = (service.failed or service.reason or service.last_error
+                           or "not applied in time")
+                    raise Unplaceable(f"the function's VPC network ({', '.join(eni_ids)}) is "
+                                      f"not in force in the vpclocal fabric: {why}")
                 fabric = service.fabric
                 assert fabric is not None
                 spaces = [(e, s) for e in eni_ids
                           if (s := fabric.reconciler.enis.get(e)) is not None]
                 if not spaces:
-                    return Placement(note=f"vpclocal: {', '.join(eni_ids)} not in the fabric "
-                                     "yet: this function runs outside its VPC, unisolated.")
+                    raise Unplaceable(f"the function's network interfaces ({', '.join(eni_ids)})"
+                                      " are not in the vpclocal fabric")
                 eni_id, space = spaces[next(self._turn) % len(spaces)]
                 try:
                     return await self._place(fabric, eni_id, space, region)
                 except FabricError as exc:
                     if retry and service.gone(fabric):
                         continue  # the sandbox died under us: place it in the new one
-                    return Placement(note=f"vpclocal: cannot start in {eni_id} ({exc}): "
-                                     "this function runs outside its VPC, unisolated.")
+                    raise Unplaceable(f"cannot start in {eni_id}: {exc}") from exc
         raise AssertionError("unreachable")
 
-    async def place_public(self, region: str = "us-east-1") -> Placement | None:
-        """A Placement in the Lambda service network, for functions without VpcConfig: they
-        reach the internet (from one public address) and no VPC. None where the fabric
-        cannot place functions (they run in the server's network, as without the fabric)."""
+    async def place_isolated(self, note: str = "") -> Placement:
+        """A network namespace for one environment alone: `lo`, its Runtime API and the
+        vpclocal endpoint, nothing else; gone with the environment."""
         service = self.service
-        if not service.running or os.geteuid() != 0:
-            return None
+        if service.fabric is None or not service.fabric.sandbox.alive:
+            why = service.reason or "the sandbox is not running"
+            raise Unplaceable(f"no network namespace can be made here ({why}): functions do "
+                              "not run in the server's network")
+        if os.geteuid() != 0:
+            self._can_enter()
+        loop = service.loop = asyncio.get_running_loop()
+        sandbox = service.fabric.sandbox
+        endpoint = service.endpoint
+        try:
+            [space] = await asyncio.to_thread(sandbox.ns_new, 1, sysctl=ENI_SYSCTL)
+        except FabricError as exc:
+            raise Unplaceable(f"no network namespace for the function: {exc}") from exc
+        relay = listener = None
+        try:
+            sock = await asyncio.to_thread(sandbox.listen, space, "127.0.0.1", endpoint[1])
+            relay = await asyncio.start_server(self._relay, sock=sock)
+            listener = await asyncio.to_thread(sandbox.listen, space, "127.0.0.1", 0)
+            netns = await asyncio.to_thread(sandbox.netns_fd, space)
+        except BaseException as exc:
+            if relay is not None:
+                relay.close()
+            if listener is not None:
+                listener.close()
+            await asyncio.to_thread(_forget, sandbox, space)
+            if isinstance(exc, FabricError):
+                raise Unplaceable(f"no network namespace for the function: {exc}") from exc
+            raise
+
+        def retire() -> None:  # off the loop, once the environment has exited
+            loop.call_soon_threadsafe(relay.close)
+            _forget(sandbox, space)
+
+        return Placement(listener=listener, netns_fd=netns, note=note,
+                         endpoint_url=f"http://127.0.0.1:{endpoint[1]}",
+                         current=lambda: sandbox is self._sandbox(), retire=retire)
+
+    def _sandbox(self):
+        fabric = self.service.fabric
+        return fabric.sandbox if fabric is not None else None
+
+    async def place_public(self, region: str = "us-east-1") -> Placement:
+        """A Placement in the Lambda service network, for functions without VpcConfig: they
+        reach the internet (from one public address) and no VPC. Without the VPC fabric, an
+        isolated namespace (place_isolated)."""
+        service = self.service
+        if not service.vpc:
+            return await self.place_isolated()
+        if not service.running:
+            return await self.place_isolated(
+                f"vpclocal: the fabric is unavailable ({service.reason}): this function "
+                "reaches only the vpclocal endpoint, not the internet.")
+        self._can_enter()
         service.loop = asyncio.get_running_loop()
         if self._lock is None:
             self._lock = asyncio.Lock()
@@ -116,8 +187,8 @@ class Placements:
                 except FabricError as exc:
                     if retry and service.gone(fabric):
                         continue  # the sandbox died under us: place it in the new one
-                    log.error("cannot place a function in the Lambda service network: %s", exc)
-                    return None
+                    raise Unplaceable("cannot place the function in the Lambda service "
+                                      f"network: {exc}") from exc
         raise AssertionError("unreachable")
 
     async def _place(self, fabric: Fabric, eni_id: str, space: Space, region: str
@@ -212,3 +283,11 @@ class Placements:
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """One connection to the endpoint from inside a namespace, copied to the server."""
         await pipe(reader, writer, *self.service.endpoint)
+
+
+def _forget(sandbox, space: Space) -> None:
+    """Delete a namespace made for one environment (its sandbox may be gone already)."""
+    try:
+        sandbox.ns_del([space])
+    except FabricError:
+        pass

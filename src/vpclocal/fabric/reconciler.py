@@ -100,8 +100,13 @@ class Reconciler:
         self._internet: Space | None = None
         self._lambda: Space | None = None
 
+    @property
+    def nat(self) -> str:
+        """The internet gateway's NAT form this sandbox's kernel takes (variant.py)."""
+        return self.sb.variant.nat if self.sb.variant is not None else "rewrite"
+
     def apply_topology(self, topology) -> Stats:
-        return self.apply(compile_plan(topology))
+        return self.apply(compile_plan(topology, self.nat))
 
     def apply(self, plan: Plan) -> Stats:
         if self._broken:
@@ -264,6 +269,7 @@ class Reconciler:
             jobs = [(NFT, self.routers[v], b.pop(0)) for v, b in batches.items() if b]
             stats.nft_changes += sum(text.count("\n") for _argv, _space, text in jobs)
             self.sb.check(jobs, self.parallel)
+        self._forget_translations(old, plan)
         lap("nft")
 
         # 5. router side of the new ports and links
@@ -287,6 +293,30 @@ class Reconciler:
         stats.seconds = time.perf_counter() - start
         return stats
 
+
+    def _forget_translations(self, old: Plan, plan: Plan) -> None:
+        """conntrack variant: a public address whose mapping changed (an Elastic IP moved,
+        released) loses the connections translated by the old one, as on AWS; the rewrite
+        variant keeps no state."""
+        if self.nat != "conntrack":
+            return
+        jobs = []
+        for v, r in plan.routers.items():
+            was = old.routers.get(v)
+            if was is None:
+                continue
+            gone = set()
+            for name in ("public_in", "public_out"):
+                before = was.sets.get(name)
+                now = set(r.sets[name].elements) if name in r.sets else set()
+                for element in before.elements if before is not None else ():
+                    if element not in now:  # "a : b": the public address is b out, a in
+                        a, b = element.split(" : ")
+                        gone.add(b if name == "public_out" else a)
+            for public in sorted(gone):  # connections to it, and those translated to it
+                jobs += [(["conntrack", "-D", "-d", public], self.routers[v], ""),
+                         (["conntrack", "-D", "-q", public], self.routers[v], "")]
+        self.sb.run(jobs, self.parallel)  # none to delete is no error
 
     def _uplink(self, vpcs: list[str]) -> None:
         """Routers' links to the internet namespace: `inet` in the router, `r<i>` there."""

@@ -6,7 +6,11 @@
         sb.nft(router, "table ip vpc { ... }")    # `nft -f` inside that namespace
 
 Layout: the server starts `setpriv --pdeathsig KILL unshare --user --map-root-user --net
---mount --pid --fork --kill-child --mount-proc python -m vpclocal.fabric.agent`. The agent is
+--mount --pid --fork --kill-child --mount-proc python -m vpclocal.fabric.agent` (the `root`
+form, variant.py, leaves out `--user --map-root-user`: namespaces owned by the host's user
+namespace, for a server that is root). At start the agent probes, in a scratch namespace,
+what nftables may do here, and the sandbox's `variant` says which data path the compiler
+uses. The agent is
 PID 1 of the new PID namespace and holds every further network namespace (per VPC router, per
 ENI) by a file descriptor: nothing is named under /run/netns or mounted on the host, and
 nothing is ever connected to the host's network namespace.
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import select
 import shutil
 import signal
@@ -38,12 +43,19 @@ from dataclasses import dataclass
 from typing import Self
 
 from .agent import recv_frame, send_frame
+from .variant import REWRITE_PROBE, Variant, VariantError, choose, unprobed, wanted_sandbox
 
 AGENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "agent.py")  # stdlib only
 
-TOOLS = ("unshare", "setpriv", "nsenter", "ip", "nft")
+TOOLS = ("unshare", "setpriv", "nsenter", "ip", "nft", "conntrack")
 UNSHARE = ["unshare", "--user", "--map-root-user", "--net", "--mount", "--pid", "--fork",
            "--kill-child", "--mount-proc"]
+
+
+def unshare_argv(sandbox: str = "userns") -> list[str]:
+    """`unshare` for a sandbox form (variant.SANDBOXES)."""
+    return UNSHARE if sandbox == "userns" else [a for a in UNSHARE
+                                                if a not in ("--user", "--map-root-user")]
 
 
 class FabricError(RuntimeError):
@@ -66,9 +78,18 @@ class Result:
     err: str
 
 
-@functools.lru_cache(maxsize=1)
-def available() -> tuple[bool, str]:
-    """(True, "") when the fabric can run here, else (False, why not)."""
+def available(sandbox: str | None = None) -> tuple[bool, str]:
+    """(True, "") when the fabric can run here (in the sandbox form asked for, by default the
+    one VPCLOCAL_FABRIC_SANDBOX names), else (False, why not)."""
+    try:
+        form = sandbox or wanted_sandbox()
+    except VariantError as exc:
+        return False, str(exc)
+    return _available(form)
+
+
+@functools.lru_cache(maxsize=4)
+def _available(sandbox: str) -> tuple[bool, str]:
     missing = [t for t in TOOLS if shutil.which(t) is None]
     if missing:
         return False, f"missing tools: {', '.join(missing)} (make setup installs them)"
@@ -76,18 +97,21 @@ def available() -> tuple[bool, str]:
              "printf 'table ip t { chain c { type filter hook forward priority 0; "
              "ct state established accept; }; }' | nft -f -")
     try:
-        proc = subprocess.run([*UNSHARE, "sh", "-c", probe], check=False,
+        proc = subprocess.run([*unshare_argv(sandbox), "sh", "-c", probe], check=False,
                               capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return False, f"cannot create namespaces: {exc}"
     if proc.returncode != 0:
-        return False, ("cannot create a private user + network namespace with veth and "
+        what = "user + network namespace" if sandbox == "userns" else "network namespace"
+        return False, (f"cannot create a private {what} with veth and "
                        f"nftables here: {proc.stderr.strip() or proc.returncode}")
     return True, ""
 
 
 class Sandbox:
-    def __init__(self) -> None:
+    def __init__(self, sandbox: str | None = None) -> None:
+        self.form = sandbox  # variant.SANDBOXES; None: as VPCLOCAL_FABRIC_SANDBOX says
+        self.variant: Variant | None = None  # known once started
         self.proc: subprocess.Popen | None = None
         self.sock: socket.socket | None = None
         self._pidfd: int | None = None  # unshare's, opened before anyone can reap it
@@ -96,11 +120,15 @@ class Sandbox:
     # ---- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> Sandbox:
-        ok, why = available()
+        try:
+            form = self.form or wanted_sandbox()
+        except VariantError as exc:
+            raise FabricError(str(exc)) from exc
+        ok, why = available(form)
         if not ok:
             raise FabricError(why)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        argv = [shutil.which("setpriv") or "setpriv", "--pdeathsig", "KILL", *UNSHARE,
+        argv = [shutil.which("setpriv") or "setpriv", "--pdeathsig", "KILL", *unshare_argv(form),
                 sys.executable, "-I", AGENT, str(theirs.fileno())]
         try:
             self.proc = subprocess.Popen(argv, pass_fds=(theirs.fileno(),),
@@ -112,8 +140,28 @@ class Sandbox:
             self._pidfd = os.pidfd_open(self.proc.pid)
         except (AttributeError, OSError):  # before Linux 5.3: wait_exit() waits by waitpid
             self._pidfd = None
-        self.call("ping")
+        try:
+            self.call("ping")
+            nat = unprobed()
+            self.variant = (Variant(form, nat, "forced, unprobed (VPCLOCAL_FABRIC_PROBE=0)")
+                            if nat else choose(form, self._refused()))
+        except (FabricError, VariantError) as exc:
+            self.close()
+            raise FabricError(str(exc)) from exc
         return self
+
+    def _refused(self) -> str:
+        """What the kernel says to a header rewrite in a scratch namespace of this sandbox
+        ("" when it allows it)."""
+        [scratch] = self.ns_new(1)
+        try:
+            r = self.run([(["nft", "-f", "-"], scratch, REWRITE_PROBE)])[0]
+        finally:
+            self.ns_del([scratch])
+        if r.rc == 0:
+            return ""
+        lines = [line.split("Error: ", 1)[1] for line in r.err.splitlines() if "Error: " in line]
+        return lines[0] if lines else (r.err.strip() or f"nft exited {r.rc}")
 
     def close(self) -> None:
         """Stop the agent: every namespace and process of the sandbox goes with it."""
@@ -218,7 +266,7 @@ class Sandbox:
         for (argv, _ns, text), r in zip(jobs, results, strict=True):
             if r.rc != 0:
                 raise FabricError(f"{' '.join(argv)} failed ({r.rc}): {r.err.strip()}\n"
-                                  f"input:\n{text[:2000]}")
+                                  f"{_statement(r.err, text)}input:\n{text[:2000]}")
         return results
 
     def plug(self, enis: list[dict]) -> None:
@@ -277,3 +325,14 @@ class Sandbox:
 
     def wait(self, pid: int, timeout: float = 10.0) -> int | None:
         return self.call("wait", pid=pid, timeout=timeout)["rc"]
+
+
+def _statement(err: str, text: str) -> str:
+    """The input line an error names (`/dev/stdin:66:36-43: Error: …` from nft, `Command
+    failed -:3` from ip), as a line of its own, or ""."""
+    found = re.search(r"/dev/stdin:(\d+):|failed -:(\d+)", err)
+    if not found:
+        return ""
+    number = int(found.group(1) or found.group(2))
+    lines = text.splitlines()
+    return f"statement: {lines[number - 1].strip()}\n" if 0 < number <= len(lines) else ""

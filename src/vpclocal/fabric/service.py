@@ -30,7 +30,15 @@ internet's hosts all compare their Space with the new fabric's, which are all ne
 environments placed there stop being `current` and the pool replaces them.
 
 Functions: place() and place_public() put a function's environment in an ENI's namespace or
-in the Lambda service network (placement.py). Flow logs: with `deliver`, a Collector
+in the Lambda service network (placement.py), or fail (runtime.Unplaceable): function code
+never runs in the server's network. With `vpc=False` (--no-fabric) the service keeps only the
+sandbox, where each environment gets a network namespace of its own that reaches nothing but
+the vpclocal endpoint.
+
+Failure: an apply that fails FAIL_LIMIT times in a row the same way (a statement the kernel
+refuses) is `failed`: logged once with the kernel's words, shown by status(), and retried
+only after the next network change (or RETRY_FAILED seconds); meanwhile placements in VPCs
+fail at once instead of waiting. Flow logs: with `deliver`, a Collector
 (flowlogs.py) reads the routers' counters and delivers the records while the fabric runs.
 """
 
@@ -63,6 +71,8 @@ NETWORK_KINDS = frozenset(KINDS) | frozenset(PUBLISHED_KINDS)
 QUIET = 0.005  # seconds without another network commit before applying
 SETTLE = 0.03  # ... but never waiting longer than this after the first one
 CONVERGE_TIMEOUT = 5.0  # a placement waits this long for the fabric to catch up
+FAIL_LIMIT = 3  # failures in a row, the same way, before the fabric counts as failed
+RETRY_FAILED = 30.0  # seconds between tries of a failed fabric, without a change
 
 
 class _Snapshot:
@@ -80,8 +90,9 @@ class FabricService:
     owns the placements (placement.py) and the resolvers (resolvers.py)."""
 
     def __init__(self, store, endpoint: tuple[str, int], data_dir: Path | None = None,
-                 deliver: Deliver | None = None, flow_log_interval: float | None = None
-                 ) -> None:
+                 deliver: Deliver | None = None, flow_log_interval: float | None = None,
+                 vpc: bool = True) -> None:
+        self.vpc = vpc  # False (--no-fabric): the sandbox only, for isolated functions
         self.store = store
         self.endpoint = endpoint  # the server's listener, where endpoint relays connect
         self.data_dir = data_dir  # the local CA lives in <data_dir>/ca (no data dir: no internet)
@@ -92,6 +103,9 @@ class FabricService:
         self.flow_logs: Collector | None = None
         self.fabric: Fabric | None = None
         self.reason = ""  # why the fabric is unavailable
+        self.failed = ""  # why applying has failed FAIL_LIMIT times in a row, the same way
+        self.last_error = ""  # the last apply's error ("" once one succeeds)
+        self._same = 0  # failures in a row with last_error
         self.seq = 0  # network commits seen
         self.applied = 0  # the seq the kernel reflects
         self.figures: dict[str, Any] = {"applies": 0, "failures": 0, "last_apply_ms": 0.0,
@@ -124,8 +138,9 @@ class FabricService:
         if not ok:
             self.reason = why
             return False
-        self.store.watch(self._on_commit)
-        self.resolvers.start()
+        if self.vpc:
+            self.store.watch(self._on_commit)
+            self.resolvers.start()
         self._thread = threading.Thread(target=self._run, name="vpclocal-fabric", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout):
@@ -136,13 +151,41 @@ class FabricService:
     def running(self) -> bool:
         return self.fabric is not None and not self.reason
 
-    def summary(self) -> str:
+    @property
+    def state(self) -> str:
+        """off (--no-fabric), unavailable, failed, recovering, applying or applied."""
+        if not self.vpc:
+            return "off"
         if not self.running:
-            return (f"fabric unavailable: {self.reason}; functions in a VPC run outside it, "
-                    "unisolated")
+            return "unavailable"
+        if self.failed:
+            return "failed"
+        if self._lost:
+            return "recovering"
+        return "applied" if self.applied >= self.seq else "applying"
+
+    @property
+    def variant(self):
+        return self.fabric.variant if self.fabric is not None else None
+
+    def summary(self) -> str:
+        """The start-up line: what the fabric is, and what that means for functions."""
+        if not self.running:
+            what = "fabric off (--no-fabric), and its sandbox" if not self.vpc else "fabric"
+            return (f"{what} unavailable: {self.reason}; functions do not run (their invokes "
+                    "fail with ResourceNotReadyException), never in the server's network")
+        variant = self.variant
+        how = f"variant {variant.name}: {variant.why}" if variant else ""
+        if not self.vpc:
+            return ("fabric off (--no-fabric / VPCLOCAL_FABRIC=0): each function runs in a "
+                    "network namespace of its own that reaches only this endpoint (no VPC, "
+                    f"no internet, no databases); {how}")
+        if self.state == "failed":
+            return (f"fabric FAILED to apply ({how}): {self.failed}; functions in VPCs do not "
+                    "run until it applies")
         plan = self.fabric.reconciler.plan if self.fabric else Plan()
         return (f"fabric on: {len(plan.routers)} VPCs, {len(plan.enis)} ENIs built in "
-                f"{self.figures['last_apply_ms']:.0f} ms")
+                f"{self.figures['last_apply_ms']:.0f} ms; {how}")
 
     def stop(self) -> None:
         with self._cond:
@@ -162,7 +205,7 @@ class FabricService:
             self.reason = str(exc)
             self._ready.set()
             return
-        if self.deliver is not None:
+        if self.deliver is not None and self.vpc:
             self.flow_logs = Collector(self, self.deliver, self.flow_log_interval).start()
         try:
             while True:
@@ -173,13 +216,15 @@ class FabricService:
                     self._apply()
                 except Exception as exc:  # noqa: BLE001 - keep serving; retried below
                     failed = True
-                    self.figures["failures"] += 1
                     self._check(self.fabric)  # a failed call may be the first sign
-                    if recovering or not self._lost:
-                        log.error("fabric apply failed (retrying): %s", exc)
-                    with self._cond:  # a second later, or at once when the sandbox died
+                    self._failure(exc, recovering)
+                    seen = self.seq
+                    with self._cond:  # a second later (a failed fabric: after a change, or
+                        # RETRY_FAILED), or at once when the sandbox died
                         self._cond.wait_for(
-                            lambda r=recovering: self._stopping or (self._lost and not r), 1.0)
+                            lambda r=recovering, n=seen: self._stopping or (
+                                self._lost and not r) or self.seq != n,
+                            RETRY_FAILED if self.failed else 1.0)
                 self._ready.set()
                 with self._cond:
                     while (self.seq == self.applied and not failed and not self._lost
@@ -195,6 +240,22 @@ class FabricService:
             if self.internet is not None:
                 self.internet.stop()
             self.fabric.close()
+
+    def _failure(self, exc: Exception, recovering: bool) -> None:
+        """Count a failed apply; the same failure FAIL_LIMIT times in a row is `failed`."""
+        self.figures["failures"] += 1
+        error = refused_statement(str(exc))
+        self._same = self._same + 1 if error == self.last_error else 1
+        self.last_error = error
+        if self._same >= FAIL_LIMIT and not self.failed:
+            with self._cond:
+                self.failed = error
+                self._cond.notify_all()  # waiting placements give up at once
+            log.error("fabric FAILED: the same error %d times in a row; functions in VPCs do "
+                      "not run until it applies (retried after the next network change): %s",
+                      self._same, error)
+        elif (recovering or not self._lost) and not self.failed:
+            log.error("fabric apply failed (retrying): %s", error)
 
     # ---- recovery ------------------------------------------------------------------------
 
@@ -237,7 +298,8 @@ class FabricService:
         old = self.fabric
         fabric = self._new_fabric()  # a failure is retried by the loop
         try:
-            fabric.reconciler.internet  # noqa: B018 - made here, not by a status() racing it
+            if self.vpc:
+                fabric.reconciler.internet  # noqa: B018 - made here, not by a status() racing it
         except BaseException:
             fabric.close()
             raise
@@ -259,6 +321,7 @@ class FabricService:
         if any(kind in NETWORK_KINDS for _scope, kind in kinds):
             with self._cond:
                 self.seq += 1
+                self.failed = ""  # tried again now: placements wait for the outcome
                 if self._dirty_since is None:
                     self._dirty_since = time.perf_counter()
                 self._cond.notify_all()
@@ -277,6 +340,10 @@ class FabricService:
         with self._cond:
             target, since = self.seq, self._dirty_since
             self._dirty_since = None
+        if not self.vpc:  # the sandbox alone: nothing to apply
+            with self._cond:
+                self.applied = max(self.applied, target)
+            return
         start = time.perf_counter()
         plan, endpoints = self.plan(with_endpoints=True)
         assert self.fabric is not None
@@ -287,6 +354,8 @@ class FabricService:
         done = time.perf_counter()
         with self._cond:
             self.applied = max(self.applied, target)
+            self.failed = self.last_error = ""
+            self._same = 0
             self._cond.notify_all()
         f = self.figures
         f["applies"] += 1
@@ -310,27 +379,38 @@ class FabricService:
             endpoints = wanted(store)
         self.regions = {v: r for r, t in zip(regions, topologies, strict=True) for v in t.vpcs}
         plan = Plan()
+        nat = self.fabric.reconciler.nat if self.fabric is not None else "rewrite"
         for topology in topologies:
-            plan.update(compile_plan(topology))
+            plan.update(compile_plan(topology, nat))
         return (plan, endpoints) if with_endpoints else plan
 
     def wait_applied(self, timeout: float = CONVERGE_TIMEOUT) -> bool:
-        """Block until the kernel reflects every network commit made before this call."""
+        """Block until the kernel reflects every network commit made before this call; False
+        when it does not within `timeout`, or cannot (the fabric is down or failed)."""
         deadline = time.monotonic() + timeout
         with self._cond:
             target = self.seq
-            while self.applied < target and self.running:
+            while self.applied < target and self.running and not self.failed:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
                 self._cond.wait(left)
-        return True
+            return self.applied >= target and self.running
 
     async def caught_up(self) -> None:
         """Wait (off the loop) until the kernel reflects every network change committed so
         far: an invocation right after an API change meets the changed network."""
         if self.running and self.applied < self.seq:
             await asyncio.to_thread(self.wait_applied)
+
+    def health(self) -> dict:
+        """The fabric's part of /_vpclocal/health: `degraded` whenever functions in VPCs
+        cannot run as configured."""
+        degraded = self.vpc and self.state in ("unavailable", "failed", "recovering")
+        variant = self.variant
+        return {"state": self.state, "degraded": degraded,
+                "variant": variant.name if variant else None,
+                "error": self.reason or self.failed or self.last_error}
 
     # ---- what an apply brings along ------------------------------------------------------
 
@@ -418,10 +498,14 @@ class FabricService:
     def status(self) -> dict:
         """GET /_vpclocal/fabric (admin.py): whether the fabric runs, how far it has applied
         the model, and where its namespaces are."""
-        out: dict[str, Any] = {"enabled": True, "running": self.running, "reason": self.reason,
-                               "seq": self.seq, "applied": self.applied, **self.figures,
-                               "lost": self._lost}
-        if self.fabric is not None and self.running:
+        variant = self.variant
+        out: dict[str, Any] = {
+            "enabled": self.vpc, "running": self.running, "state": self.state,
+            "reason": self.reason, "failed": self.failed, "last_error": self.last_error,
+            "variant": ({"name": variant.name, "sandbox": variant.sandbox, "nat": variant.nat,
+                         "why": variant.why} if variant else None),
+            "seq": self.seq, "applied": self.applied, **self.figures, "lost": self._lost}
+        if self.fabric is not None and self.running and self.vpc:
             out["sandbox_pid"], agent = self.fabric.sandbox.host_pids
             out["agent_pid"] = agent
             internet = self.internet
@@ -440,3 +524,10 @@ class FabricService:
             out["flow_logs"] = dict(self.flow_logs.figures)
         return out
 
+
+
+def refused_statement(error: str) -> str:
+    """An apply's error in a few lines: the kernel's words and the statement they are about
+    (nft prints the statement under its "Error:" line), not the whole batch it was in."""
+    lines = error.split("\ninput:\n", 1)[0].strip().splitlines()
+    return "\n".join(lines[:4])

@@ -357,6 +357,10 @@ class Environment:
         if inv is not None and not inv.future.done():
             inv.future.set_result(("exit", b"", None))
         self.api.close()
+        retire = self.placement.retire if self.placement is not None else None
+        if retire is not None:  # e.g. the namespace made for this environment alone
+            self.placement.retire = None
+            asyncio.get_running_loop().run_in_executor(None, retire)
         if not self.exited.done():
             self.exited.set_result(code if code is not None else -1)
 

@@ -35,6 +35,7 @@ from vpclocal.runtime.types import (
     Result,
     RuntimeConfig,
     Throttled,
+    Unplaceable,
 )
 
 log = logging.getLogger("vpclocal.runtime")
@@ -165,7 +166,12 @@ class Runtime:
         credentials = self.config.credentials(spec) if self.config.credentials else {}
         self._envs.add(env)
         env.exited.add_done_callback(lambda _: self._forget(env))
-        await env.start(credentials)
+        try:
+            await env.start(credentials)
+        except Unplaceable as exc:  # nothing ran: the invoke fails, the function's log says why
+            self._envs.discard(env)
+            self.telemetry.log(spec, env.stream, [(now_ms(), f"vpclocal: {exc}")])
+            raise
         return env
 
     def _forget(self, env: Environment) -> None:

@@ -56,6 +56,12 @@ class Result:
     cold: bool = False
 
 
+class Unplaceable(Exception):
+    """An environment has nowhere isolated to run (its VPC's network is not in force, or no
+    namespace can be made): the invocation fails, and says why; code never runs in the
+    server's own network instead."""
+
+
 class Throttled(Exception):
     """The invocation would exceed a concurrency limit (Lambda's 429)."""
 
@@ -87,6 +93,7 @@ class Placement:
     explain: Callable[[str, int], str | None] | None = None
     resolver: str = ""  # the VPC resolver's address (base + 2), for /etc/resolv.conf
     search: str = ""  # its search domain: ec2.internal, or <region>.compute.internal
+    retire: Callable[[], None] | None = None  # when the environment is gone (its namespace's)
 
     def release(self) -> None:
         """Close the namespace's descriptor (the process holds its namespace itself)."""
@@ -98,7 +105,8 @@ class Placement:
 LogWriter = Callable[[str, str, str, list[tuple[int, str]]], None]  # region, group, stream, events
 MetricWriter = Callable[[str, list[dict]], None]  # region, MetricDatum dicts (AWS/Lambda)
 Credentials = Callable[[FunctionSpec], dict[str, str]]  # AccessKeyId, SecretAccessKey, ...
-Placer = Callable[[FunctionSpec], Awaitable[Placement | None]]  # None: the server's network
+# None: the server's network (a Runtime used alone, as in its tests; the server always places)
+Placer = Callable[[FunctionSpec], Awaitable[Placement | None]]
 
 
 def _env_float(name: str, default: float) -> float:

@@ -78,6 +78,9 @@ ERRORS = {
     "bad_marker": (INVALID, 400, "Invalid marker: {marker}"),  # unconfirmed
     "bad_arn": (INVALID, 400, "{arn} is not a valid Lambda ARN."),  # unconfirmed
     "validation": ("ValidationException", 400, "{message}"),
+    # Invoke-time VPC errors are 502 (reference/aws-behaviour.md); the text is vpclocal's: it
+    # says why the function has no network to run in (the fabric's status says more)
+    "not_ready": ("ResourceNotReadyException", 502, "{why}"),
 }
 
 

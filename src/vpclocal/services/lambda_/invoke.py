@@ -18,11 +18,12 @@ import os
 import time
 
 from vpclocal.errors import ServiceError
-from vpclocal.runtime import FunctionSpec, Runtime, RuntimeConfig, Throttled
+from vpclocal.runtime import FunctionSpec, Runtime, RuntimeConfig, Throttled, Unplaceable
 from vpclocal.services.cloudwatch import api as metrics_api
 from vpclocal.services.iam.common import SCOPE as IAM_SCOPE
 from vpclocal.services.iam.roles import role_by_arn
 from vpclocal.services.lambda_ import model
+from vpclocal.services.lambda_.errors import lambda_error
 from vpclocal.services.logs import api as logs_api
 from vpclocal.services.sts.sessions import SESSIONS, new_credentials
 
@@ -153,6 +154,8 @@ class InvokeOperations:
                 reserved=model.reserved_concurrency(view, name))
         except Throttled as exc:
             raise _throttled(exc) from None
+        except Unplaceable as exc:
+            raise lambda_error("not_ready", why=str(exc)) from None
         out = {"StatusCode": 200, "ExecutedVersion": version, "Payload": result.payload}
         if result.function_error:
             out["FunctionError"] = result.function_error
@@ -261,7 +264,7 @@ class InvokeOperations:
                 invoked_arn=model.function_arn(region, account, item["FunctionName"],
                                                item["Qualifier"]),
                 reserved=model.reserved_concurrency(view, item["FunctionName"]))
-        except Throttled:
+        except (Throttled, Unplaceable):  # AWS retries both for the event's maximum age
             if time.time() - item["Queued"] > MAX_EVENT_AGE:
                 return self._dequeue(item)
             return self._requeue(item, time.time() + 1, item["Attempt"])
