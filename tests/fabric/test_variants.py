@@ -4,7 +4,11 @@ silent fallback."""
 
 from __future__ import annotations
 
+import json
 import os
+import pwd
+import subprocess
+from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -14,6 +18,7 @@ from tests.fabric.test_fail_closed import kernel_refuses_rewrite
 from vpclocal.fabric import Fabric, FabricError
 
 pytestmark = needs_fabric
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_probe_picks_what_this_kernel_allows():
@@ -31,17 +36,17 @@ def test_the_probe_picks_what_this_kernel_allows():
 def test_a_forced_rewrite_the_kernel_refuses_is_an_error():
     if not kernel_refuses_rewrite():
         pytest.skip("this kernel allows header rewriting in a user namespace")
-    with mock.patch.dict(os.environ, {"VPCLOCAL_FABRIC_NAT": "rewrite"}):
-        with pytest.raises(FabricError, match="refuses header rewriting.*Operation not permitted"):
-            Fabric(sandbox="userns").start()
+    with (mock.patch.dict(os.environ, {"VPCLOCAL_FABRIC_NAT": "rewrite"}),
+          pytest.raises(FabricError, match="refuses header rewriting.*Operation not permitted")):
+        Fabric(sandbox="userns").start()
 
 
 @pytest.mark.parametrize("name,value", [("VPCLOCAL_FABRIC_NAT", "stateless"),
                                         ("VPCLOCAL_FABRIC_SANDBOX", "none")])
 def test_an_unknown_variant_is_an_error(name, value):
-    with mock.patch.dict(os.environ, {name: value}):
-        with pytest.raises(FabricError, match=f"{name}={value}: expected one of"):
-            Fabric().start()
+    with (mock.patch.dict(os.environ, {name: value}),
+          pytest.raises(FabricError, match=f"{name}={value}: expected one of")):
+        Fabric().start()
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the root sandbox needs root")
@@ -62,3 +67,46 @@ def test_every_variant_this_machine_runs_is_listed():
     assert ("root", "rewrite") in forms or os.geteuid() != 0
     assert ("root", "conntrack") in forms or os.geteuid() != 0
     assert ("userns", "conntrack") in forms
+
+
+AS_A_USER = """
+import json, sys
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+from tests.network.builder import Net
+from vpclocal.fabric import Fabric
+from vpclocal.fabric.probe import Probe
+
+n = Net()
+vpc = n.vpc()
+subnet = n.public_subnet(vpc, "10.0.1.0/24", n.igw(vpc))
+web = n.sg(vpc, "web")
+n.allow(web, "ingress", "tcp", 80, cidr="0.0.0.0/0")
+eni = n.eni(subnet, [web], public=True)
+public = n.t.network_interfaces[eni]["Association"]["PublicIp"]
+with Fabric() as fabric, Probe(fabric.sandbox) as probe:
+    fabric.apply(n.t)
+    probe.call("listen", ns=fabric.space(eni).ns, ports=[80, 443])
+    inet = fabric.internet.ns
+    flows = [[inet, 40000, public, 80, "198.51.100.10"], [inet, 40001, public, 443, "198.51.100.10"],
+             [fabric.space(eni).ns, 40002, "198.51.100.10", 80]]
+    probe.call("listen", ns=inet, ports=[80])
+    ok = probe.call("connect", flows=flows, timeout=1)["ok"]
+print(json.dumps({"variant": fabric.variant.name, "ok": ok}))
+"""
+
+
+def test_an_ordinary_user_gets_the_internet_gateway_of_the_probed_variant():
+    """The server as an ordinary user (nobody, when the tests run as root): the probed
+    variant's 1:1 NAT carries the internet to a public IP (port 80 open, 443 not) and back
+    out to the internet."""
+    user = {}
+    if os.geteuid() == 0:
+        nobody = pwd.getpwnam("nobody")
+        user = {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}
+    proc = subprocess.run(["/usr/bin/python3", "-c", AS_A_USER, str(ROOT / "src"), str(ROOT)],
+                          capture_output=True, text=True, timeout=60, check=False, cwd="/",
+                          **user)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["variant"] == f"userns/{VARIANTS[0][1]}", out
+    assert out["ok"] == [True, False, True], out

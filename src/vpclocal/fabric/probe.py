@@ -9,7 +9,7 @@ answers JSON lines on stdin/stdout:
     {"op": "connect", "timeout": 0.3,
      "flows": [[src_ns, src_port, "10.0.2.4", 80], ...]}          -> {"ok": [true, ...]}
         (a flow may name its source address too: [src_ns, src_port, ip, port, src_ip])
-    {"op": "latency", "ns": 7, "ip": "10.0.2.4", "port": 80, "count": 2000}
+    {"op": "latency", "ns": 7, "ip": "10.0.2.4", "port": 80, "count": 2000, "source": null}
                                                                   -> {"us": [...]}
     {"op": "throughput", "ns": 7, "sink_ns": 8, "ip": "10.0.2.4", "port": 5001,
      "bytes": 1000000000}                                         -> {"bits_per_second": ...}
@@ -123,12 +123,16 @@ def op_connect(flows: list, timeout: float = 0.3) -> dict:
     return {"ok": ok}
 
 
-def op_latency(ns: int, ip: str, port: int, count: int = 1000) -> dict:
-    """Blocking connect() times in microseconds (the listener must be in this process)."""
+def op_latency(ns: int, ip: str, port: int, count: int = 1000, source: str | None = None
+               ) -> dict:
+    """Blocking connect() times in microseconds (the listener must be in this process),
+    from `source` when given (an internet host's address)."""
     times = []
     for _ in range(count):
         s = socket_in(ns)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _NO_LINGER)
+        if source:
+            s.bind((source, 0))
         t = time.perf_counter()
         s.connect((ip, port))
         times.append((time.perf_counter() - t) * 1e6)
@@ -137,7 +141,8 @@ def op_latency(ns: int, ip: str, port: int, count: int = 1000) -> dict:
     return {"us": times}
 
 
-def op_throughput(ns: int, sink_ns: int, ip: str, port: int, bytes: int = 1 << 30) -> dict:
+def op_throughput(ns: int, sink_ns: int, ip: str, port: int, bytes: int = 1 << 30,
+                  source: str | None = None) -> dict:
     """Bulk TCP from ns to a sink process in sink_ns; time until the sink has it all."""
     lsock = socket_in(sink_ns)
     lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -155,6 +160,8 @@ def op_throughput(ns: int, sink_ns: int, ip: str, port: int, bytes: int = 1 << 3
             os._exit(0)
     lsock.close()
     s = socket_in(ns)
+    if source:
+        s.bind((source, 0))
     s.connect((ip, port))
     chunk = b"\0" * (1 << 20)
     t = time.perf_counter()
