@@ -15,7 +15,7 @@ import pg8000.native
 import pymysql
 import pytest
 
-from tests.conftest import BIN, Server, served
+from tests.conftest import Server, served
 
 PASSWORD = "Secret123!"
 
@@ -252,8 +252,17 @@ def test_postgres_and_proxy(server, ec2, rds, group):
     assert error_of(rds.describe_db_proxies, DBProxyName="pgproxy")[::2] == (
         "DBProxyNotFoundFault", 404)
     conn.close()
+    pid = int((server.data_dir / "rds/us-east-1/pg/server.pid").read_text())
+    enis = internal(server, "db_instances", "pg")["_NetworkInterfaceIds"]
+    assert enis
     rds.delete_db_instance(DBInstanceIdentifier="pg", SkipFinalSnapshot=True)
-    assert BIN.exists()
+    # the PostgreSQL server, its data and its ENI go with the instance
+    assert subprocess.run(["kill", "-0", str(pid)], capture_output=True, check=False).returncode != 0
+    assert not (server.data_dir / "rds/us-east-1/pg").exists()
+    assert ec2.describe_network_interfaces(Filters=[
+        {"Name": "network-interface-id", "Values": enis}])["NetworkInterfaces"] == []
+    assert error_of(rds.describe_db_instances, DBInstanceIdentifier="pg") == (
+        "DBInstanceNotFound", "DBInstance pg not found.", 404)
 
 
 
