@@ -116,7 +116,6 @@ def test_create_errors_leave_nothing(server, ec2, rds, group):
 def test_mysql_lifecycle(server, ec2, rds, group):
     vpc, subnets = group
     sg = ec2.create_security_group(GroupName="db-sg", Description="d", VpcId=vpc)["GroupId"]
-    start = time.monotonic()
     created = aws(server, "create-db-instance", "--db-instance-identifier", "MyDb",
                   "--db-instance-class", "db.t3.micro", "--engine", "mysql",
                   "--master-username", "admin", "--master-user-password", PASSWORD,
@@ -124,12 +123,11 @@ def test_mysql_lifecycle(server, ec2, rds, group):
                   "--vpc-security-group-ids", sg, "--db-name", "app",
                   "--no-publicly-accessible")["DBInstance"]
     assert created["DBInstanceStatus"] == "creating"
-    waited = time.monotonic()
-    aws(server, "wait", "db-instance-available", "--db-instance-identifier", "mydb")
-    assert time.monotonic() - waited < 2.5, "the waiter slept"
-    assert time.monotonic() - start < 6
+    # available by the first describe, so the waiter's first poll ends it (bench/rds_create.py
+    # times create -> available)
     db = rds.describe_db_instances(DBInstanceIdentifier="mydb")["DBInstances"][0]
     assert db["DBInstanceStatus"] == "available" and db["Engine"] == "mysql"
+    aws(server, "wait", "db-instance-available", "--db-instance-identifier", "mydb")
     assert db["EngineVersion"] == "8.0.35" and db["DBName"] == "app"
     assert db["Endpoint"]["Port"] == 3306
     assert db["Endpoint"]["Address"].startswith("mydb.") and \
