@@ -78,9 +78,20 @@ def unique(prefix: str = "r") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
+def held_port() -> socket.socket:
+    """A socket on a free loopback port, bound but not listening: a connection to the port is
+    refused, and no other bind(0) is given the port while the socket is open. With SO_REUSEADDR
+    on it, a server that binds the port with SO_REUSEADDR (vpclocal's uvicorn) still can; close
+    the socket once that server listens."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+    """A port free now (for a command that fails before it binds; others: held_port())."""
+    with held_port() as sock:
         return sock.getsockname()[1]
 
 
@@ -91,7 +102,10 @@ class Server:
                  ) -> None:
         self.data_dir = data_dir
         self.args = args  # more `vpclocal up` flags
-        self.port = port or free_port()
+        # a port of our own until the server listens on it: no other server is given it
+        # meanwhile (nor answers this one's health check)
+        self._held = held_port() if port is None else None
+        self.port = port or self._held.getsockname()[1]
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
         self.log = data_dir.parent / f"server-{self.port}.log"
@@ -102,17 +116,23 @@ class Server:
             [str(BIN / "vpclocal"), "up", "--port", str(self.port),
              "--data-dir", str(self.data_dir), *self.args],
             stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log.read_text()}")
-            try:
-                with urllib.request.urlopen(self.endpoint + "/_vpclocal/health", timeout=1) as r:
-                    if json.load(r)["status"] == "running":
-                        return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("server did not become healthy")
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"server exited: {self.log.read_text()}")
+                try:
+                    with urllib.request.urlopen(self.endpoint + "/_vpclocal/health",
+                                                timeout=1) as r:
+                        if json.load(r)["status"] == "running":
+                            return self
+                except OSError:
+                    time.sleep(0.05)
+            raise RuntimeError("server did not become healthy")
+        finally:
+            if self._held is not None:
+                self._held.close()
+                self._held = None
 
     def stop(self, sig: int = 15) -> None:
         if self.proc and self.proc.poll() is None:
