@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 import uuid
+import weakref
 from pathlib import Path
 
 import boto3
@@ -81,8 +82,7 @@ def unique(prefix: str = "r") -> str:
 def held_port() -> socket.socket:
     """A socket on a free loopback port, bound but not listening: a connection to the port is
     refused, and no other bind(0) is given the port while the socket is open. With SO_REUSEADDR
-    on it, a server that binds the port with SO_REUSEADDR (vpclocal's uvicorn) still can; close
-    the socket once that server listens."""
+    on it, a server that binds the port with SO_REUSEADDR (vpclocal's uvicorn) still can."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -102,10 +102,13 @@ class Server:
                  ) -> None:
         self.data_dir = data_dir
         self.args = args  # more `vpclocal up` flags
-        # a port of our own until the server listens on it: no other server is given it
-        # meanwhile (nor answers this one's health check)
-        self._held = held_port() if port is None else None
-        self.port = port or self._held.getsockname()[1]
+        if port is None:
+            # the port stays ours while this object lives, across restarts: no other server is
+            # given it (nor answers this one's health check)
+            held = held_port()
+            weakref.finalize(self, held.close)
+            port = held.getsockname()[1]
+        self.port = port
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
         self.log = data_dir.parent / f"server-{self.port}.log"
@@ -116,23 +119,17 @@ class Server:
             [str(BIN / "vpclocal"), "up", "--port", str(self.port),
              "--data-dir", str(self.data_dir), *self.args],
             stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"server exited: {self.log.read_text()}")
-                try:
-                    with urllib.request.urlopen(self.endpoint + "/_vpclocal/health",
-                                                timeout=1) as r:
-                        if json.load(r)["status"] == "running":
-                            return self
-                except OSError:
-                    time.sleep(0.05)
-            raise RuntimeError("server did not become healthy")
-        finally:
-            if self._held is not None:
-                self._held.close()
-                self._held = None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log.read_text()}")
+            try:
+                with urllib.request.urlopen(self.endpoint + "/_vpclocal/health", timeout=1) as r:
+                    if json.load(r)["status"] == "running":
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("server did not become healthy")
 
     def stop(self, sig: int = 15) -> None:
         if self.proc and self.proc.poll() is None:
