@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import BIN, Server, free_port
+from tests.conftest import BIN, Server, free_port, held_port
 from vpclocal.network.names import stable_address
 
 
@@ -111,8 +111,10 @@ def test_the_server_checks_too(server):
 
 
 def test_no_server_is_a_clear_error():
-    refused(vpclocal(None, "internet", "list", endpoint=f"http://127.0.0.1:{free_port()}"),
-            "cannot reach the server")
+    with held_port() as sock:  # nothing listens there, nor can meanwhile
+        refused(vpclocal(None, "internet", "list",
+                         endpoint=f"http://127.0.0.1:{sock.getsockname()[1]}"),
+                "cannot reach the server")
 
 
 def test_declared_hosts_survive_a_restart(tmp_path):

@@ -16,7 +16,7 @@ import threading
 
 import pytest
 
-from tests.conftest import BIN, free_port
+from tests.conftest import BIN, held_port
 from vpclocal.network.addr import DEFAULT_INTERNET_HOST
 from vpclocal.network.names import public_address
 
@@ -246,8 +246,10 @@ def test_unresolvable_names_and_missing_ports_are_errors(server, net):
 
 
 def test_unreachable_endpoint_is_an_error(server, net):
-    endpoint = f"http://127.0.0.1:{free_port()}"
-    out = vpclocal(server, net["client"], net["db"], "--port", "5432", "--endpoint", endpoint)
+    with held_port() as sock:  # nothing listens there, nor can meanwhile
+        endpoint = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        out = vpclocal(server, net["client"], net["db"], "--port", "5432", "--endpoint",
+                       endpoint)
     assert out.returncode == 2
     assert out.stderr.startswith(f"vpclocal reach: cannot reach the server at {endpoint}")
 

@@ -40,12 +40,22 @@ def test_state_survives_sigkill(tmp_path):
         srv.stop()
 
 
-def test_failed_operation_changes_nothing(server, ec2, vpc):
-    before = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]
-    with pytest.raises(ClientError):
-        ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/24", AvailabilityZone="nowhere-1a")
-    after = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]
-    assert before == after
+def test_failed_operation_changes_nothing(ec2, vpc):
+    """CreateTags tags its resources one after another in the operation's transaction: the VPC
+    and the subnet are tagged there before the missing subnet fails the call, and none of it
+    lands."""
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/24")["Subnet"]["SubnetId"]
+    tags = [{"Key": "k", "Value": "v"}]
+
+    def tags_of() -> tuple:  # AWS leaves Tags out of an untagged resource
+        return (ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"][0].get("Tags"),
+                ec2.describe_subnets(SubnetIds=[subnet])["Subnets"][0].get("Tags"))
+    with pytest.raises(ClientError) as caught:
+        ec2.create_tags(Resources=[vpc, subnet, "subnet-0123456789abcdef0"], Tags=tags)
+    assert caught.value.response["Error"]["Code"] == "InvalidSubnetID.NotFound"
+    assert tags_of() == (None, None)
+    ec2.create_tags(Resources=[vpc, subnet], Tags=tags)  # without the missing one: both
+    assert tags_of() == (tags, tags)
 
 
 def test_transaction_rolls_back_on_error(tmp_path):

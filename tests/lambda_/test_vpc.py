@@ -262,17 +262,40 @@ def test_subnet_without_free_addresses_fails_the_function(lam, ec2, create_vpc_f
     assert lambda_enis(ec2, network.vpc) == []
 
 
-def test_reach_finds_the_function_enis(server, lam, create_vpc_fn, network):
+def reach(server, **query) -> dict:
+    request = urllib.request.Request(server.endpoint + "/_vpclocal/reach", method="POST",
+                                     data=json.dumps(query).encode())
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def test_reach_finds_the_function_enis(server, ec2, lam, create_vpc_fn, network):
+    """`function:NAME` stands for the function's ENIs: what its security group lets through
+    answers the reachability query, in both directions of the verdict."""
     name = unique()
     create_vpc_fn(name, VpcConfig={"SubnetIds": network.subnets[:1],
                                    "SecurityGroupIds": [network.sg]})
     wait_state(lam, name)
-    request = urllib.request.Request(
-        server.endpoint + "/_vpclocal/reach", method="POST", data=json.dumps({
-            "source": f"function:{name}", "destination": "10.0.10.200", "protocol": "tcp",
-            "port": 443}).encode())
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.status == 200
+    [eni] = [e["NetworkInterfaceId"] for e in lambda_enis(ec2, network.vpc)
+             if e["SubnetId"] == network.subnets[0]
+             and [g["GroupId"] for g in e["Groups"]] == [network.sg]]
+    db = ec2.create_network_interface(SubnetId=network.subnets[1], Groups=[network.sg2])[
+        "NetworkInterface"]["NetworkInterfaceId"]
+    ec2.authorize_security_group_ingress(GroupId=network.sg2, IpPermissions=[{
+        "IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432,
+        "UserIdGroupPairs": [{"GroupId": network.sg}]}])
+    allowed = reach(server, source=f"function:{name}", destination=db, protocol="tcp",
+                    port=5432)
+    assert allowed["reachable"] is True and allowed["blocked"] == []
+    assert allowed["analysis"]["source"]["id"] == eni
+    assert allowed["analysis"]["destination"]["id"] == db
+    denied = reach(server, source=f"function:{name}", destination=db, protocol="tcp", port=22)
+    assert denied["reachable"] is False and denied["analysis"] is None
+    [blocked] = denied["blocked"]
+    assert blocked["source"]["id"] == eni
+    assert [(e["code"], e["component"]["id"], e["direction"])
+            for e in blocked["explanations"]] == [
+        ("ENI_SG_RULES_MISMATCH", network.sg2, "ingress")]
 
 
 # ---- the aws CLI --------------------------------------------------------------------------------

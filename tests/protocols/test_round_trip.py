@@ -51,7 +51,8 @@ SAME_WIRE = {
     ("s3", "PutBucketNotification"): "PutBucketNotificationConfiguration",
     ("s3", "ListDirectoryBuckets"): "ListBuckets",  # directory buckets: S3 Express endpoints
 }
-# Requests whose XML has two members of one name (the deprecated notification shapes).
+# Requests whose XML has two members of one name (the deprecated notification shapes): left
+# out of the request round trip, the model's XML is ambiguous.
 REQUEST_SPECIAL = {("s3", "PutBucketNotification")}
 # Responses a bare botocore parser cannot read back alone: GetBucketLocation's document is a
 # bare <LocationConstraint> element (a botocore handler reads it; see TestRestXml), and the
@@ -66,20 +67,26 @@ def http_added(parsed: dict, params: dict) -> dict:
     return parsed
 
 
-def all_operations():
+def all_operations(left_out=frozenset()):
     for service in SERVICES:
         for name in model(service).operation_names:
-            yield pytest.param(service, name, id=f"{service}.{name}")
+            if (service, name) not in left_out:
+                yield pytest.param(service, name, id=f"{service}.{name}")
+
+
+# Responses this round trip leaves out: RESPONSE_SPECIAL, and event streams (the protocol layer
+# does not serialize them).
+RESPONSE_LEFT_OUT = RESPONSE_SPECIAL | {
+    (service, name) for service in SERVICES for name in model(service).operation_names
+    if has_event_stream(model(service).operation_model(name).output_shape)}
 
 
 # ---- direction A: requests ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("service", "operation"), list(all_operations()))
+@pytest.mark.parametrize(("service", "operation"), list(all_operations(REQUEST_SPECIAL)))
 def test_request_round_trip(service, operation):
     op = model(service).operation_model(operation)
-    if (service, operation) in REQUEST_SPECIAL:
-        pytest.skip("the model's XML is ambiguous")
     examples = Examples()
     params = examples.value(op.input_shape) if op.input_shape is not None else {}
     request = to_http_request(service, operation, params)
@@ -107,13 +114,9 @@ def test_request_with_only_required_members(service, operation):
 # ---- direction B: responses -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("service", "operation"), list(all_operations()))
+@pytest.mark.parametrize(("service", "operation"), list(all_operations(RESPONSE_LEFT_OUT)))
 def test_response_round_trip(service, operation):
     op = model(service).operation_model(operation)
-    if has_event_stream(op.output_shape):
-        pytest.skip("event-stream responses are not serialized by the protocol layer")
-    if (service, operation) in RESPONSE_SPECIAL:
-        pytest.skip("read by a botocore handler, tested on its own")
     result = Examples().value(op.output_shape) if op.output_shape is not None else {}
     response = protocol_of(service).serialize(op, result, "req-1")
     assert response.status < 300

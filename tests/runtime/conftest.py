@@ -7,6 +7,7 @@ import base64
 import hashlib
 import io
 import os
+import time
 import zipfile
 from pathlib import Path
 
@@ -26,6 +27,14 @@ def package(files: dict[str, str | bytes], modes: dict[str, int] | None = None) 
             info.external_attr = ((modes or {}).get(name, 0o644) | 0o100000) << 16
             archive.writestr(info, content)
     return buffer.getvalue()
+
+
+async def until(condition, timeout: float = 10.0) -> None:
+    """Wait for condition() to hold; fail if it does not within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not true after {timeout} s"
+        await asyncio.sleep(0.01)
 
 
 class Harness:

@@ -158,17 +158,19 @@ def test_timeout_kills_the_environment(harness):
     assert first.function_error == "Unhandled" and first.status == "timeout"
     error = payload(first)
     assert error["errorType"] == "Sandbox.Timedout"
-    assert re.fullmatch(r"RequestId: slow-1 Error: Task timed out after 1\.\d\d seconds",
-                        error["errorMessage"])
-    assert 1000 <= first.duration_ms < 1500
+    after = re.fullmatch(r"RequestId: slow-1 Error: Task timed out after (\d+\.\d\d) seconds",
+                         error["errorMessage"])
+    # not before the timeout; how soon after it is a figure of bench/lambda_limits.py
+    assert after and float(after[1]) >= 1.0 and first.duration_ms >= 1000
     # the environment died with the timeout: a fresh one, module state starting over
     assert second.cold and payload(second) == 1
     lines = harness.lines()
     timed_out = [x for x in lines if "Task timed out" in x]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z slow-1 Task timed out after "
-                        r"1\.\d\d seconds", timed_out[0])
+                        + re.escape(after[1]) + " seconds", timed_out[0])
     report = next(x for x in lines if x.startswith("REPORT RequestId: slow-1"))
-    assert re.search(r"Duration: 1\d\d\d\.\d\d ms\tBilled Duration: 1\d\d\d ms\t", report)
+    durations = re.search(r"\tDuration: (\d+\.\d\d) ms\tBilled Duration: (\d+) ms\t", report)
+    assert float(durations[1]) >= 1000 and int(durations[2]) >= 1000
     assert report.endswith("\tStatus: timeout")
     assert len(harness.streams()) == 2
 
@@ -176,7 +178,8 @@ def test_timeout_kills_the_environment(harness):
 @pytest.mark.parametrize("hold", [True, False], ids=["held", "transient-peak"])
 def test_memory_above_memory_size_kills(harness, hold):
     source = ("import time\ndef handler(e, c):\n    data = b'x' * (200 * 1024 * 1024)\n"
-              f"    time.sleep({0.5 if hold else 0})\n    return len(data)\n")
+              f"    time.sleep({3 if hold else 0})\n    print('held to the end', flush=True)\n"
+              "    return len(data)\n")
     spec = harness.spec(source, memory_mb=128, timeout_s=5)
 
     async def body(rt):
@@ -187,9 +190,9 @@ def test_memory_above_memory_size_kills(harness, hold):
     assert payload(result) == {"errorType": "Runtime.ExitError", "errorMessage":
                                "RequestId: oom-1 Error: Runtime exited with error: signal: "
                                "killed"}
-    if hold:
-        assert result.duration_ms < 450  # killed while it held the memory, not afterwards
     lines = harness.lines()
+    if hold:  # killed while it held the memory, not once it returned
+        assert "held to the end" not in lines
     assert ("RequestId: oom-1 Error: Runtime exited with error: signal: killed\n"
             "Runtime.ExitError") in lines
     report = next(x for x in lines if x.startswith("REPORT"))

@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import time
 from dataclasses import replace
 
 import pytest
 
+from tests.runtime.conftest import until
 from vpclocal.runtime import Throttled
 
 COUNTER = """
@@ -52,7 +52,7 @@ def test_idle_environments_are_reclaimed(harness):
     async def body(rt):
         first = await rt.invoke(spec, b"{}")
         warm = await rt.invoke(spec, b"{}")
-        await asyncio.sleep(0.5)
+        await until(lambda: not rt._envs)  # reclaimed once idle for idle_seconds
         later = await rt.invoke(spec, b"{}")
         return first, warm, later
 
@@ -68,12 +68,11 @@ def test_a_changed_configuration_gets_new_environments(harness):
     async def body(rt):
         one = await rt.invoke(spec, b"{}")
         two = await rt.invoke(updated, b"{}")
-        await asyncio.sleep(0.1)
-        return one, two, len(rt._envs)
+        await until(lambda: len(rt._envs) == 1)  # the old configuration's idle one is gone
+        return one, two
 
-    one, two, alive = harness.run(body)
+    one, two = harness.run(body)
     assert two.cold and out(one)["pid"] != out(two)["pid"]
-    assert alive == 1  # the old configuration's idle environment is gone
 
 
 def test_reserved_concurrency_throttles(harness):
@@ -81,8 +80,7 @@ def test_reserved_concurrency_throttles(harness):
 
     async def body(rt):
         slow = asyncio.ensure_future(rt.invoke(spec, b'{"sleep": 0.3}', reserved=1))
-        await asyncio.sleep(0.05)
-        assert rt.concurrency("us-east-1", spec.name) == 1
+        await until(lambda: rt.concurrency("us-east-1", spec.name) == 1)
         with pytest.raises(Throttled) as caught:
             await rt.invoke(spec, b"{}", reserved=1)
         with pytest.raises(Throttled):
@@ -99,7 +97,7 @@ def test_account_concurrency_limit_throttles(harness):
 
     async def body(rt):
         slow = asyncio.ensure_future(rt.invoke(one, b'{"sleep": 0.3}'))
-        await asyncio.sleep(0.05)
+        await until(lambda: rt.concurrency("us-east-1") == 1)
         with pytest.raises(Throttled) as caught:
             await rt.invoke(two, b"{}")
         await slow
@@ -113,16 +111,12 @@ def test_provisioned_environments_are_ready_before_the_first_invoke(harness):
 
     async def body(rt):
         rt.provision(spec, 2)
-        deadline = time.monotonic() + 10
-        while rt.provisioned_ready(spec) < 2 and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
-        ready = rt.provisioned_ready(spec)
+        await until(lambda: rt.provisioned_ready(spec) == 2)
         results = await asyncio.gather(*(rt.invoke(spec, b'{"sleep": 0.1}') for _ in range(2)))
         rt.provision(spec, 0)
-        return ready, results
+        return results
 
-    ready, results = harness.run(body, idle_seconds=0.1)
-    assert ready == 2
+    results = harness.run(body, idle_seconds=0.1)
     assert not any(r.cold for r in results)
     assert {out(r)["init"] for r in results} == {"provisioned-concurrency"}
     reports = [x for x in harness.lines() if x.startswith("REPORT")]
@@ -132,16 +126,20 @@ def test_provisioned_environments_are_ready_before_the_first_invoke(harness):
 
 def test_provisioned_environments_are_not_reaped(harness):
     spec = harness.spec(COUNTER, version="2")
+    on_demand = harness.spec(COUNTER)
 
     async def body(rt):
         rt.provision(spec, 1)
-        while rt.provisioned_ready(spec) < 1:
-            await asyncio.sleep(0.02)
-        await asyncio.sleep(0.4)  # well past idle_seconds
-        return rt.provisioned_ready(spec), await rt.invoke(spec, b"{}")
+        await until(lambda: rt.provisioned_ready(spec) == 1)
+        [provisioned] = rt._envs
+        # an on-demand environment, idle since after the provisioned one, is reaped: the
+        # reaper has passed with the provisioned one idle for longer than idle_seconds
+        await rt.invoke(on_demand, b"{}")
+        await until(lambda: rt._envs == {provisioned})
+        return provisioned.usable, await rt.invoke(spec, b"{}")
 
-    ready, result = harness.run(body, idle_seconds=0.1)
-    assert ready == 1 and not result.cold
+    kept, result = harness.run(body, idle_seconds=0.1)
+    assert kept and not result.cold
 
 
 def test_metrics(harness):
