@@ -20,13 +20,13 @@ up: setup
 
 # --dist loadfile: a test file's tests run in order on one worker (several share a module's
 # server and build on each other's state: restart, delete)
+# (-rfEsx: a summary of what failed, skipped or xfailed)
 test: setup
-	$(BIN)/pytest -n 2 --dist loadfile $(ARGS)
+	$(BIN)/pytest -n 2 --dist loadfile -rfEsx $(ARGS)
 
-# CI: the same run, where a skip of anything core fails (VPCLOCAL_STRICT, tests/conftest.py),
-# with a summary of what failed, skipped or xfailed
-test-ci: setup
-	VPCLOCAL_STRICT=1 $(BIN)/pytest -n 2 --dist loadfile -rfEsx $(ARGS)
+# CI: the same run, where a skip of anything core fails (VPCLOCAL_STRICT, tests/conftest.py)
+test-ci:
+	VPCLOCAL_STRICT=1 $(MAKE) test
 
 lint: setup
 	$(BIN)/ruff check src tests bench
