@@ -136,10 +136,10 @@ def _route_verdict(route: Route | None) -> str | None:
     """What the router does with a packet a route table sends somewhere.
 
     Local routes deliver inside the VPC (`return`). A gateway target (internet gateway, NAT
-    gateway, peering connection, gateway endpoint) is a token "<kind> <id>", which the
-    router's gateways.Targets turns into a verdict (it depends on records beyond the route table: an
-    attachment, a state). Middlebox interfaces and targets vpclocal does not model drop, like
-    blackhole routes."""
+    gateway, peering connection, gateway endpoint, middlebox interface) is a token
+    "<kind> <id>", which the router's gateways.Targets turns into a verdict (it depends on
+    records beyond the route table: an attachment, a state). Targets vpclocal does not model
+    drop, like blackhole routes."""
     if route is None:
         return None
     if route.state == "blackhole":
@@ -360,7 +360,7 @@ def _router_plan(ix: Index, vpc_id: str, enis: list[EniPlan], nat_enis: dict[str
     blocks = sorted((net, net | (~mask & ALL), acl_chain[(s_id, False)])
                     for s_id, (net, mask, _plen) in subnets.items())
     targets = Targets(ix, vpc_id, r, {nat_enis[e.id]: e for e in enis if e.kind == "nat"},
-                       acl_chain, peerings)
+                      acl_chain, peerings, {e.id: e for e in enis})
     route_map, destinations = [], {}
     for subnet_id, (net, _mask, plen) in sorted(subnets.items()):
         rules = [f"ip daddr {cidr_str(net, plen)} return"]  # same subnet: no ACL, no routes

@@ -22,8 +22,15 @@ dropped, like a blackhole. Targets makes each chain when a route table first use
 - gateway endpoint: to the internet namespace (the service's addresses), masqueraded to the
   router's uplink address: tracked, the one TCP traffic the router tracks; the reply, once
   conntrack has translated it back, meets the subnet's inbound ACL (`endpoint_in`).
+- network interface (a middlebox: a firewall or NAT instance): through its subnet's inbound
+  ACL (from another subnet) to its namespace, which forwards (ENI namespaces have
+  ip_forward on) back to the router: there it comes in from the middlebox's port, with a
+  source that is not the middlebox's own, so only an interface whose source/destination
+  check is off passes the router's check; then the middlebox's subnet's outbound ACL and
+  route table apply (engine.via_middlebox). Its security groups are the port's, as for any
+  ENI: ingress on the way in, egress on the way out, for new connections.
 
-Middlebox interfaces and targets vpclocal does not model drop (compiler._route_verdict).
+Targets vpclocal does not model drop (compiler._route_verdict).
 """
 
 from __future__ import annotations
@@ -32,12 +39,12 @@ import zlib
 
 from vpclocal.network.addr import cidr_range, cidr_str, non_internet_blocks
 from vpclocal.network.index import Index
-from vpclocal.network.routing import IGW, NAT, PCX, VPCE
+from vpclocal.network.routing import ENI, IGW, NAT, PCX, VPCE
 from vpclocal.network.topology import Topology
 
 from .plan import ALL, EniPlan, NftChain, RouterPlan, merge, nft_name, port_name
 
-GATEWAYS = (IGW, NAT, PCX, VPCE)  # the route target kinds Targets turns into verdicts
+GATEWAYS = (IGW, NAT, PCX, VPCE, ENI)  # the route target kinds Targets turns into verdicts
 # Interfaces that are not plain endpoints: a NAT gateway's is a namespace that forwards and
 # masquerades (NAT_RULESET), planned only for a NAT gateway in the topology.
 NAT_ENI = "nat_gateway"
@@ -105,16 +112,19 @@ class Targets:
 
     def __init__(self, ix: Index, vpc: str, r: RouterPlan, nats: dict[str, EniPlan],
                  acl_chain: dict[tuple[str, bool], str | None],
-                 peerings: dict[str, tuple[str, str, str]]) -> None:
+                 peerings: dict[str, tuple[str, str, str]],
+                 enis: dict[str, EniPlan] | None = None) -> None:
         self.ix, self.t, self.vpc, self.r = ix, ix.topo, vpc, r
         self.nats = nats
+        self.enis = enis or {}  # the VPC's interfaces in the plan (middlebox targets)
         self.acl_chain = acl_chain
         self.peerings = peerings
         self.own = ", ".join(cidr_str(net, plen) for net, _m, plen in ix.vpc_blocks.get(vpc, ()))
 
     def pieces(self, lo: int, hi: int, token: str) -> list[tuple[int, int, str]]:
         kind, target = token.split(" ", 1)
-        verdict = {IGW: self.igw, NAT: self.nat, PCX: self.pcx, VPCE: self.endpoint}[kind](target)
+        verdict = {IGW: self.igw, NAT: self.nat, PCX: self.pcx, VPCE: self.endpoint,
+                   ENI: self.middlebox}[kind](target)
         if verdict is None:
             return []
         name, within = verdict
@@ -154,6 +164,22 @@ class Targets:
                            f"ip daddr {address} drop",
                            *([f"iifgroup != {e.group} jump {acl}"] if acl else []),
                            self._from_vpc(f"meta mark set {mark} return"), "drop"])
+        return name, [(0, ALL)]
+
+    def middlebox(self, eni_id: str):
+        """On to the interface's namespace, through its subnet's inbound ACL (unless the
+        packet comes from that subnet); it comes back forwarded, from the middlebox's port."""
+        e = self.enis.get(eni_id)
+        if e is None or e.kind != "eni" or e.vpc != self.vpc:
+            return None
+        mark = target_mark(eni_id)
+        self.r.tables[mark] = ("eni", e.port, e.addresses[0].split("/")[0])
+        subnet = self.t.network_interfaces[eni_id].get("SubnetId", "")
+        acl = self.acl_chain.get((subnet, False))
+        name = "mb_" + nft_name(eni_id)
+        self._chain(name, [f'iifname "{e.port}" drop',  # back to itself: a routing loop
+                           *([f"iifgroup != {e.group} jump {acl}"] if acl else []),
+                           f"meta mark set {mark} return"])
         return name, [(0, ALL)]
 
     def pcx(self, pcx_id: str):

@@ -26,7 +26,10 @@ ROUTER_SYSCTL = {
     "net.ipv6.conf.all.disable_ipv6": 1,
     "net.ipv6.conf.default.disable_ipv6": 1,
 }
-ENI_SYSCTL = {"net.ipv6.conf.default.disable_ipv6": 1}  # eth0: IPv4 only; lo keeps ::1
+# eth0: IPv4 only (lo keeps ::1); an ENI forwards what a route sends it (a middlebox: the
+# router decides whether it may, by its source/destination check), without redirects
+ENI_SYSCTL = {"net.ipv6.conf.default.disable_ipv6": 1, "net.ipv4.ip_forward": 1,
+              "net.ipv4.conf.all.send_redirects": 0, "net.ipv4.conf.default.send_redirects": 0}
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,15 @@ It opens sockets in any of the sandbox's network namespaces (a socket stays in t
 it was created in, so one process can listen in many ENIs and connect from many others) and
 answers JSON lines on stdin/stdout:
 
-    {"op": "listen", "ns": 7, "ports": [80, 443]}                 -> {}
+    {"op": "listen", "ns": 7, "ports": [80, 443], "udp": false}   -> {}
+        (udp: datagram sockets that echo what they get, while a `connect` runs)
     {"op": "reset"}                    (close listeners, forget namespaces) -> {}
     {"op": "connect", "timeout": 0.3,
-     "flows": [[src_ns, src_port, "10.0.2.4", 80], ...]}          -> {"ok": [true, ...]}
-        (a flow may name its source address too: [src_ns, src_port, ip, port, src_ip])
+     "flows": [[src_ns, src_port, "10.0.2.4", 80], ...],
+     "protos": ["tcp", ...]}                                      -> {"ok": [true, ...]}
+        (a flow may name its source address too: [src_ns, src_port, ip, port, src_ip]; a
+        protocol per flow, tcp by default: tcp opens a connection, udp gets its datagram
+        echoed, icmp gets an echo reply to an echo request whose identifier is src_port)
     {"op": "latency", "ns": 7, "ip": "10.0.2.4", "port": 80, "count": 2000, "source": null}
                                                                   -> {"us": [...]}
     {"op": "throughput", "ns": 7, "sink_ns": 8, "ip": "10.0.2.4", "port": 5001,
@@ -35,6 +39,7 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _root = -1  # the probe's own namespace (opened in main)
 _spaces: dict[int, int] = {}
 _listeners: list[socket.socket] = []
+_echoes: list[socket.socket] = []  # UDP listeners: they echo each datagram back
 _NO_LINGER = struct.pack("ii", 1, 0)  # close with RST: no TIME_WAIT, ports reusable at once
 
 
@@ -56,23 +61,28 @@ def socket_in(ns: int | None, kind=socket.SOCK_STREAM) -> socket.socket:
         _enter(None)
 
 
-def op_listen(ns: int, ports: list[int]) -> dict:
+def op_listen(ns: int, ports: list[int], udp: bool = False) -> dict:
     for port in ports:
-        s = socket_in(ns)
+        s = socket_in(ns, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("0.0.0.0", port))
-        s.listen(1024)
         s.setblocking(False)
-        _listeners.append(s)
+        if udp:  # answers from the address it was sent to (the internet namespace has many)
+            s.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+            _echoes.append(s)
+        else:
+            s.listen(1024)
+            _listeners.append(s)
     return {}
 
 
 def op_reset() -> dict:
     """Close every listener and forget every namespace (the agent reuses descriptor numbers:
     after the fabric changes, a number may name another namespace)."""
-    for s in _listeners:
+    for s in [*_listeners, *_echoes]:
         s.close()
     _listeners.clear()
+    _echoes.clear()
     for fd in _spaces.values():
         os.close(fd)
     _spaces.clear()
@@ -90,12 +100,80 @@ def _drain() -> None:
             conn.close()
 
 
-def op_connect(flows: list, timeout: float = 0.3) -> dict:
-    """Connect every flow at once; ok when the handshake completes within the timeout."""
+ICMP_ECHO, ICMP_ECHO_REPLY = 8, 0
+IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
+
+
+def _checksum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total = (total >> 16) + (total & 0xFFFF)
+    return ~(total + (total >> 16)) & 0xFFFF
+
+
+def _echo_request(ident: int, seq: int) -> bytes:
+    body = b"vpclocal-probe"
+    head = struct.pack("!BBHHH", ICMP_ECHO, 0, 0, ident, seq)
+    return struct.pack("!BBHHH", ICMP_ECHO, 0, _checksum(head + body), ident, seq) + body
+
+
+def _is_reply(packet: bytes, ident: int, ip: str) -> bool:
+    """An echo reply (after its IP header, as a raw socket reads it) from ip to ident."""
+    start = (packet[0] & 0x0F) * 4
+    kind, _code, _sum, got = struct.unpack("!BBHH", packet[start:start + 6])
+    return kind == ICMP_ECHO_REPLY and got == ident and socket.inet_ntoa(packet[12:16]) == ip
+
+
+def _datagram(i: int, ns, sport: int, ip: str, port: int, source: list, proto: str
+              ) -> socket.socket:
+    """A UDP datagram or an ICMP echo request on its way; its socket reads the answer."""
+    if proto == "udp":
+        s = socket_in(ns, socket.SOCK_DGRAM)
+    else:
+        _enter(ns)
+        try:
+            s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+        finally:
+            _enter(None)
+    try:
+        if proto == "udp":
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((source[0] if source else "0.0.0.0", sport))
+            s.connect((ip, port))  # only the destination's answer is read
+            s.setblocking(False)
+            s.send(b"probe %d" % i)
+        else:
+            if source:
+                s.bind((source[0], 0))
+            s.setblocking(False)
+            s.sendto(_echo_request(sport & 0xFFFF, i & 0xFFFF), (ip, 0))
+    except OSError:
+        s.close()
+        raise
+    return s
+
+
+def op_connect(flows: list, timeout: float = 0.3, protos: list | None = None) -> dict:
+    """Try every flow at once; ok when, within the timeout, the TCP handshake completes, the
+    UDP datagram comes back echoed, or the ICMP echo is answered."""
     sel = selectors.DefaultSelector()
     socks = []
     ok = [False] * len(flows)
+    protos = protos or ["tcp"] * len(flows)
+    for s in _echoes:
+        sel.register(s, selectors.EVENT_READ, None)
+    waiting = 0
     for i, (ns, sport, ip, port, *source) in enumerate(flows):
+        if protos[i] != "tcp":
+            try:
+                s = _datagram(i, ns, sport, ip, port, source, protos[i])
+            except OSError:  # refused on the way out (e.g. EPERM: dropped where it was sent)
+                continue
+            socks.append(s)
+            sel.register(s, selectors.EVENT_READ, (i, protos[i], ip, sport & 0xFFFF))
+            waiting += 1
+            continue
         s = socket_in(ns)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _NO_LINGER)
@@ -107,15 +185,36 @@ def op_connect(flows: list, timeout: float = 0.3) -> dict:
         if err == 0:
             ok[i] = True
         elif err == 115:  # EINPROGRESS
-            sel.register(s, selectors.EVENT_WRITE, i)
+            sel.register(s, selectors.EVENT_WRITE, (i, "tcp", ip, 0))
+            waiting += 1
     deadline = time.monotonic() + timeout
-    while sel.get_map():
+    while waiting:
         left = deadline - time.monotonic()
         if left <= 0:
             break
         for key, _ in sel.select(left):
-            sel.unregister(key.fileobj)
-            ok[key.data] = key.fileobj.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+            sock = key.fileobj
+            if key.data is None:  # a UDP listener: echo what came, from where it went
+                try:
+                    data, ancillary, _flags, peer = sock.recvmsg(2048, socket.CMSG_SPACE(12))
+                    sock.sendmsg([data], [(level, kind, info) for level, kind, info in ancillary
+                                          if kind == IP_PKTINFO], 0, peer)
+                except OSError:
+                    pass
+                continue
+            i, proto, ip, ident = key.data
+            if proto == "tcp":
+                ok[i] = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+            else:
+                try:
+                    data = sock.recv(2048)
+                except OSError:  # e.g. an ICMP error for the datagram: no answer
+                    data = None
+                if data is not None and proto == "icmp" and not _is_reply(data, ident, ip):
+                    continue  # another flow's ICMP (raw sockets see every one)
+                ok[i] = data is not None
+            sel.unregister(sock)
+            waiting -= 1
     sel.close()
     for s in socks:
         s.close()

@@ -538,6 +538,9 @@ class _Walk:
         mb_vpc = eni.get("VpcId", "")
         if mb_subnet != subnet_id:
             self.acl(mb_subnet, False, pkt)
+        owner = self.ix.owner_in_vpc(mb_vpc, pkt.dst)
+        if owner is not None and owner[1] == eni_id:  # addressed to the middlebox itself:
+            return self.arrive(mb_vpc, mb_subnet, pkt)  # it is the destination, not a hop
         self.hop(eni_id, T.NETWORK_INTERFACE, pkt, vpc_id=mb_vpc, subnet_id=mb_subnet,
                  note="forwards traffic (middlebox)")
         if eni.get("SourceDestCheck", True):
@@ -545,13 +548,24 @@ class _Walk:
                        f"{eni_id} has its source/destination check enabled, so it drops traffic "
                        f"for {ip_str(pkt.dst)} instead of forwarding it",
                        network_interface_id=eni_id)
-        if self.path == "forward":
-            self.sg(eni_id, False, pkt, pkt.src, frozenset())
-            self.sg(eni_id, True, pkt, pkt.dst, frozenset())
+        if self.path == "forward":  # group references see the addresses' owners' groups
+            self.sg(eni_id, False, pkt, pkt.src, self._groups_of(mb_vpc, pkt.src))
+            self.sg(eni_id, True, pkt, pkt.dst, self._groups_of(mb_vpc, pkt.dst))
         self.middlebox = (eni_id, mb_vpc)
         return self.leave_subnet(mb_subnet, pkt)
 
     # ---- the two directions -------------------------------------------------------------------
+
+    def _groups_of(self, vpc: str, address: int) -> frozenset[str]:
+        """The groups a rule of an interface in `vpc` sees for an address: its owner's, when
+        it is the primary address of an interface in this VPC or a peered one."""
+        for other in self.topo.vpcs:
+            if other != vpc and not self.ix.pcx_between.get(frozenset((vpc, other))):
+                continue
+            eni_id = self.ix.eni_by_ip.get((other, address))
+            if eni_id is not None and self.ix.eni_ip.get(eni_id) == address:
+                return frozenset(self.ix.eni_groups.get(eni_id) or ())
+        return frozenset()
 
     def _peer_groups(self, a: Endpoint, b: Endpoint, address: int) -> frozenset[str]:
         """Groups of b as seen by a's security group rules, when b is addressed privately."""
