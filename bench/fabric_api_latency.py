@@ -130,7 +130,7 @@ def main() -> None:
     print(f"  authorize  {summary(authorize)}   goal <= 100 ms")
     print(f"  the API call alone       {summary(api)}")
     print(f"  server: last apply {status['last_apply_ms']:.1f} ms, commit -> kernel last "
-          f"{status.get('last_latency_ms', 0):.1f} ms, max {status.get('max_latency_ms', 0):.1f} ms")
+          f"{status['last_latency_ms']:.1f} ms, max {status['max_latency_ms']:.1f} ms")
 
 
 if __name__ == "__main__":
