@@ -87,3 +87,16 @@ def assert_host_back_to(before: dict[str, str], timeout: float = 10.0) -> None:
     while (now := host_state()) != before and time.monotonic() < deadline:
         time.sleep(0.1)
     assert now == before
+
+
+def until(check, timeout: float, what, interval: float = 0.05):
+    """Poll `check()` until it returns something true, and return that: as soon as the
+    condition holds, or an AssertionError after `timeout` seconds (a liveness bound, not a
+    speed claim: how fast is bench/'s) naming `what` (a string, or a callable giving one
+    then, e.g. with the last state seen)."""
+    deadline = time.monotonic() + timeout
+    while not (result := check()):
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"not within {timeout:g} s: {what() if callable(what) else what}")
+        time.sleep(interval)
+    return result

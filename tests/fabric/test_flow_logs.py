@@ -15,8 +15,14 @@ from unittest import mock
 
 import pytest
 
-from tests.fabric.conftest import needs_fabric
-from tests.fabric.test_functions_in_fabric import InNamespace, applied, netns_of, start_server
+from tests.fabric.conftest import needs_fabric, until
+from tests.fabric.test_functions_in_fabric import (
+    InNamespace,
+    applied,
+    fabric_status,
+    netns_of,
+    start_server,
+)
 
 pytestmark = [needs_fabric, pytest.mark.skipif(os.geteuid() != 0, reason="needs root")]
 
@@ -152,15 +158,26 @@ def flow(recs: list[dict], eni: str, src: str, dst: str, sport, dport, action: s
 
 
 def wait_for(logs, group: str, done, timeout: float = 20.0) -> list[dict]:
-    """Records of a group once `done(records)` holds (records come a window or two after the
-    traffic)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        recs = records(logs, group)
-        if done(recs):
-            return recs
-        assert time.monotonic() < deadline, f"{group}: {recs}"
-        time.sleep(0.2)
+    """Records of a group as soon as `done(records)` holds (records come a window or two
+    after the traffic); an AssertionError with the records seen when not within `timeout`."""
+    recs: list[dict] = []
+
+    def check() -> bool:
+        recs[:] = records(logs, group)
+        return bool(done(recs))
+
+    until(check, timeout, lambda: f"the records awaited in {group}; it has {len(recs)}: {recs}",
+          interval=0.1)
+    return recs
+
+
+def collector_pass(server) -> None:
+    """Wait for a whole pass of the server's flow log collector (read, then deliver) begun
+    after this call: the second read from now on is its (the first may be a pass's already
+    under way)."""
+    reads = fabric_status(server)["flow_logs"]["reads"]
+    until(lambda: fabric_status(server)["flow_logs"]["reads"] >= reads + 2, 20,
+          lambda: f"two reads of the flow log collector: {fabric_status(server)}")
 
 
 def test_records_count_the_kernels_packets_and_follow_the_traffic_type(server, started):
@@ -285,12 +302,13 @@ def test_a_subnet_flow_log_covers_its_enis_and_an_eni_flow_log_one(server, start
 
     # without its flow log, the subnet's traffic is no longer delivered
     v.ec2.delete_flow_logs(FlowLogIds=[by_subnet])
-    time.sleep(1.5)  # what was counted before goes out with its window
+    collector_pass(server)  # a delivery begun before the delete has landed
     before = len(records(logs, "/subnet/a"))
     eni, ip = clients[0]
     status, port = v.run(started, eni, CLIENT).send(f"{db_ip} 5432 1000").split()
     assert status == "ok"
     wait_for(logs, "/eni/db", lambda rs: flow(rs, db, ip, db_ip, port, 5432, "ACCEPT"))
+    collector_pass(server)  # the pass that delivered it is over: the subnet's window too
     assert len(records(logs, "/subnet/a")) == before
 
 
@@ -330,10 +348,15 @@ def test_a_custom_format_and_a_protocol_without_ports(server, started):
     want = {f"{base} egress {pinger_ip} {target_ip} 0 0 1 IPv4 {az} ACCEPT",
             f"{base} ingress {target_ip} {pinger_ip} 0 0 1 IPv4 {az} ACCEPT",
             f"{base} egress {pinger_ip} {other_ip} 0 0 1 IPv4 {az} ACCEPT"}
-    deadline = time.monotonic() + 20
-    while not want <= (got := messages(logs, "/custom")):
-        assert time.monotonic() < deadline, got
-        time.sleep(0.2)
+    got: set[str] = set()
+
+    def delivered() -> bool:
+        nonlocal got
+        got = messages(logs, "/custom")
+        return want <= got
+
+    until(delivered, 20, lambda: f"records {sorted(want - got)} in /custom; it has {sorted(got)}",
+          interval=0.1)
     assert got == want  # the other ENI's refusal is on its side: not this ENI's
 
 

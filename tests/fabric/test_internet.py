@@ -253,21 +253,10 @@ def test_stop_frees_the_ports_and_start_serves_again(world):
     assert world.echo("http://198.51.100.4/")["server"]["address"] == "198.51.100.4"
 
 
-# ---- wired into `vpclocal up --fabric` (lights up with Reconciler.internet) ------------------
-
-
-def _reconciler_has_internet() -> bool:
-    from vpclocal.fabric import Reconciler
-
-    try:
-        return hasattr(Reconciler(Sandbox()), "internet")
-    except Exception:  # noqa: BLE001 - an attribute that needs a running sandbox: it exists
-        return True
+# ---- wired into `vpclocal up --fabric` ------------------------------------------------------
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root (nsenter into the fabric)")
-@pytest.mark.skipif(not _reconciler_has_internet(),
-                    reason="the reconciler has no internet namespace on this branch")
 def test_the_fabric_serves_the_internet(tmp_path):
     from unittest import mock
 

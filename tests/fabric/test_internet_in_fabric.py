@@ -134,13 +134,30 @@ def test_the_internet_needs_a_nat_gateway_and_functions_without_a_vpc_have_it(tm
             proc.stop()
 
 
-SLOW_FETCH = """
-import json, time, urllib.request
+# waits at a barrier on the internet before it fetches: an invocation holds its environment
+# until the other one holds its own (two at once: two environments)
+BARRIER_FETCH = """
+import json, socket, urllib.request
 
 def handler(event, context):
-    time.sleep(event.get("sleep", 0))  # hold the environment: the next invoke gets another
+    with socket.create_connection((event["barrier"], event["port"]), timeout=8) as s:
+        assert s.recv(2) == b"go"
     with urllib.request.urlopen(event["url"], timeout=3) as answer:
         return json.load(answer)["client"]["address"]
+"""
+# accepts argv[2] connections, then answers each with "go"; prints the peers it saw
+BARRIER = """
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+s.listen(64)
+print("ready", flush=True)
+held = [s.accept() for _ in range(int(sys.argv[2]))]
+for c, _peer in held:
+    c.sendall(b"go")
+    c.close()
+print(" ".join(sorted(peer[0] for _c, peer in held)), flush=True)
 """
 
 
@@ -148,6 +165,7 @@ def test_pattern_4_each_zone_leaves_by_its_own_nat_gateway(tmp_path):
     """The guide's pattern 4: a NAT gateway per AZ, each private subnet routed to its own; a
     function in both private subnets reaches the internet from both Elastic IPs."""
     server = start_server(tmp_path / "data")
+    barrier = None
     try:
         ec2, lam = server.client("ec2"), server.client("lambda")
         vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
@@ -176,14 +194,20 @@ def test_pattern_4_each_zone_leaves_by_its_own_nat_gateway(tmp_path):
         name = unique("ha")
         lam.create_function(FunctionName=name, Runtime="python3.12", Handler="index.handler",
                             Role=make_role(server.client("iam"), BASIC, VPC_ACCESS),
-                            Code={"ZipFile": zipped(SLOW_FETCH)}, Timeout=10,
+                            Code={"ZipFile": zipped(BARRIER_FETCH)}, Timeout=10,
                             VpcConfig={"SubnetIds": private, "SecurityGroupIds": [sg]})
         wait_state(lam, name)
         applied(server)
-        event = {"url": "http://www.example.com/", "sleep": 1}
+        barrier = InNamespace(fabric_status(server)["internet"]["netns"], BARRIER, str(PORT),
+                              "2")
+        assert barrier.line() == "ready"
+        event = {"url": "http://www.example.com/", "barrier": HOST, "port": PORT}
         with ThreadPoolExecutor(2) as pool:  # two at once: two environments, one per ENI
             seen = list(pool.map(lambda _: invoke(lam, name, event), range(2)))
         assert all(error is None for _payload, error, _log in seen), seen
         assert sorted(payload for payload, _error, _log in seen) == sorted(eips)
+        assert barrier.line() == " ".join(sorted(eips))  # the barrier saw them too
     finally:
         server.stop()
+        if barrier is not None:
+            barrier.stop()

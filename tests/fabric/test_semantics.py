@@ -42,7 +42,7 @@ def test_group_reference_follows_membership(fabric, probe, app_and_db):
     n.t.network_interfaces[fn]["Groups"].append({"GroupId": app, "GroupName": "app"})
     stats = fabric.apply(n.t)
     assert stats.enis_added == stats.enis_removed == 0  # only rules and sets change
-    assert stats.seconds < 0.5
+    # (how long it takes: bench/fabric_bench.py, "one ENI joins a group")
     assert connect(fabric, probe, n, fn, database, 5432, timeout=2)
 
     n.t.network_interfaces[fn]["Groups"].pop()
