@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -31,9 +32,29 @@ class Placement:
 
 
 def free_port(host: str = "127.0.0.1") -> int:
+    """A free port for a server of ours, below the kernel's ephemeral range when it can: a
+    server keeps its port across restarts, and while it is down an outgoing connection (a
+    relay's, a client's) could take an ephemeral one as its source port, and the restart
+    would fail with EADDRINUSE."""
+    low = _ephemeral_start()
+    if low > SERVER_PORTS[0]:
+        for _ in range(64):
+            port = random.randrange(SERVER_PORTS[0], min(low, SERVER_PORTS[1]))
+            if port_free(host, port):
+                return port
     with socket.socket() as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
+
+
+SERVER_PORTS = (10000, 32768)  # where free_port looks first (the ephemeral range starts above)
+
+
+def _ephemeral_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def port_free(host: str, port: int) -> bool:
@@ -177,23 +198,28 @@ def answering(running, ready, timeout: float = 30) -> bool:
     return False
 
 
-def wait_for(check, proc: subprocess.Popen | None, log: Path, timeout: float = 30) -> None:
-    """Poll `check()` until true; EngineError with the log's tail if the server exits first."""
+def wait_for(check, proc: subprocess.Popen | None, log: Path, timeout: float = 30,
+             output: Path | None = None) -> None:
+    """Poll `check()` until true; EngineError with the log's tail if the server exits first
+    (and its `output`'s: what it wrote before it opened its log)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
             return
         if proc is not None and proc.poll() is not None:
-            raise EngineError(f"server exited ({proc.returncode}): {_tail(log)}")
+            raise EngineError(f"server exited ({proc.returncode}): {_tail(log, output)}")
         time.sleep(0.01)
-    raise EngineError(f"server not ready after {timeout:.0f} s: {_tail(log)}")
+    raise EngineError(f"server not ready after {timeout:.0f} s: {_tail(log, output)}")
 
 
-def _tail(log: Path) -> str:
-    try:
-        return log.read_text(errors="replace")[-1500:]
-    except OSError:
-        return ""
+def _tail(log: Path, output: Path | None = None) -> str:
+    texts = []
+    for path in (output, log):
+        try:
+            texts.append(path.read_text(errors="replace")[-1500:] if path else "")
+        except OSError:
+            pass
+    return "\n".join(t for t in texts if t.strip())
 
 
 def remove_dir(path: Path) -> None:

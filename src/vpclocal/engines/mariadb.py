@@ -52,7 +52,7 @@ class MariaDB:
             "--skip-log-bin", "--innodb-buffer-pool-size=32M", "--max-connections=151",
             "--log-error=" + str(self.run_dir / "error.log")], self.user, self.log)
         self.pidfile.write_text(str(proc.pid))
-        base.wait_for(self._accepting, proc, self.run_dir / "error.log")
+        base.wait_for(self._accepting, proc, self.run_dir / "error.log", output=self.log)
         return proc.pid
 
     def _accepting(self) -> bool:
