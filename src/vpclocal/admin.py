@@ -7,6 +7,7 @@ import json
 import re
 from typing import TYPE_CHECKING
 
+from vpclocal.fabric.relay import from_fabric
 from vpclocal.network import UnknownComponentError, hosts
 from vpclocal.protocols import HttpRequest, HttpResponse
 
@@ -102,7 +103,18 @@ ROUTES = {("GET", "/_vpclocal/health"): health, ("POST", "/_vpclocal/reach"): re
 PREFIX_ROUTES = {("GET", "/_vpclocal/lambda/code/"): lambda_code}
 
 
+# what code inside the fabric may still ask of vpclocal's own endpoints (through a relay):
+# whether the server is up, and a deployment package by its hash (GetFunction's Code.Location)
+FROM_FABRIC_ALLOWED = (("GET", "/_vpclocal/health"), ("GET", "/_vpclocal/lambda/code/"))
+
+
 def handle(app: App, request: HttpRequest) -> HttpResponse:
+    if from_fabric(request.client) and not any(
+            request.method == m and request.path.startswith(p) for m, p in FROM_FABRIC_ALLOWED):
+        # function code keeps the AWS APIs, as on AWS, but not the tool's controls: the
+        # fabric's namespaces and PIDs, the simulated internet's hosts
+        return _json(403, {"error": "vpclocal's own endpoints are not served to code running "
+                                    "in the fabric"})
     handler = ROUTES.get((request.method, request.path)) or next(
         (h for (method, prefix), h in PREFIX_ROUTES.items()
          if method == request.method and request.path.startswith(prefix)), None)

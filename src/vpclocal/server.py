@@ -111,8 +111,10 @@ class App:
                 pass  # left as sent: the protocol reports the malformed body
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         raw_path = scope.get("raw_path")
+        client = scope.get("client")
         request = HttpRequest(scope["method"], scope["path"], query, headers, body,
-                              raw_path=raw_path.decode("latin-1") if raw_path else None)
+                              raw_path=raw_path.decode("latin-1") if raw_path else None,
+                              client=tuple(client) if client else None)
         response = await self.handle(request)
         headers = [(k.encode("latin-1"), v.encode("latin-1"))
                    for k, v in response.headers.items() if k.lower() != "content-length"]

@@ -220,3 +220,50 @@ def test_where_the_fabric_cannot_run_functions_do_not_run(tmp_path):
         assert function_processes(server) == {}
     finally:
         server.stop()
+
+
+ADMIN = """
+import json, os, urllib.error, urllib.request
+
+def handler(event, context):
+    out = {}
+    for method, path, body in event["calls"]:
+        request = urllib.request.Request(os.environ["AWS_ENDPOINT_URL"] + path, method=method,
+                                         data=json.dumps(body).encode() if body else None)
+        try:
+            with urllib.request.urlopen(request, timeout=5) as r:
+                out[method + " " + path] = r.status
+        except urllib.error.HTTPError as exc:
+            out[method + " " + path] = exc.code
+    return out
+"""
+
+
+def test_function_code_cannot_use_vpclocals_own_endpoints(tmp_path):
+    """Through its endpoint relay a function keeps the AWS APIs but not vpclocal's controls:
+    the fabric's namespaces and PIDs, the simulated internet's hosts (health stays)."""
+    with mock.patch.dict(os.environ, {"VPCLOCAL_FABRIC": "0"}):
+        server = Server(tmp_path / "data").start()
+    try:
+        lam = server.client("lambda")
+        name = unique("admin")
+        lam.create_function(FunctionName=name, Runtime="python3.12",
+                            Role=make_role(server.client("iam"), BASIC),
+                            Handler="index.handler", Code={"ZipFile": zipped(ADMIN)})
+        assert wait_state(lam, name)["State"] == "Active"
+        calls = [["GET", "/_vpclocal/health", None], ["GET", "/_vpclocal/fabric", None],
+                 ["POST", "/_vpclocal/internet", {"name": "evil.example.com"}],
+                 ["DELETE", "/_vpclocal/internet?name=x", None],
+                 ["POST", "/_vpclocal/reach", {"source": "a", "destination": "b"}]]
+        payload, error, _ = invoke(lam, name, {"calls": calls})
+        assert error is None, payload
+        assert payload == {"GET /_vpclocal/health": 200, "GET /_vpclocal/fabric": 403,
+                           "POST /_vpclocal/internet": 403,
+                           "DELETE /_vpclocal/internet?name=x": 403,
+                           "POST /_vpclocal/reach": 403}, payload
+        # the same endpoints still answer the server's own user
+        assert fabric_status(server)["state"] == "off"
+        with urllib.request.urlopen(server.endpoint + "/_vpclocal/internet", timeout=5) as r:
+            assert "evil.example.com" not in r.read().decode()
+    finally:
+        server.stop()

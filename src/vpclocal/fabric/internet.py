@@ -44,7 +44,7 @@ from urllib.parse import parse_qs, urlsplit
 from vpclocal.network.names import AWS_SERVICE_ADDRESSES
 
 from .ca import CertificateAuthority, trust_env
-from .relay import splice
+from .relay import connect, splice
 from .sandbox import Sandbox, Space
 
 log = logging.getLogger("vpclocal.internet")
@@ -212,9 +212,9 @@ class Internet:
         """The AWS public endpoints: the connection's bytes to and from the server's own."""
         if self.endpoint is None:
             return
-        up_reader, up_writer = await asyncio.open_connection(*self.endpoint)
+        up_reader, up_writer, local = await connect(*self.endpoint)
         self.figures["relayed"] += 1
-        await splice(reader, writer, up_reader, up_writer)
+        await splice(reader, writer, up_reader, up_writer, local)
 
     async def _echo(self, reader, writer, conn: Conn) -> None:
         """Answer every request on the connection with its echo until either side closes."""

@@ -2,6 +2,11 @@
 
 `pipe` connects to the listener itself; `splice` takes an upstream already open (internet.py
 counts it first). Either side may be TLS: a stream that cannot half-close is closed instead.
+
+Whatever a relay brings to the server comes from inside the fabric (function code, a host of
+the simulated internet), never from the server's own user: `connect` records the local port of
+each upstream it opens in FROM_FABRIC while it is open, and the server's own endpoints
+(admin.py) refuse requests from those ports.
 """
 
 from __future__ import annotations
@@ -9,29 +14,48 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+FROM_FABRIC: set[int] = set()  # local ports of the server-side ends of open relays
+
+
+def from_fabric(client: tuple[str, int] | None) -> bool:
+    """Did a request's connection (ASGI's `client`) come through a relay?"""
+    return bool(client) and client[0] == "127.0.0.1" and client[1] in FROM_FABRIC
+
+
+async def connect(host: str, port: int
+                  ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, int]:
+    """An upstream connection for a relay, recorded in FROM_FABRIC until splice() ends it."""
+    up_reader, up_writer = await asyncio.open_connection(host, port)
+    local = up_writer.get_extra_info("sockname")[1]
+    FROM_FABRIC.add(local)
+    return up_reader, up_writer, local
+
 
 async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str,
                port: int) -> None:
     """Connect to host:port and copy bytes both ways until both sides are done; a side
     that cannot connect or breaks closes the other."""
     try:
-        up_reader, up_writer = await asyncio.open_connection(host, port)
+        up_reader, up_writer, local = await connect(host, port)
     except OSError:
         writer.close()
         return
-    await splice(reader, writer, up_reader, up_writer)
+    await splice(reader, writer, up_reader, up_writer, local)
 
 
 async def splice(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 up_reader: asyncio.StreamReader, up_writer: asyncio.StreamWriter) -> None:
+                 up_reader: asyncio.StreamReader, up_writer: asyncio.StreamWriter,
+                 local: int | None = None) -> None:
     """Copy bytes both ways between a connection and its open upstream until both sides are
-    done (or one breaks, which closes the other); then close both."""
+    done (or one breaks, which closes the other); then close both (and forget `local`, the
+    upstream's port from connect())."""
     ends = (writer, up_writer)
     try:
         await asyncio.gather(_copy(reader, up_writer, ends), _copy(up_reader, writer, ends))
     finally:
         for end in ends:
             end.close()
+        FROM_FABRIC.discard(local)
 
 
 async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ends) -> None:

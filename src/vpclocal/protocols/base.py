@@ -23,6 +23,7 @@ class HttpRequest:
     # The path as sent, still percent-encoded: a URI label may hold an encoded "/" (%2F), which
     # only the raw path keeps apart from the path's own slashes. None when unknown.
     raw_path: str | None = None
+    client: tuple[str, int] | None = None  # the connection's peer (ASGI's `client`)
 
 
 @dataclass
