@@ -12,6 +12,7 @@ import shutil
 import pytest
 
 from tests.runtime.conftest import ARN
+from vpclocal.runtime.sandbox import FUNCTION_UIDS
 
 HELLO = """
 import json, os
@@ -59,7 +60,8 @@ def test_hello_cold_then_warm_keeps_module_state(harness):
     assert payload(results[2])["event"] == {"n": 2}
     assert all(r.function_error is None and r.status == "success" for r in results)
     if os.geteuid() == 0:
-        assert payload(results[0])["uid"] == 65534  # untrusted code runs as nobody
+        # untrusted code runs as a user of its own function's, never root or the server's
+        assert payload(results[0])["uid"] in FUNCTION_UIDS
     # one environment, one stream: init output, then START / output / END / REPORT per call
     assert len(harness.streams()) == 1
     assert re.fullmatch(r"\d{4}/\d\d/\d\d/\[\$LATEST\][0-9a-f]{32}", harness.streams()[0])

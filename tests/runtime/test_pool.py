@@ -12,6 +12,7 @@ import pytest
 
 from tests.runtime.conftest import until
 from vpclocal.runtime import Throttled
+from vpclocal.runtime.sandbox import FUNCTION_UIDS
 
 COUNTER = """
 import os, time
@@ -172,8 +173,45 @@ def test_metrics(harness):
     assert ("", "ConcurrentExecutions") in points
 
 
+PEEK = """
+import os
+
+def handler(e, c):
+    out = {"uid": os.getuid(), "pid": os.getpid(), "root": os.getcwd()}
+    for what, path in (("environ", e.get("environ")), ("code", e.get("code"))):
+        if path:
+            try:
+                open(path, "rb").read()
+                out[what] = "read"
+            except OSError as exc:
+                out[what] = exc.errno
+    return out
+"""
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch users")
-def test_code_runs_as_nobody_and_cannot_write_its_code(harness):
+def test_each_function_runs_as_a_user_of_its_own(harness):
+    """Function B cannot read function A's /proc/PID/environ (its role's credentials) nor A's
+    code; A's environments keep their user."""
+    a, b = harness.spec(PEEK), harness.spec(PEEK)
+
+    async def body(rt):
+        first = json.loads((await rt.invoke(a, b"{}")).payload)
+        peek = json.dumps({"environ": f"/proc/{first['pid']}/environ",
+                           "code": os.path.join(first["root"], "lambda_function.py")}).encode()
+        other = json.loads((await rt.invoke(b, peek)).payload)
+        own = json.loads((await rt.invoke(a, peek)).payload)
+        return first, other, own
+
+    first, other, own = harness.run(body)
+    assert first["uid"] == own["uid"] and first["uid"] != other["uid"]
+    assert {first["uid"], other["uid"]} <= set(FUNCTION_UIDS)
+    assert other["environ"] == 13 and other["code"] == 13, other  # EACCES
+    assert own["environ"] == "read" and own["code"] == "read", own
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch users")
+def test_code_runs_unprivileged_and_cannot_write_its_code(harness):
     source = ("import os\ndef handler(e, c):\n    try:\n        open('x', 'w')\n"
               "        return 'wrote'\n    except OSError as exc:\n        return exc.errno\n")
     result = harness.run(lambda rt: rt.invoke(harness.spec(source), b"{}"))

@@ -9,6 +9,7 @@ provisioned ones are kept ready. A changed spec (an updated function) retires th
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -26,7 +27,7 @@ from pathlib import Path
 from vpclocal.runtime.code import CodeCache
 from vpclocal.runtime.connections import opening
 from vpclocal.runtime.environment import Environment, Invocation, now_ms
-from vpclocal.runtime.sandbox import Launch, detect, runtime_paths
+from vpclocal.runtime.sandbox import FUNCTION_UIDS, Launch, detect, runtime_paths
 from vpclocal.runtime.telemetry import Telemetry, report_line, tail
 from vpclocal.runtime.types import (
     BOOTSTRAP_RUNTIMES,
@@ -76,6 +77,7 @@ class Runtime:
         self._inflight_region: dict[str, int] = defaultdict(int)
         self._tasks: set[asyncio.Task] = set()
         self._reaper: asyncio.Task | None = None
+        self._uids: dict[tuple[str, str], int] = {}  # (region, function) -> its own uid
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -161,8 +163,9 @@ class Runtime:
         assert self.launch is not None
         if not spec.runtime.startswith(BOOTSTRAP_RUNTIMES + PYTHON_RUNTIMES):
             raise ValueError(f"vpclocal cannot run the runtime {spec.runtime}")
-        task_root = await self.code.extract(spec.code_path, spec.code_sha)
-        env = Environment(spec, self.config, self.launch, task_root, provisioned=provisioned)
+        launch = self._launch_for(spec)
+        task_root = await self.code.extract(spec.code_path, spec.code_sha, launch.uid)
+        env = Environment(spec, self.config, launch, task_root, provisioned=provisioned)
         credentials = self.config.credentials(spec) if self.config.credentials else {}
         self._envs.add(env)
         env.exited.add_done_callback(lambda _: self._forget(env))
@@ -173,6 +176,18 @@ class Runtime:
             self.telemetry.log(spec, env.stream, [(now_ms(), f"vpclocal: {exc}")])
             raise
         return env
+
+    def _launch_for(self, spec: FunctionSpec) -> Launch:
+        """How this function's environments run: as its own user when functions run
+        unprivileged at all (sandbox.FUNCTION_UIDS)."""
+        assert self.launch is not None
+        if self.launch.uid is None:
+            return self.launch
+        key = (spec.region, spec.name)
+        uid = self._uids.get(key)
+        if uid is None:
+            uid = self._uids[key] = FUNCTION_UIDS[len(self._uids) % len(FUNCTION_UIDS)]
+        return dataclasses.replace(self.launch, uid=uid, gid=uid)
 
     def _forget(self, env: Environment) -> None:
         self._envs.discard(env)

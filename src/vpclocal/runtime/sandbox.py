@@ -1,8 +1,11 @@
 """Who runs function code, with which interpreter.
 
-Function code is untrusted: when the server runs as root, environments run as `nobody` with no
-supplementary groups. That user must be able to run a Python interpreter that imports
-awslambdaric; the server's own may sit under a directory only root can enter (a pyenv build
+Function code is untrusted: when the server runs as root, each function's environments run as
+a user of their own (FUNCTION_UIDS: never the server's, never another function's, no
+supplementary groups), so one function cannot read another's /proc/PID/environ (its role's
+credentials), signal or ptrace it, or read its code (each function's copy is its own, 0500).
+Which interpreter they can run is found out as `nobody` (like those users, neither owner nor
+group of anything): it must be able to run a Python interpreter that imports awslambdaric; the server's own may sit under a directory only root can enter (a pyenv build
 under /root), so the system's interpreter of the same version is tried too, with the runtime's
 packages on its path. When nothing works, code runs as the server's user and every function
 log says so.
@@ -20,6 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 UNPRIVILEGED_USER = "nobody"
+# uids (and gids of the same number) given to functions, one each: a range no account of a
+# Debian system uses (as container runtimes do for their subordinate ids)
+FUNCTION_UIDS = range(200_000, 265_536)
 
 
 @dataclass(frozen=True)
