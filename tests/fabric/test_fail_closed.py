@@ -101,7 +101,7 @@ def vpc_with_subnet(server: Server) -> tuple[str, str, str]:
                     reason="this kernel allows header rewriting: no refused statement to force")
 def test_a_refused_statement_fails_closed_and_recovers_when_its_cause_goes(tmp_path):
     env = {"VPCLOCAL_FABRIC": "1", "VPCLOCAL_FABRIC_NAT": "rewrite",
-           "VPCLOCAL_FABRIC_PROBE": "0"}
+           "VPCLOCAL_FABRIC_PROBE": "0", "VPCLOCAL_FABRIC_SANDBOX": "userns"}
     with mock.patch.dict(os.environ, env):
         server = Server(tmp_path / "data").start()
     try:

@@ -12,6 +12,8 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.fabric.conftest import host_state, needs_fabric
 from tests.network.builder import Net
 from vpclocal.fabric import Fabric, Sandbox
@@ -29,16 +31,20 @@ def small_topology():
     return n, [n.eni(a), n.eni(b, [db])]
 
 
-def userns_of(pid: int) -> str:
-    return os.readlink(f"/proc/{pid}/ns/user")
+FORMS = ["userns", "root"] if os.geteuid() == 0 else ["userns"]  # sandbox forms (variant.py)
 
 
-def processes_in(userns: str) -> list[int]:
+def pidns_of(pid: int) -> str:
+    """The sandbox's PID namespace: its agent is PID 1 there, in either form."""
+    return os.readlink(f"/proc/{pid}/ns/pid")
+
+
+def processes_in(pidns: str) -> list[int]:
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                if os.readlink(f"/proc/{entry}/ns/user") == userns:
+                if os.readlink(f"/proc/{entry}/ns/pid") == pidns:
                     found.append(int(entry))
             except OSError:
                 pass
@@ -52,14 +58,17 @@ def wait_gone(pids, timeout: float = 10.0) -> None:
         time.sleep(0.02)
 
 
-def test_namespaces_are_private_and_nothing_is_left_after_close():
+@pytest.mark.parametrize("form", FORMS)
+def test_namespaces_are_private_and_nothing_is_left_after_close(form):
     before = host_state()
     n, enis = small_topology()
-    with Fabric() as fabric:
+    with Fabric(sandbox=form) as fabric:
         fabric.apply(n.t)
         unshare_pid, agent_pid = fabric.sandbox.host_pids
-        inside = userns_of(agent_pid)
-        assert inside != userns_of(os.getpid())
+        inside = pidns_of(agent_pid)
+        assert inside != pidns_of(os.getpid())
+        same_user = os.readlink(f"/proc/{agent_pid}/ns/user") == os.readlink("/proc/self/ns/user")
+        assert same_user == (form == "root")
         assert os.readlink(f"/proc/{agent_pid}/ns/net") != os.readlink("/proc/self/ns/net")
         # the ENI sees only its own interface, and the host sees none of the fabric's
         links = fabric.sandbox.sh(fabric.space(enis[0]), "ip -o link").out
@@ -73,28 +82,29 @@ def test_namespaces_are_private_and_nothing_is_left_after_close():
     assert host_state() == before
 
 
-def test_sigkill_of_the_owner_leaves_nothing_on_the_host():
+@pytest.mark.parametrize("form", FORMS)
+def test_sigkill_of_the_owner_leaves_nothing_on_the_host(form):
     before = host_state()
     owner = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
         import os, sys, time
         sys.path.insert(0, sys.argv[1])
-        from tests.fabric.test_sandbox import small_topology, userns_of
+        from tests.fabric.test_sandbox import small_topology, pidns_of
         from vpclocal.fabric import Fabric
         n, enis = small_topology()
-        fabric = Fabric().start()
+        fabric = Fabric(sandbox=sys.argv[2]).start()
         fabric.apply(n.t)
         _, agent = fabric.sandbox.host_pids
-        print(agent, userns_of(agent), flush=True)
+        print(agent, pidns_of(agent), flush=True)
         time.sleep(600)
-        """), str(ROOT)], stdout=subprocess.PIPE, text=True)
+        """), str(ROOT), form], stdout=subprocess.PIPE, text=True)
     try:
-        agent, userns = owner.stdout.readline().split()
-        inside = processes_in(userns)
+        agent, pidns = owner.stdout.readline().split()
+        inside = processes_in(pidns)
         assert int(agent) in inside and len(inside) >= 2  # the agent and the router's holder
         owner.send_signal(signal.SIGKILL)
         owner.wait(10)
         wait_gone(inside)
-        assert processes_in(userns) == []
+        assert processes_in(pidns) == []
         assert host_state() == before
     finally:
         if owner.poll() is None:

@@ -24,6 +24,13 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_the_probe_picks_what_this_kernel_allows():
     with mock.patch.dict(os.environ, {"VPCLOCAL_FABRIC_NAT": "auto",
                                       "VPCLOCAL_FABRIC_SANDBOX": "auto"}), Fabric() as fabric:
+        default = fabric.variant
+    # a root server's sandbox is owned by the host's user namespace (nothing refused there)
+    assert default is not None and default.sandbox == ("root" if os.geteuid() == 0 else "userns")
+    if os.geteuid() == 0:
+        assert default.nat == "rewrite"
+    with mock.patch.dict(os.environ, {"VPCLOCAL_FABRIC_NAT": "auto"}), \
+            Fabric(sandbox="userns") as fabric:
         variant = fabric.variant
     assert variant is not None and variant.sandbox == "userns"
     if kernel_refuses_rewrite():

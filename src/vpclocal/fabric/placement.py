@@ -153,9 +153,10 @@ class Placements:
             loop.call_soon_threadsafe(relay.close)
             _forget(sandbox, space)
 
-        return Placement(listener=listener, netns_fd=netns, note=note,
+        return Placement(listener=listener, netns_fd=netns, note=note,  # alone: nothing to guard
                          endpoint_url=f"http://127.0.0.1:{endpoint[1]}",
-                         current=lambda: sandbox is self._sandbox(), retire=retire)
+                         current=lambda: sandbox is self._sandbox(), retire=retire,
+                         guard=_guard(sandbox, space, listener))
 
     def _sandbox(self):
         fabric = self.service.fabric
@@ -211,7 +212,8 @@ class Placements:
             raise
         environment = await asyncio.to_thread(self.function_env, region)
         resolver, search = self.resolver_of(eni_id)
-        return Placement(listener=listener, netns_fd=netns,
+        return Placement(listener=listener, netns_fd=netns, guard=_guard(sandbox, space, listener),
+                         note=_unguarded(sandbox),
                          endpoint_url=f"http://127.0.0.1:{endpoint[1]}",
                          environment=environment,
                          current=lambda: self.space_of(eni_id) is space,
@@ -291,3 +293,38 @@ def _forget(sandbox, space: Space) -> None:
         sandbox.ns_del([space])
     except FabricError:
         pass
+
+
+def _unguarded(sandbox) -> str:
+    """The log line of a function whose Runtime API cannot be guarded (see _guard), or ""."""
+    if _guardable(sandbox):
+        return ""
+    return ("vpclocal: the userns sandbox cannot tell function users apart: other functions in "
+            "this network namespace can reach this environment's Runtime API "
+            "(VPCLOCAL_FABRIC_SANDBOX=root, a root server's default, guards it).")
+
+
+def _guardable(sandbox) -> bool:
+    """In a sandbox of its own user namespace (which maps only root) every function's uid
+    looks the same to nftables: there the guard cannot tell them apart."""
+    return sandbox.variant is not None and sandbox.variant.sandbox == "root"
+
+
+def _guard(sandbox, space: Space, listener):
+    """Placement.guard: only the environment's user reaches its Runtime API listener (every
+    function placed in a namespace shares its loopback); undone when the environment ends.
+    None where the sandbox cannot tell users apart (_unguarded says so in the log)."""
+    if not _guardable(sandbox):
+        return None
+    port = listener.getsockname()[1]
+
+    def guard(uid: int):
+        sandbox.guard(space, port, uid)
+
+        def undo() -> None:
+            try:
+                sandbox.guard(space, port, uid, remove=True)
+            except FabricError:
+                pass  # the namespace, or the sandbox, is gone already
+        return undo
+    return guard

@@ -289,6 +289,10 @@ class Sandbox:
     def sh(self, space: Space | None, command: str) -> Result:
         return self.run([(["sh", "-c", command], space, "")])[0]
 
+    def guard(self, space: Space, port: int, uid: int, remove: bool = False) -> None:
+        """Let only `uid` connect to 127.0.0.1:`port` in a namespace (agent.op_guard)."""
+        self.call("guard", ns=space.ns, port=port, uid=uid, remove=remove)
+
     def netns_fd(self, space: Space) -> int:
         """A descriptor of a namespace, owned by the caller: `nsenter --net=/proc/self/fd/N`
         puts a process started by the server in it."""

@@ -13,9 +13,12 @@ rewrites headers, so it has two forms (compiler.py):
   connection lives in conntrack, so a changed mapping deletes the entries it made
   (reconciler.py).
 
-And the sandbox itself has two forms (sandbox.py): `userns`, its own user namespace (the
-default, and the only one an ordinary user has), or `root`, namespaces owned by the host's
-user namespace (only when the server is root; there nothing is refused).
+And the sandbox itself has two forms (sandbox.py): `userns`, its own user namespace (the only
+one an ordinary user has), or `root`, namespaces owned by the host's user namespace (the
+default when the server is root: there nothing is refused, and the kernel sees each
+function's own uid, which guards its Runtime API; in a user namespace that maps only root,
+every function's uid looks alike). A root server's `userns` sandbox maps its root to the
+host's root anyway, so `root` costs no privilege the agent did not have.
 
 Forcing (CI runs the fabric tests once per variant): VPCLOCAL_FABRIC_SANDBOX=userns|root and
 VPCLOCAL_FABRIC_NAT=rewrite|conntrack; unset or `auto` probes. A forced variant the kernel
@@ -58,10 +61,11 @@ class Variant:
 
 
 def wanted_sandbox() -> str:
-    """The sandbox form asked for (VPCLOCAL_FABRIC_SANDBOX), `userns` by default."""
+    """The sandbox form asked for (VPCLOCAL_FABRIC_SANDBOX); by default `root` for a server
+    that runs as root, `userns` for any other."""
     value = os.environ.get("VPCLOCAL_FABRIC_SANDBOX", "auto").strip().lower() or "auto"
     if value == "auto":
-        return "userns"
+        return "root" if os.geteuid() == 0 else "userns"
     if value not in SANDBOXES:
         raise VariantError(f"VPCLOCAL_FABRIC_SANDBOX={value}: expected one of "
                            f"{', '.join(SANDBOXES)} or auto")

@@ -23,7 +23,13 @@ from pathlib import Path
 
 from vpclocal.runtime.api import Connection, RuntimeApi
 from vpclocal.runtime.sandbox import Launch, bootstrap_code
-from vpclocal.runtime.types import BOOTSTRAP_RUNTIMES, FunctionSpec, Placement, RuntimeConfig
+from vpclocal.runtime.types import (
+    BOOTSTRAP_RUNTIMES,
+    FunctionSpec,
+    Placement,
+    RuntimeConfig,
+    Unplaceable,
+)
 
 MAX_LINE = 256 * 1024  # CloudWatch Logs' event size: longer output is split
 
@@ -180,6 +186,7 @@ class Environment:
         self._started = 0.0
         self._status_fd = -1
         self.placement: Placement | None = None
+        self._unguard = None  # undoes Placement.guard once the environment is gone
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -221,6 +228,11 @@ class Environment:
                                          else None}
         fds: tuple[int, ...] = ()
         if placement is not None and placement.netns_fd >= 0:
+            if placement.guard is not None and self.launch.uid is not None:
+                try:  # its Runtime API: for its own user only (others share the namespace)
+                    self._unguard = await asyncio.to_thread(placement.guard, self.launch.uid)
+                except Exception as exc:
+                    raise Unplaceable(f"cannot guard the function's Runtime API: {exc}") from exc
             mount_ns = None
             if placement.resolver:  # its /etc/resolv.conf names the VPC's resolver
                 try:
@@ -361,6 +373,9 @@ class Environment:
         if retire is not None:  # e.g. the namespace made for this environment alone
             self.placement.retire = None
             asyncio.get_running_loop().run_in_executor(None, retire)
+        unguard, self._unguard = self._unguard, None
+        if unguard is not None:
+            asyncio.get_running_loop().run_in_executor(None, unguard)
         if not self.exited.done():
             self.exited.set_result(code if code is not None else -1)
 

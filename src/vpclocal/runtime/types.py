@@ -94,6 +94,9 @@ class Placement:
     resolver: str = ""  # the VPC resolver's address (base + 2), for /etc/resolv.conf
     search: str = ""  # its search domain: ec2.internal, or <region>.compute.internal
     retire: Callable[[], None] | None = None  # when the environment is gone (its namespace's)
+    # let only this uid reach the Runtime API listener (other environments share the
+    # namespace); returns what undoes it. Blocking: call it off the event loop
+    guard: Callable[[int], Callable[[], None]] | None = None
 
     def release(self) -> None:
         """Close the namespace's descriptor (the process holds its namespace itself)."""
