@@ -13,6 +13,8 @@ import json
 import logging
 import re
 import traceback
+import zlib
+from dataclasses import replace
 from urllib.parse import parse_qs
 
 import botocore.session
@@ -84,6 +86,11 @@ class App:
         self._by_target = {m.metadata.get("targetPrefix"): name for name, m in self.models.items()
                            if m.metadata.get("targetPrefix")}
         self._by_version = {m.api_version: name for name, m in self.models.items()}
+        # per service, the operations whose clients may gzip the request body
+        self._compressed = {
+            name: {op for op in m.operation_names if "gzip" in (
+                m.operation_model(op).request_compression or {}).get("encodings", [])}
+            for name, m in self.models.items()}
 
     def provider(self, signing_name: str) -> Provider:
         return self.providers[signing_name]
@@ -104,11 +111,6 @@ class App:
             more = message.get("more_body", False)
         body = b"".join(chunks)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        if headers.get("content-encoding") == "gzip":  # botocore compresses large bodies
-            try:
-                body = gzip.decompress(body)
-            except (OSError, EOFError):
-                pass  # left as sent: the protocol reports the malformed body
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         raw_path = scope.get("raw_path")
         request = HttpRequest(scope["method"], scope["path"], query, headers, body,
@@ -165,6 +167,29 @@ class App:
                    or request.query.get("Version") or [""])[0]
         return self._by_version.get(version), self.config.region, ""
 
+    def _decompressed(self, request: HttpRequest, signing_name: str) -> HttpRequest:
+        """The request with a gzip body unwrapped, where the model says clients compress it for
+        the wire (the `requestcompression` trait: CloudWatch's PutMetricData). Any other body
+        stays as sent: an S3 object's Content-Encoding describes the object itself."""
+        encodings = [e.strip().lower()
+                     for e in request.headers.get("content-encoding", "").split(",")]
+        compressed = self._compressed[signing_name]
+        if encodings[-1] != "gzip" or not compressed:
+            return request
+        try:
+            body = gzip.decompress(request.body)
+        except (OSError, EOFError, zlib.error):
+            return request  # left as sent: the protocol reports the malformed body
+        headers = dict(request.headers)
+        if encodings[:-1]:
+            headers["content-encoding"] = ",".join(encodings[:-1])
+        else:
+            del headers["content-encoding"]
+        plain = replace(request, body=body, headers=headers)
+        protocol = PROTOCOLS[_protocol_of(plain, self.models[signing_name])]
+        name = protocol.operation_name(protocol.prepare(plain), self.models[signing_name])
+        return plain if name in compressed else request
+
     async def handle(self, request: HttpRequest) -> HttpResponse:
         if request.path.startswith("/_vpclocal/"):
             return admin.handle(self, request)
@@ -178,6 +203,7 @@ class App:
             return _plain_error(400, "UnknownService",
                                 f"vpclocal does not serve the service '{signing_name}'.")
         model = self.models[signing_name]
+        request = self._decompressed(request, signing_name)
         protocol = PROTOCOLS[_protocol_of(request, model)]
         provider = self.providers[signing_name]
         try:
