@@ -191,6 +191,44 @@ def test_update_expressions(ddb):
                               "function; operator: ADD, operand type: STRING")
 
 
+def test_remove_list_elements_by_their_indexes_before_the_update(ddb):
+    table = make_table(ddb)
+    key = {"pk": {"S": "l"}, "sk": {"N": "1"}}
+
+    def numbers(*values):
+        return {"L": [{"N": str(v)} for v in values]}
+
+    ddb.put_item(TableName=table, Item={**key, "l": numbers(1, 2, 3, 4, 5),
+                                        "m": {"M": {"l": numbers(1, 2, 3, 4, 5)}}})
+    new = ddb.update_item(TableName=table, Key=key,
+                          UpdateExpression="REMOVE l[0], l[1], l[2], m.l[4], m.l[0]",
+                          ReturnValues="ALL_NEW")["Attributes"]
+    assert new["l"] == numbers(4, 5) and new["m"] == {"M": {"l": numbers(2, 3, 4)}}
+    # SET and REMOVE in one expression: both name positions in the item as it was
+    new = ddb.update_item(TableName=table, Key=key, UpdateExpression="SET l[1] = :v REMOVE l[0]",
+                          ExpressionAttributeValues={":v": {"N": "9"}},
+                          ReturnValues="ALL_NEW")["Attributes"]
+    assert new["l"] == numbers(9)
+
+
+def test_updated_values_are_only_the_updated_paths(ddb):
+    table = make_table(ddb)
+    key = {"pk": {"S": "u"}, "sk": {"N": "1"}}
+    ddb.put_item(TableName=table, Item={**key, "top": {"S": "t"}, "other": {"S": "o"},
+                                        "m": {"M": {"a": {"N": "1"}, "b": {"N": "2"}}}})
+
+    def update(expression, mode):
+        values = {"ExpressionAttributeValues": {":v": {"N": "7"}}} if ":v" in expression else {}
+        return ddb.update_item(TableName=table, Key=key, UpdateExpression=expression,
+                               ReturnValues=mode, **values).get("Attributes")
+
+    assert update("SET m.a = :v, top = :v", "UPDATED_OLD") == {
+        "m": {"M": {"a": {"N": "1"}}}, "top": {"S": "t"}}
+    assert update("SET m.b = :v", "UPDATED_NEW") == {"m": {"M": {"b": {"N": "7"}}}}
+    assert update("REMOVE m.a", "UPDATED_OLD") == {"m": {"M": {"a": {"N": "7"}}}}
+    assert update("REMOVE m.b", "UPDATED_NEW") is None  # nothing left at the updated path
+
+
 def test_query(ddb):
     table = make_table(ddb)
     for i in range(12):

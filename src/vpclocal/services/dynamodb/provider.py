@@ -403,15 +403,11 @@ class DynamoDbProvider(Provider):
         new = table.check_item(V.wire_item(new))
         ctx.tx.put(kind, item_id, new)
         out = self._written(p, table, old)  # ALL_OLD
-        changed = E.top_level_names(actions)
         if mode == "ALL_NEW":
             out["Attributes"] = V.wire_item(new)
-        elif mode == "UPDATED_OLD" and old is not None:
-            picked = {k: v for k, v in old.items() if k in changed}
-            if picked:
-                out["Attributes"] = V.wire_item(picked)
-        elif mode == "UPDATED_NEW":
-            picked = {k: v for k, v in new.items() if k in changed}
+        elif mode in ("UPDATED_OLD", "UPDATED_NEW"):
+            picked = E.project((old or {}) if mode == "UPDATED_OLD" else new,
+                               E.updated_paths(actions))
             if picked:
                 out["Attributes"] = V.wire_item(picked)
         return out
