@@ -291,6 +291,8 @@ def test_global_secondary_index(ddb):
                            "Projection": {"ProjectionType": "KEYS_ONLY"}}])
     ddb.put_item(TableName=table, Item={"pk": {"S": "1"}, "sk": {"N": "1"},
                                         "email": {"S": "a@x"}, "other": {"S": "o"}})
+    indexes = ddb.describe_table(TableName=table)["Table"]["GlobalSecondaryIndexes"]
+    assert [i["IndexStatus"] for i in indexes] == ["ACTIVE"]  # CreateTable answered CREATING
     ddb.put_item(TableName=table, Item={"pk": {"S": "2"}, "sk": {"N": "1"}})
     result = ddb.query(TableName=table, IndexName="by-email",
                        KeyConditionExpression="email = :e",

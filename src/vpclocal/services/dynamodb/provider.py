@@ -2,8 +2,9 @@
 
 Tables are records of `dynamodb_tables`; the items of a table are records of
 `dynamodb_items/<table>`, keyed by their primary key (canonical JSON), holding the item in the
-stored form of `values.py`. A table is ACTIVE as soon as it exists (CreateTable answers
-CREATING, as AWS does, and the next DescribeTable ACTIVE), so waiters return at once.
+stored form of `values.py`. A table and its indexes are ACTIVE as soon as they exist
+(CreateTable answers CREATING, as AWS does, and the next DescribeTable ACTIVE), so waiters
+return at once.
 
 Messages follow DynamoDB's as seen in public issue threads; where a wording is not confirmed
 the line says so.
@@ -11,6 +12,7 @@ the line says so.
 
 from __future__ import annotations
 
+import copy
 import json
 import uuid
 import zlib
@@ -177,7 +179,9 @@ class DynamoDbProvider(Provider):
         return f"arn:aws:dynamodb:{ctx.region}:{ctx.account_id}:table/{name}"
 
     def describe(self, ctx: RequestContext, record: dict) -> dict:
-        out = {k: v for k, v in record.items() if not k.startswith("_")}
+        # a copy to the indexes' own dicts: the counts below (and CreateTable's CREATING) are
+        # this answer's, never written into the stored record
+        out = copy.deepcopy({k: v for k, v in record.items() if not k.startswith("_")})
         items = ctx.tx.all(items_kind(record["TableName"]))
         out["ItemCount"] = len(items)
         out["TableSizeBytes"] = sum(V.item_size(i) for i in items.values())
@@ -187,6 +191,10 @@ class DynamoDbProvider(Provider):
                 present = [i for i in items.values() if all(n in i for n in schema.names)]
                 index["ItemCount"] = len(present)
                 index["IndexSizeBytes"] = sum(V.item_size(i) for i in present)
+                if kind == "GlobalSecondaryIndexes":
+                    # built at once, as the table is (tables stored by earlier versions kept
+                    # CREATING in their record)
+                    index["IndexStatus"] = "ACTIVE"
         return out
 
     # ---- tables -----------------------------------------------------------------------------
