@@ -12,7 +12,7 @@ from botocore.model import OperationModel, ServiceModel, Shape
 
 from vpclocal.errors import ServiceError
 from vpclocal.protocols.base import BadValue, HttpResponse
-from vpclocal.protocols.document import from_document, to_document
+from vpclocal.protocols.document import BadDocument, from_document, load_json, to_document
 from vpclocal.protocols.json_rpc import error_shape_for
 from vpclocal.protocols.rest import RestProtocol
 
@@ -43,7 +43,10 @@ class RestJsonProtocol(RestProtocol):
     @staticmethod
     def _json(body: bytes):
         try:
-            return json.loads(body)
+            return load_json(body)
+        except BadDocument as exc:
+            raise ServiceError(f"Could not parse request body into json: {exc}",
+                               code="SerializationException") from None
         except ValueError:
             raise ServiceError("Could not parse request body into json: Unexpected character",
                                code="SerializationException") from None
