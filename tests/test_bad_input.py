@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 
 from tests.conftest import unique
 from tests.errors import error_and_status
+from tests.test_gateway import auth_header, call
 
 STAMP = dt.datetime(2001, 2, 3, 4, 5, 6, tzinfo=dt.UTC)
 # STAMP as botocore writes it: ISO 8601 (EC2), HTTP-date (S3: headers, query, XML), epoch (JSON)
@@ -250,3 +251,35 @@ def test_s3_bucket_tagging_without_a_tag_set(server):
     assert refused(s3.put_bucket_tagging, Bucket="tagging")[:3] == (
         "MissingRequestBodyError", "Request Body is empty", 400)
     assert refused(s3.get_bucket_tagging, Bucket="tagging")[0] == "NoSuchTagSet"
+
+
+# ---- the SigV4 scope's region ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("service, operation, code, status", [
+    ("ec2", "describe_vpcs", "SignatureDoesNotMatch", 403),
+    ("sts", "get_caller_identity", "SignatureDoesNotMatch", 403),
+    ("dynamodb", "list_tables", "InvalidSignatureException", 403),
+    ("lambda", "list_functions", "InvalidSignatureException", 403),
+    ("s3", "list_buckets", "AuthorizationHeaderMalformed", 400),
+])
+def test_a_credential_scoped_to_no_region(server, service, operation, code, status):
+    c = client(server, service, region="mars-north-1")
+    got_code, message, got_status, error = refused(getattr(c, operation))
+    assert (got_code, got_status) == (code, status)
+    if service == "s3":
+        assert message == ("The authorization header is malformed; the region 'mars-north-1' "
+                           "is wrong; expecting 'us-east-1'")
+        assert error["Region"] == "us-east-1"
+    else:
+        assert message == "Credential should be scoped to a valid region, not 'mars-north-1'. "
+
+
+@pytest.mark.parametrize("region", ["..", "", "US-EAST-1", "us-east-1 "])
+def test_a_region_that_is_no_name_is_refused(server, region):
+    status, _, body = call(server, "POST", "/", b"Action=CreateVpc&Version=2016-11-15"
+                                                b"&CidrBlock=10.0.0.0/16",
+                           {"Content-Type": "application/x-www-form-urlencoded",
+                            "Authorization": auth_header("ec2", region)})
+    assert status == 403, body
+    assert b"<Code>SignatureDoesNotMatch</Code>" in body

@@ -86,6 +86,11 @@ class App:
         self._by_target = {m.metadata.get("targetPrefix"): name for name, m in self.models.items()
                            if m.metadata.get("targetPrefix")}
         self._by_version = {m.api_version: name for name, m in self.models.items()}
+        # a region name, as botocore's partitions define them (us-east-1, cn-north-1,
+        # us-gov-west-1...): a SigV4 scope naming anything else is refused
+        self._region_name = re.compile("|".join(
+            f"(?:{p['regionRegex']})" for p in session.get_data("partitions")["partitions"]),
+            re.ASCII)
         # per service, the operations whose clients may gzip the request body
         self._compressed = {
             name: {op for op in m.operation_names if "gzip" in (
@@ -115,7 +120,11 @@ class App:
         raw_path = scope.get("raw_path")
         request = HttpRequest(scope["method"], scope["path"], query, headers, body,
                               raw_path=raw_path.decode("latin-1") if raw_path else None)
-        response = await self.handle(request)
+        try:
+            response = await self.handle(request)
+        except Exception:  # noqa: BLE001 - handle() answers errors itself: a bug before routing
+            log.error("internal error: %s", traceback.format_exc())
+            response = _plain_error(500, "InternalError", "An internal error has occurred.")
         headers = [(k.encode("latin-1"), v.encode("latin-1"))
                    for k, v in response.headers.items() if k.lower() != "content-length"]
         # A HEAD response names the length of what GET would send (S3's HeadObject), no body.
@@ -156,7 +165,7 @@ class App:
                              request.query["X-Amz-Credential"][0] + "/")
         if found is not None:
             key, region, service = found.groups()
-            return service, region or self.config.region, key
+            return service, region, key  # checked by handle()
         if (auth.startswith("AWS ") or "AWSAccessKeyId" in request.query
                 or _S3_HOST.search(request.headers.get("host", ""))):
             return "s3", self.config.region, ""
@@ -203,10 +212,13 @@ class App:
             return _plain_error(400, "UnknownService",
                                 f"vpclocal does not serve the service '{signing_name}'.")
         model = self.models[signing_name]
-        request = self._decompressed(request, signing_name)
         protocol = PROTOCOLS[_protocol_of(request, model)]
         provider = self.providers[signing_name]
         try:
+            if not self._region_name.fullmatch(region):
+                raise protocol.bad_region(region, self.config.region)
+            request = self._decompressed(request, signing_name)
+            protocol = PROTOCOLS[_protocol_of(request, model)]
             request = protocol.prepare(request)
             name = protocol.operation_name(request, model)
             if not name:
@@ -225,16 +237,46 @@ class App:
                     ctx.tx = tx
                     provider.prepare(ctx)
                     result = method(ctx, params)
-            return protocol.serialize(operation, result or {}, rid)
+            response = protocol.serialize(operation, result or {}, rid)
+            _check_sendable(response)
+            return response
         except ServiceError as exc:
-            return protocol.serialize_error(model, exc, rid)
-        # a bug of ours: answer like AWS's InternalError, keep serving
-        except Exception:  # noqa: BLE001
+            error = exc
+        except Exception:  # noqa: BLE001 - a bug of ours: answer like AWS's InternalError
             log.error("internal error in %s: %s", signing_name, traceback.format_exc())
-            return protocol.serialize_error(
-                model,
-                ServiceError("An internal error has occurred.", code="InternalError",
-                             status=500, sender_fault=False), rid)
+            error = _internal_error()
+        return _error_response(protocol, model, error, rid)
+
+
+def _internal_error() -> ServiceError:
+    return ServiceError("An internal error has occurred.", code="InternalError", status=500,
+                        sender_fault=False)
+
+
+def _error_response(protocol, model: ServiceModel, error: ServiceError, rid: str
+                    ) -> HttpResponse:
+    """The error in the protocol's shape, whatever it holds: when it cannot be written (a
+    header no HTTP response can carry, a value the encoding refuses), the protocol's
+    InternalError; plain JSON only if even that fails."""
+    for candidate in (error, _internal_error()):
+        try:
+            response = protocol.serialize_error(model, candidate, rid)
+            _check_sendable(response)
+            return response
+        except Exception:  # noqa: BLE001
+            log.error("unwritable error %r: %s", candidate, traceback.format_exc())
+    return _plain_error(500, "InternalError", "An internal error has occurred.")
+
+
+def _check_sendable(response: HttpResponse) -> None:
+    """Raise ValueError when a header of the response cannot go on the wire: HTTP/1.1 carries
+    Latin-1 and no line breaks or NULs (uvicorn would answer a plain-text 500 or drop the
+    connection)."""
+    for name, value in response.headers.items():
+        if not isinstance(value, str) or any(c in value for c in "\r\n\x00"):
+            raise ValueError(f"header {name!r} cannot be sent: {value!r}")
+        (name + value).encode("latin-1")  # UnicodeEncodeError is a ValueError
+
 
 def _protocol_of(request: HttpRequest, model: ServiceModel) -> str:
     """The protocol this request speaks: a service may offer several (CloudWatch: cbor, json,

@@ -65,6 +65,13 @@ class Protocol:
         """A request that names no operation at all."""
         return self.unknown_operation(f"{request.method} {request.path}")
 
+    def bad_region(self, region: str, expected: str) -> ServiceError:
+        """The error for a SigV4 credential scoped to something no region is named. AWS's
+        query services answer it so (STS and IAM, seen in public issue threads); EC2's answer
+        is unconfirmed and taken to be the same."""
+        return ServiceError(f"Credential should be scoped to a valid region, not '{region}'. ",
+                            code="SignatureDoesNotMatch", status=403)
+
     validation_code = "ValidationException"
 
     def validate(self, params: dict, shape: Shape, service: ServiceModel) -> None:

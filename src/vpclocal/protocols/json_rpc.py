@@ -16,6 +16,13 @@ from vpclocal.protocols.base import (
 from vpclocal.protocols.document import BadDocument, from_document, load_json, to_document
 
 
+def bad_signature_region(region: str) -> ServiceError:
+    """A credential scoped to no region, as AWS's JSON and REST-JSON services answer it (the
+    code of their signature errors; the message the query services' one)."""
+    return ServiceError(f"Credential should be scoped to a valid region, not '{region}'. ",
+                        code="InvalidSignatureException", status=403)
+
+
 def unreadable(exc: BadDocument) -> ServiceError:
     """A body no service would read (nested too deeply, a lone surrogate): the wording is
     vpclocal's, the code the one AWS's JSON services answer an unparsable body with."""
@@ -56,6 +63,9 @@ class JsonProtocol(Protocol):
     def unknown_operation(self, name: str) -> ServiceError:
         return ServiceError(f"Operation {name} is not supported.",
                             code="UnknownOperationException")
+
+    def bad_region(self, region: str, expected: str) -> ServiceError:
+        return bad_signature_region(region)
 
     def decode(self, body: bytes):
         if not body.strip():

@@ -175,6 +175,12 @@ class RestXmlProtocol(RestProtocol):
         return ServiceError(f"vpclocal does not implement the S3 operation {name}.",
                             code="NotImplemented", status=501)
 
+    def bad_region(self, region: str, expected: str) -> ServiceError:
+        # S3's answer to a credential scoped to another region, with the one it expects
+        return ServiceError(f"The authorization header is malformed; the region '{region}' is "
+                            f"wrong; expecting '{expected}'", code="AuthorizationHeaderMalformed",
+                            Region=expected)
+
     def missing_operation(self, request: HttpRequest) -> ServiceError:
         return ServiceError("The specified method is not allowed against this resource.",
                             code="MethodNotAllowed", status=405)
