@@ -76,6 +76,12 @@ def test_create_table_validation(ddb):
     assert err["Message"] == ("One or more parameter values were invalid: ReadCapacityUnits and "
                               "WriteCapacityUnits must both be specified when BillingMode is "
                               "PROVISIONED")
+    # botocore's model leaves the key schema and attributes optional
+    err = error(ddb.create_table, TableName="v4", BillingMode="PAY_PER_REQUEST")
+    assert (err["Code"], err["Message"]) == (
+        "ValidationException", ("2 validation errors detected: Value null at "
+        "'attributeDefinitions' failed to satisfy constraint: Member must not be null; Value "
+        "null at 'keySchema' failed to satisfy constraint: Member must not be null"))
 
 
 def test_put_get_delete_items(ddb):

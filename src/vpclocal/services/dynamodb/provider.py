@@ -18,7 +18,7 @@ import uuid
 import zlib
 
 from vpclocal.errors import ServiceError
-from vpclocal.protocols.base import now_iso
+from vpclocal.protocols.base import now_iso, validation_message
 from vpclocal.services.base import Provider, RequestContext
 from vpclocal.services.dynamodb import expressions as E
 from vpclocal.services.dynamodb import values as V
@@ -203,6 +203,13 @@ class DynamoDbProvider(Provider):
         name = p["TableName"]
         if ctx.tx.get(TABLES, name) is not None:
             raise ServiceError(f"Table already exists: {name}", code="ResourceInUseException")
+        # botocore's model leaves these two optional; a table cannot be made without them
+        # (worded as the model's required members are, unconfirmed for these)
+        absent = [f"Value null at '{key[0].lower() + key[1:]}' failed to satisfy constraint: "
+                  "Member must not be null" for key in ("AttributeDefinitions", "KeySchema")
+                  if p.get(key) is None]
+        if absent:
+            raise validation(validation_message(absent))
         definitions = p["AttributeDefinitions"]
         defined = [d["AttributeName"] for d in definitions]
         key_names = [k["AttributeName"] for k in p["KeySchema"]]
