@@ -193,6 +193,16 @@ def test_put_metric_data_errors(make_cw, cw, ns):
             {"Name": "a", "Value": "1"}, {"Name": "a", "Value": "2"}]}]},
          "InvalidParameterValue", None),
         ({"Namespace": ns, "MetricData": []}, "MissingParameter", None),
+        # CloudWatch stores 0 and magnitudes from 2^-360 to 2^360, no NaN or infinity
+        *[({"Namespace": ns, "MetricData": [{"MetricName": "m", "Value": value}]},
+           "InvalidParameterValue",
+           f"The value {shown} for parameter MetricData.member.1.Value is invalid.")
+          for value, shown in ((1e300, "1.0E300"), (-1e-200, "-1.0E-200"),
+                               (float("nan"), "NaN"), (float("-inf"), "-Infinity"))],
+        ({"Namespace": ns, "MetricData": [{"MetricName": "m", "StatisticValues": {
+            "SampleCount": 1, "Sum": 1e109, "Minimum": 1, "Maximum": 1}}]},
+         "InvalidParameterValue", ("The value 1.0E109 for parameter "
+                                   "MetricData.member.1.StatisticValues.Sum is invalid.")),
     ]
     for kwargs, code, message in cases:
         got_code, got_message, response = error_of(cw.put_metric_data, **kwargs)
