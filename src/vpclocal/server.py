@@ -13,6 +13,8 @@ import json
 import logging
 import re
 import traceback
+import zlib
+from dataclasses import replace
 from urllib.parse import parse_qs
 
 import botocore.session
@@ -84,6 +86,16 @@ class App:
         self._by_target = {m.metadata.get("targetPrefix"): name for name, m in self.models.items()
                            if m.metadata.get("targetPrefix")}
         self._by_version = {m.api_version: name for name, m in self.models.items()}
+        # a region name, as botocore's partitions define them (us-east-1, cn-north-1,
+        # us-gov-west-1...): a SigV4 scope naming anything else is refused
+        self._region_name = re.compile("|".join(
+            f"(?:{p['regionRegex']})" for p in session.get_data("partitions")["partitions"]),
+            re.ASCII)
+        # per service, the operations whose clients may gzip the request body
+        self._compressed = {
+            name: {op for op in m.operation_names if "gzip" in (
+                m.operation_model(op).request_compression or {}).get("encodings", [])}
+            for name, m in self.models.items()}
 
     def provider(self, signing_name: str) -> Provider:
         return self.providers[signing_name]
@@ -104,18 +116,17 @@ class App:
             more = message.get("more_body", False)
         body = b"".join(chunks)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        if headers.get("content-encoding") == "gzip":  # botocore compresses large bodies
-            try:
-                body = gzip.decompress(body)
-            except (OSError, EOFError):
-                pass  # left as sent: the protocol reports the malformed body
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         raw_path = scope.get("raw_path")
         client = scope.get("client")
         request = HttpRequest(scope["method"], scope["path"], query, headers, body,
                               raw_path=raw_path.decode("latin-1") if raw_path else None,
                               client=tuple(client) if client else None)
-        response = await self.handle(request)
+        try:
+            response = await self.handle(request)
+        except Exception:  # noqa: BLE001 - handle() answers errors itself: a bug before routing
+            log.error("internal error: %s", traceback.format_exc())
+            response = _plain_error(500, "InternalError", "An internal error has occurred.")
         headers = [(k.encode("latin-1"), v.encode("latin-1"))
                    for k, v in response.headers.items() if k.lower() != "content-length"]
         # A HEAD response names the length of what GET would send (S3's HeadObject), no body.
@@ -156,7 +167,7 @@ class App:
                              request.query["X-Amz-Credential"][0] + "/")
         if found is not None:
             key, region, service = found.groups()
-            return service, region or self.config.region, key
+            return service, region, key  # checked by handle()
         if (auth.startswith("AWS ") or "AWSAccessKeyId" in request.query
                 or _S3_HOST.search(request.headers.get("host", ""))):
             return "s3", self.config.region, ""
@@ -166,6 +177,29 @@ class App:
         version = (parse_qs(request.body.decode("latin-1")).get("Version")
                    or request.query.get("Version") or [""])[0]
         return self._by_version.get(version), self.config.region, ""
+
+    def _decompressed(self, request: HttpRequest, signing_name: str) -> HttpRequest:
+        """The request with a gzip body unwrapped, where the model says clients compress it for
+        the wire (the `requestcompression` trait: CloudWatch's PutMetricData). Any other body
+        stays as sent: an S3 object's Content-Encoding describes the object itself."""
+        encodings = [e.strip().lower()
+                     for e in request.headers.get("content-encoding", "").split(",")]
+        compressed = self._compressed[signing_name]
+        if encodings[-1] != "gzip" or not compressed:
+            return request
+        try:
+            body = gzip.decompress(request.body)
+        except (OSError, EOFError, zlib.error):
+            return request  # left as sent: the protocol reports the malformed body
+        headers = dict(request.headers)
+        if encodings[:-1]:
+            headers["content-encoding"] = ",".join(encodings[:-1])
+        else:
+            del headers["content-encoding"]
+        plain = replace(request, body=body, headers=headers)
+        protocol = PROTOCOLS[_protocol_of(plain, self.models[signing_name])]
+        name = protocol.operation_name(protocol.prepare(plain), self.models[signing_name])
+        return plain if name in compressed else request
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
         if request.path.startswith("/_vpclocal/"):
@@ -183,6 +217,10 @@ class App:
         protocol = PROTOCOLS[_protocol_of(request, model)]
         provider = self.providers[signing_name]
         try:
+            if not self._region_name.fullmatch(region):
+                raise protocol.bad_region(region, self.config.region)
+            request = self._decompressed(request, signing_name)
+            protocol = PROTOCOLS[_protocol_of(request, model)]
             request = protocol.prepare(request)
             name = protocol.operation_name(request, model)
             if not name:
@@ -201,16 +239,46 @@ class App:
                     ctx.tx = tx
                     provider.prepare(ctx)
                     result = method(ctx, params)
-            return protocol.serialize(operation, result or {}, rid)
+            response = protocol.serialize(operation, result or {}, rid)
+            _check_sendable(response)
+            return response
         except ServiceError as exc:
-            return protocol.serialize_error(model, exc, rid)
-        # a bug of ours: answer like AWS's InternalError, keep serving
-        except Exception:  # noqa: BLE001
+            error = exc
+        except Exception:  # noqa: BLE001 - a bug of ours: answer like AWS's InternalError
             log.error("internal error in %s: %s", signing_name, traceback.format_exc())
-            return protocol.serialize_error(
-                model,
-                ServiceError("An internal error has occurred.", code="InternalError",
-                             status=500, sender_fault=False), rid)
+            error = _internal_error()
+        return _error_response(protocol, model, error, rid)
+
+
+def _internal_error() -> ServiceError:
+    return ServiceError("An internal error has occurred.", code="InternalError", status=500,
+                        sender_fault=False)
+
+
+def _error_response(protocol, model: ServiceModel, error: ServiceError, rid: str
+                    ) -> HttpResponse:
+    """The error in the protocol's shape, whatever it holds: when it cannot be written (a
+    header no HTTP response can carry, a value the encoding refuses), the protocol's
+    InternalError; plain JSON only if even that fails."""
+    for candidate in (error, _internal_error()):
+        try:
+            response = protocol.serialize_error(model, candidate, rid)
+            _check_sendable(response)
+            return response
+        except Exception:  # noqa: BLE001
+            log.error("unwritable error %r: %s", candidate, traceback.format_exc())
+    return _plain_error(500, "InternalError", "An internal error has occurred.")
+
+
+def _check_sendable(response: HttpResponse) -> None:
+    """Raise ValueError when a header of the response cannot go on the wire: HTTP/1.1 carries
+    Latin-1 and no line breaks or NULs (uvicorn would answer a plain-text 500 or drop the
+    connection)."""
+    for name, value in response.headers.items():
+        if not isinstance(value, str) or any(c in value for c in "\r\n\x00"):
+            raise ValueError(f"header {name!r} cannot be sent: {value!r}")
+        (name + value).encode("latin-1")  # UnicodeEncodeError is a ValueError
+
 
 def _protocol_of(request: HttpRequest, model: ServiceModel) -> str:
     """The protocol this request speaks: a service may offer several (CloudWatch: cbor, json,

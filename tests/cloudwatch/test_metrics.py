@@ -3,6 +3,8 @@ API the Lambda runtime emits AWS/Lambda metrics through."""
 
 from __future__ import annotations
 
+import gzip
+import http.client
 import json
 import signal
 import threading
@@ -191,6 +193,16 @@ def test_put_metric_data_errors(make_cw, cw, ns):
             {"Name": "a", "Value": "1"}, {"Name": "a", "Value": "2"}]}]},
          "InvalidParameterValue", None),
         ({"Namespace": ns, "MetricData": []}, "MissingParameter", None),
+        # CloudWatch stores 0 and magnitudes from 2^-360 to 2^360, no NaN or infinity
+        *[({"Namespace": ns, "MetricData": [{"MetricName": "m", "Value": value}]},
+           "InvalidParameterValue",
+           f"The value {shown} for parameter MetricData.member.1.Value is invalid.")
+          for value, shown in ((1e300, "1.0E300"), (-1e-200, "-1.0E-200"),
+                               (float("nan"), "NaN"), (float("-inf"), "-Infinity"))],
+        ({"Namespace": ns, "MetricData": [{"MetricName": "m", "StatisticValues": {
+            "SampleCount": 1, "Sum": 1e109, "Minimum": 1, "Maximum": 1}}]},
+         "InvalidParameterValue", ("The value 1.0E109 for parameter "
+                                   "MetricData.member.1.StatisticValues.Sum is invalid.")),
     ]
     for kwargs, code, message in cases:
         got_code, got_message, response = error_of(cw.put_metric_data, **kwargs)
@@ -356,6 +368,27 @@ def test_compressed_request_body(server, cw, ns):
     data = [{"MetricName": f"big{i:03d}", "Value": 1} for i in range(400)]
     cw.put_metric_data(Namespace=ns, MetricData=data)
     assert len(cw.list_metrics(Namespace=ns)["Metrics"]) == 400
+
+
+def test_compressed_query_body(server, ns):
+    """The query protocol's PutMetricData, gzipped: the operation is found in the unwrapped
+    body. Only operations the model marks compressible are unwrapped (ListMetrics is not)."""
+    def post(form: str):
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        conn.request("POST", "/", body=gzip.compress(form.encode()), headers={
+            "Content-Type": "application/x-www-form-urlencoded", "Content-Encoding": "gzip",
+            "Authorization": "AWS4-HMAC-SHA256 Credential=test/20250101/us-east-1/monitoring/"
+                             "aws4_request, SignedHeaders=host, Signature=0"})
+        response = conn.getresponse()
+        return response.status, response.read()
+
+    status, body = post(f"Action=PutMetricData&Version=2010-08-01&Namespace={ns}"
+                        "&MetricData.member.1.MetricName=zipped&MetricData.member.1.Value=1")
+    assert status == 200, body
+    listed = server.client("cloudwatch").list_metrics(Namespace=ns)["Metrics"]
+    assert [m["MetricName"] for m in listed] == ["zipped"]
+    status, body = post(f"Action=ListMetrics&Version=2010-08-01&Namespace={ns}")
+    assert 400 <= status < 500, body
 
 
 def test_regions_are_separate(make_cw, cw, ns):

@@ -76,6 +76,12 @@ def test_create_table_validation(ddb):
     assert err["Message"] == ("One or more parameter values were invalid: ReadCapacityUnits and "
                               "WriteCapacityUnits must both be specified when BillingMode is "
                               "PROVISIONED")
+    # botocore's model leaves the key schema and attributes optional
+    err = error(ddb.create_table, TableName="v4", BillingMode="PAY_PER_REQUEST")
+    assert (err["Code"], err["Message"]) == (
+        "ValidationException", ("2 validation errors detected: Value null at "
+        "'attributeDefinitions' failed to satisfy constraint: Member must not be null; Value "
+        "null at 'keySchema' failed to satisfy constraint: Member must not be null"))
 
 
 def test_put_get_delete_items(ddb):
@@ -191,6 +197,44 @@ def test_update_expressions(ddb):
                               "function; operator: ADD, operand type: STRING")
 
 
+def test_remove_list_elements_by_their_indexes_before_the_update(ddb):
+    table = make_table(ddb)
+    key = {"pk": {"S": "l"}, "sk": {"N": "1"}}
+
+    def numbers(*values):
+        return {"L": [{"N": str(v)} for v in values]}
+
+    ddb.put_item(TableName=table, Item={**key, "l": numbers(1, 2, 3, 4, 5),
+                                        "m": {"M": {"l": numbers(1, 2, 3, 4, 5)}}})
+    new = ddb.update_item(TableName=table, Key=key,
+                          UpdateExpression="REMOVE l[0], l[1], l[2], m.l[4], m.l[0]",
+                          ReturnValues="ALL_NEW")["Attributes"]
+    assert new["l"] == numbers(4, 5) and new["m"] == {"M": {"l": numbers(2, 3, 4)}}
+    # SET and REMOVE in one expression: both name positions in the item as it was
+    new = ddb.update_item(TableName=table, Key=key, UpdateExpression="SET l[1] = :v REMOVE l[0]",
+                          ExpressionAttributeValues={":v": {"N": "9"}},
+                          ReturnValues="ALL_NEW")["Attributes"]
+    assert new["l"] == numbers(9)
+
+
+def test_updated_values_are_only_the_updated_paths(ddb):
+    table = make_table(ddb)
+    key = {"pk": {"S": "u"}, "sk": {"N": "1"}}
+    ddb.put_item(TableName=table, Item={**key, "top": {"S": "t"}, "other": {"S": "o"},
+                                        "m": {"M": {"a": {"N": "1"}, "b": {"N": "2"}}}})
+
+    def update(expression, mode):
+        values = {"ExpressionAttributeValues": {":v": {"N": "7"}}} if ":v" in expression else {}
+        return ddb.update_item(TableName=table, Key=key, UpdateExpression=expression,
+                               ReturnValues=mode, **values).get("Attributes")
+
+    assert update("SET m.a = :v, top = :v", "UPDATED_OLD") == {
+        "m": {"M": {"a": {"N": "1"}}}, "top": {"S": "t"}}
+    assert update("SET m.b = :v", "UPDATED_NEW") == {"m": {"M": {"b": {"N": "7"}}}}
+    assert update("REMOVE m.a", "UPDATED_OLD") == {"m": {"M": {"a": {"N": "7"}}}}
+    assert update("REMOVE m.b", "UPDATED_NEW") is None  # nothing left at the updated path
+
+
 def test_query(ddb):
     table = make_table(ddb)
     for i in range(12):
@@ -253,6 +297,8 @@ def test_global_secondary_index(ddb):
                            "Projection": {"ProjectionType": "KEYS_ONLY"}}])
     ddb.put_item(TableName=table, Item={"pk": {"S": "1"}, "sk": {"N": "1"},
                                         "email": {"S": "a@x"}, "other": {"S": "o"}})
+    indexes = ddb.describe_table(TableName=table)["Table"]["GlobalSecondaryIndexes"]
+    assert [i["IndexStatus"] for i in indexes] == ["ACTIVE"]  # CreateTable answered CREATING
     ddb.put_item(TableName=table, Item={"pk": {"S": "2"}, "sk": {"N": "1"}})
     result = ddb.query(TableName=table, IndexName="by-email",
                        KeyConditionExpression="email = :e",

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import re
 import urllib.request
 import uuid
+import zipfile
 
 import pytest
 from botocore.exceptions import ClientError
 
 from tests.errors import error_and_status as error_of
 from tests.lambda_.conftest import (
+    HANDLER,
     LAMBDA_TRUST,
     arn,
     make_role,
@@ -189,12 +192,45 @@ def test_limits(server, role, member, value, expected):
     assert message == f"1 validation error detected: {expected}"
 
 
-def test_bad_code(create):
+def _broken_zip(how: str) -> bytes:
+    """A zip whose listing reads, but which cannot be unpacked."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:  # stored: the bytes as written
+        archive.writestr("index.py", HANDLER)
+        if how == "file and directory":
+            archive.writestr("index.py/inner.py", HANDLER)
+    data = buffer.getvalue()
+    if how == "bad CRC":
+        return data.replace(b"return", b"RETURN", 1)
+    if how == "unknown compression":
+        return _method(data, 97)
+    return data
+
+
+def _method(data: bytes, method: int) -> bytes:
+    """`data` with every member's compression method (local and central headers) set."""
+    out = bytearray(data)
+    for signature, offset in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):
+        at = out.find(signature)
+        while at >= 0:
+            out[at + offset:at + offset + 2] = method.to_bytes(2, "little")
+            at = out.find(signature, at + 4)
+    return bytes(out)
+
+
+UNZIP = "Could not unzip uploaded file. Please check your file, then try to upload again."
+
+
+@pytest.mark.parametrize("code", [b"not a zip", "bad CRC", "unknown compression",
+                                  "file and directory"])
+def test_bad_code(create, code):
+    """AWS unpacks a package at upload: one it cannot unpack is refused then."""
     with pytest.raises(ClientError) as caught:
-        create(Code={"ZipFile": b"not a zip"})
-    assert error_of(caught) == ("InvalidParameterValueException",
-                                ("Could not unzip uploaded file. Please check your file, then "
-                                "try to upload again."), 400)
+        create(Code={"ZipFile": code if isinstance(code, bytes) else _broken_zip(code)})
+    assert error_of(caught) == ("InvalidParameterValueException", UNZIP, 400)
+
+
+def test_code_only_as_zip(create):
     with pytest.raises(ClientError) as caught:
         create(Code={"S3Bucket": "bucket", "S3Key": "key"})
     assert error_of(caught)[0] == "InvalidParameterValueException"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import gzip
 import hashlib
 import http.client
 import os
@@ -270,6 +271,21 @@ def test_aws_chunked_upload_with_trailer(server):
         "STREAMING-UNSIGNED-PAYLOAD-TRAILER", "x-amz-trailer": "x-amz-checksum-crc32"})
     response = conn.getresponse()
     assert response.status == 400 and b"<Code>BadDigest</Code>" in response.read()
+
+
+@pytest.mark.parametrize("checksums", ["when_supported", "when_required"])
+def test_gzip_content_encoding_is_the_objects_own(server, checksums):
+    """Content-Encoding: gzip on PutObject labels the object's bytes; S3 stores them as sent
+    (only CloudWatch's PutMetricData bodies are compressed by the client for the wire)."""
+    s3 = boto3.client("s3", endpoint_url=server.endpoint, region_name="us-east-1",
+                      aws_access_key_id="test", aws_secret_access_key="test",
+                      config=Config(request_checksum_calculation=checksums))
+    s3.create_bucket(Bucket="gzip-objects")
+    data = gzip.compress(b"compressed by the user " * 100)
+    s3.put_object(Bucket="gzip-objects", Key=checksums, Body=data, ContentEncoding="gzip")
+    got = s3.get_object(Bucket="gzip-objects", Key=checksums)
+    assert got["Body"].read() == data
+    assert got["ContentEncoding"] == "gzip" and got["ContentLength"] == len(data)
 
 
 def test_content_md5_is_checked(server):

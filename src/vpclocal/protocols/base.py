@@ -66,6 +66,13 @@ class Protocol:
         """A request that names no operation at all."""
         return self.unknown_operation(f"{request.method} {request.path}")
 
+    def bad_region(self, region: str, expected: str) -> ServiceError:
+        """The error for a SigV4 credential scoped to something no region is named. AWS's
+        query services answer it so (STS and IAM, seen in public issue threads); EC2's answer
+        is unconfirmed and taken to be the same."""
+        return ServiceError(f"Credential should be scoped to a valid region, not '{region}'. ",
+                            code="SignatureDoesNotMatch", status=403)
+
     validation_code = "ValidationException"
 
     def validate(self, params: dict, shape: Shape, service: ServiceModel) -> None:
@@ -86,6 +93,16 @@ def now_iso() -> str:
 
 
 def to_datetime(value) -> dt.datetime:
+    """A timestamp (datetime, epoch seconds, ISO 8601 or HTTP-date text) as an aware datetime;
+    ValueError for one no datetime holds (before year 1, after 9999, infinite, not a number),
+    whatever the platform's own error for it (OverflowError, OSError)."""
+    try:
+        return _to_datetime(value)
+    except (OverflowError, OSError) as exc:
+        raise ValueError(f"timestamp out of range: {value!r}") from exc
+
+
+def _to_datetime(value) -> dt.datetime:
     if isinstance(value, dt.datetime):
         return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
     if isinstance(value, (int, float)):
@@ -131,11 +148,23 @@ class BadValue(ValueError):
     """A value that does not fit its shape's type."""
 
 
+# The range of the model's integer types (Smithy: 32- and 64-bit signed).
+INTEGER_BITS = {"integer": 31, "long": 63}
+
+
+def in_range(number: int, kind: str) -> bool:
+    bound = 1 << INTEGER_BITS[kind]
+    return -bound <= number < bound
+
+
 def scalar_from_text(text: str, shape: Shape):
     kind = shape.type_name
     try:
         if kind in ("integer", "long"):
-            return int(text)
+            number = int(text)
+            if not in_range(number, kind):
+                raise BadValue(text)
+            return number
         if kind in ("float", "double"):
             return float(text)
         if kind == "boolean":
@@ -190,6 +219,8 @@ def _camel(name: str) -> str:
 
 
 def _java_repr(value) -> str:
+    if value is None:
+        return "null"
     if isinstance(value, list):
         return "[" + ", ".join(_java_repr(v) for v in value) + "]"
     if isinstance(value, bool):
@@ -305,14 +336,19 @@ def _check(value, shape: Shape, path: str, out: list[str], not_null: bool) -> No
     shown = f"Value at '{path}'" if _sensitive(shape) else f"Value '{_java_repr(value)}' at '{path}'"
     fail = f"{shown} failed to satisfy constraint: "
     out.extend(fail + reason for reason in _broken(value, shape))
+    # No served model has a sparse list or map: a null in one (JSON's null) is refused.
     if kind == "list" and isinstance(value, list):
         member = shape.member
         if member.type_name in ("structure", "list", "map"):
             for i, item in enumerate(value, 1):
-                if item is not None:
+                if item is None:
+                    out.append(f"Value null at '{path}.{i}.member' failed to satisfy "
+                               "constraint: Member must not be null")
+                else:
                     _check(item, member, f"{path}.{i}.member", out, not_null)
         elif any(item is None or _broken(item, member) for item in value):
-            rules = _constraints(member) + (["Member must not be null"] if not_null else [])
+            nulls = not_null or None in value
+            rules = _constraints(member) + (["Member must not be null"] if nulls else [])
             out.append(fail + "Member must satisfy constraint: [" + ", ".join(rules) + "]")
     elif kind == "map" and isinstance(value, dict):
         if any(_broken(key, shape.key) for key in value):
@@ -321,11 +357,15 @@ def _check(value, shape: Shape, path: str, out: list[str], not_null: bool) -> No
         inner = shape.value
         if inner.type_name in ("structure", "list", "map"):
             for key, item in value.items():
-                if item is not None:
+                if item is None:
+                    out.append(f"Value null at '{path}.{key}' failed to satisfy constraint: "
+                               "Member must not be null")
+                else:
                     _check(item, inner, f"{path}.{key}", out, not_null)
-        elif any(item is not None and _broken(item, inner) for item in value.values()):
-            out.append(fail + "Map value must satisfy constraint: ["
-                       + ", ".join(_constraints(inner)) + "]")
+        elif any(item is None or _broken(item, inner) for item in value.values()):
+            rules = _constraints(inner) + (
+                ["Member must not be null"] if None in value.values() else [])
+            out.append(fail + "Map value must satisfy constraint: [" + ", ".join(rules) + "]")
 
 
 def validation_message(problems: list[str]) -> str:

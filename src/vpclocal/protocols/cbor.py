@@ -7,8 +7,13 @@ from botocore.model import OperationModel, ServiceModel
 
 from vpclocal.errors import ServiceError
 from vpclocal.protocols.base import HttpRequest, HttpResponse
-from vpclocal.protocols.document import to_document
-from vpclocal.protocols.json_rpc import JsonProtocol, error_shape_for, query_error_header
+from vpclocal.protocols.document import MAX_NESTING, BadDocument, check_document, to_document
+from vpclocal.protocols.json_rpc import (
+    JsonProtocol,
+    error_shape_for,
+    query_error_header,
+    unreadable,
+)
 
 _HEADERS = {"content-type": "application/cbor", "smithy-protocol": "rpc-v2-cbor"}
 
@@ -23,11 +28,20 @@ class CborProtocol(JsonProtocol):
         return None
 
     def decode(self, body: bytes):
+        if not body:
+            return {}
         try:
-            return cbor2.loads(body) if body else {}
+            document = cbor2.loads(body)
+            check_document(document, deep=len(body) > MAX_NESTING)  # a level takes a byte
+        except BadDocument as exc:
+            raise unreadable(exc) from None
+        except RecursionError:
+            raise unreadable(BadDocument(f"the document is nested deeper than {MAX_NESTING} "
+                                         "levels")) from None
         except (cbor2.CBORDecodeError, ValueError, EOFError):
             raise ServiceError("Unable to parse the CBOR request body.",
                                code="SerializationException") from None
+        return document
 
     def serialize(self, operation: OperationModel, result: dict, request_id: str) -> HttpResponse:
         shape = operation.output_shape

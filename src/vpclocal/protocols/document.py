@@ -7,10 +7,71 @@ how timestamps and blobs travel; each protocol passes its own encoders.
 from __future__ import annotations
 
 import base64
+import json
+import re
 
 from botocore.model import Shape
 
-from vpclocal.protocols.base import BadValue, format_timestamp, to_datetime
+from vpclocal.protocols.base import BadValue, format_timestamp, in_range, to_datetime
+
+# How deep a request document may nest. AWS does not publish its parsers' limit (Jackson, which
+# many of its services use, stops at 1,000 levels); vpclocal stops at 256: deeper than any
+# served model's shapes reach (DynamoDB's 32 levels of attribute values take 66), shallow enough
+# for the shape-guided walks that follow, which recurse once per level.
+MAX_NESTING = 256
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+class BadDocument(ValueError):
+    """A request document no service would read: too deeply nested, or a string holding a
+    lone UTF-16 surrogate (JSON's "\\ud800"), which no store, log or reply can encode."""
+
+
+def load_json(body: bytes):
+    """The JSON document of a request body; ValueError when it is not JSON, BadDocument when
+    it is JSON no service would read."""
+    try:
+        document = json.loads(body)
+    except RecursionError:
+        raise BadDocument(f"the document is nested deeper than {MAX_NESTING} levels") from None
+    # cheap tests first: a document this deep holds this many brackets, a lone surrogate an
+    # escape of one
+    deep = body.count(b"[") + body.count(b"{") > MAX_NESTING
+    check_document(document, deep=deep, strings=bool(_SURROGATE_ESCAPE.search(body)))
+    return document
+
+
+def check_document(document, *, deep: bool = True, strings: bool = False) -> None:
+    """Raise BadDocument for a document nested deeper than MAX_NESTING levels (`deep`) or, with
+    `strings`, holding a lone surrogate in a string or key."""
+    if not deep and not strings:
+        return
+    stack = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            if strings and any(_lone_surrogate(k) for k in value):
+                raise BadDocument("a string holds a lone UTF-16 surrogate")
+            children = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            if strings and isinstance(value, str) and _lone_surrogate(value):
+                raise BadDocument("a string holds a lone UTF-16 surrogate")
+            continue
+        if deep and depth > MAX_NESTING:
+            raise BadDocument(f"the document is nested deeper than {MAX_NESTING} levels")
+        stack.extend((child, depth + 1) for child in children)
+
+
+def _lone_surrogate(text) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    except AttributeError:  # not a string (a CBOR key may be a number)
+        pass
+    return False
 
 
 def _key(shape: Shape, name: str) -> str:
@@ -88,8 +149,20 @@ def from_document(value, shape: Shape, path: str = ""):
             return base64.b64decode(value, validate=True)
         except (ValueError, TypeError):
             raise BadValue(path) from None
+    if kind in ("float", "double") and value in ("NaN", "Infinity", "-Infinity"):
+        return float(value)  # how the JSON protocols write what JSON has no number for
     expected = _TYPES.get(kind)
     if expected and (not isinstance(value, expected)
                      or (kind != "boolean" and isinstance(value, bool))):
         raise BadValue(path)
+    if kind in INTEGER_KINDS and not in_range(value, kind):
+        raise BadValue(path)
+    if kind in ("float", "double") and isinstance(value, int):
+        try:
+            return float(value)  # a JSON integer beyond a double's range (1 and 400 zeros)
+        except OverflowError:
+            raise BadValue(path) from None
     return value
+
+
+INTEGER_KINDS = ("integer", "long")

@@ -13,7 +13,21 @@ from vpclocal.protocols.base import (
     HttpResponse,
     Protocol,
 )
-from vpclocal.protocols.document import from_document, to_document
+from vpclocal.protocols.document import BadDocument, from_document, load_json, to_document
+
+
+def bad_signature_region(region: str) -> ServiceError:
+    """A credential scoped to no region, as AWS's JSON and REST-JSON services answer it (the
+    code of their signature errors; the message the query services' one)."""
+    return ServiceError(f"Credential should be scoped to a valid region, not '{region}'. ",
+                        code="InvalidSignatureException", status=403)
+
+
+def unreadable(exc: BadDocument) -> ServiceError:
+    """A body no service would read (nested too deeply, a lone surrogate): the wording is
+    vpclocal's, the code the one AWS's JSON services answer an unparsable body with."""
+    return ServiceError(f"The request body could not be read: {exc}.",
+                        code="SerializationException")
 
 
 def error_shape_for(service: ServiceModel, code: str) -> Shape | None:
@@ -50,9 +64,16 @@ class JsonProtocol(Protocol):
         return ServiceError(f"Operation {name} is not supported.",
                             code="UnknownOperationException")
 
+    def bad_region(self, region: str, expected: str) -> ServiceError:
+        return bad_signature_region(region)
+
     def decode(self, body: bytes):
+        if not body.strip():
+            return {}
         try:
-            return json.loads(body) if body.strip() else {}
+            return load_json(body)
+        except BadDocument as exc:
+            raise unreadable(exc) from None
         except ValueError:
             raise ServiceError("Start of structure or map found where not expected.",
                                code="SerializationException") from None
@@ -66,6 +87,8 @@ class JsonProtocol(Protocol):
 
     def read_input(self, document, shape: Shape, service: ServiceModel) -> dict:
         try:
+            if not isinstance(document, dict):  # the input is a structure: null, [] or 1 not
+                raise BadValue("")
             params = from_document(document, shape)
         except BadValue as exc:
             where = f" at '{exc.args[0]}'" if exc.args and exc.args[0] else ""

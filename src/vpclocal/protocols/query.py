@@ -358,10 +358,12 @@ class Ec2Protocol(QueryProtocol):
                 key = self.member_name(shape.members[name], name)
                 raise ServiceError(
                     f"The request must contain the parameter {key}", code="MissingParameter")
-        # Page sizes are checked against the model's range, in EC2's words.
+        # Page sizes are checked against the model's range, in EC2's words; where the model
+        # gives no minimum, a page holds at least one item (vpclocal's bound: AWS documents
+        # 5 for most of these).
         limit, member = params.get("MaxResults"), shape.members.get("MaxResults")
         if isinstance(limit, int) and member is not None:
-            low, high = member.metadata.get("min"), member.metadata.get("max")
+            low, high = member.metadata.get("min", 1), member.metadata.get("max")
             if low is not None and limit < low:
                 raise ServiceError(f"Value ( {limit} ) for parameter maxResults is invalid. "
                                    f"Expecting a value greater than {low}.",

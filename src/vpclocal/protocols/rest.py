@@ -128,6 +128,12 @@ class RestProtocol(Protocol):
         """The error for a value that does not fit its shape."""
         raise NotImplementedError
 
+    def bad_argument(self, name: str, text: str | None, member: Shape,
+                     exc: BadValue) -> ServiceError:
+        """The error for a URI label, query parameter or header (`name` on the wire, `text`
+        as sent) that does not fit its member's shape; by default the body's."""
+        return self.bad_body(exc)
+
     def parse(self, request: HttpRequest, operation: OperationModel) -> dict:
         shape = operation.input_shape
         if shape is None:
@@ -137,25 +143,28 @@ class RestProtocol(Protocol):
         params: dict = {}
         payload = shape.serialization.get("payload")
         body_members = False
-        try:
-            for name, member in shape.members.items():
-                where = member.serialization.get("location")
-                key = member.serialization.get("name", name)
+        for name, member in shape.members.items():
+            where = member.serialization.get("location")
+            key = member.serialization.get("name", name)
+            text = None
+            try:
                 if where == "uri":
                     if key in labels:
-                        params[name] = scalar_from_text(labels[key], member)
+                        text = labels[key]
+                        params[name] = scalar_from_text(text, member)
                 elif where == "querystring":
                     if member.type_name == "map":
                         params[name] = {k: v[0] for k, v in request.query.items()}
                     elif member.type_name == "list" and key in request.query:
-                        params[name] = [scalar_from_text(v, member.member)
+                        params[name] = [scalar_from_text(text := v, member.member)
                                         for v in request.query[key]]
                     elif key in request.query:
-                        params[name] = scalar_from_text(request.query[key][0], member)
+                        text = request.query[key][0]
+                        params[name] = scalar_from_text(text, member)
                 elif where == "header":
-                    value = request.headers.get(key.lower())
-                    if value is not None:
-                        params[name] = header_value(value, member)
+                    text = request.headers.get(key.lower())
+                    if text is not None:
+                        params[name] = header_value(text, member)
                 elif where == "headers":
                     prefix = key.lower()
                     found = {k[len(prefix):]: v for k, v in request.headers.items()
@@ -164,6 +173,9 @@ class RestProtocol(Protocol):
                         params[name] = found
                 elif where is None and name != payload:
                     body_members = True
+            except BadValue as exc:
+                raise self.bad_argument(key, text, member, exc) from None
+        try:
             kind = shape.members[payload].type_name if payload else None
             if kind == "blob":
                 if request.body:

@@ -12,8 +12,8 @@ from botocore.model import OperationModel, ServiceModel, Shape
 
 from vpclocal.errors import ServiceError
 from vpclocal.protocols.base import BadValue, HttpResponse
-from vpclocal.protocols.document import from_document, to_document
-from vpclocal.protocols.json_rpc import error_shape_for
+from vpclocal.protocols.document import BadDocument, from_document, load_json, to_document
+from vpclocal.protocols.json_rpc import bad_signature_region, error_shape_for
 from vpclocal.protocols.rest import RestProtocol
 
 
@@ -24,6 +24,9 @@ class RestJsonProtocol(RestProtocol):
     def unknown_operation(self, name: str) -> ServiceError:
         return ServiceError(f"No operation matches {name}.", code="UnknownOperationException",
                             status=404)
+
+    def bad_region(self, region: str, expected: str) -> ServiceError:
+        return bad_signature_region(region)
 
     def body_params(self, body: bytes, shape: Shape, payload: str | None) -> dict:
         document = self._json(body)
@@ -43,7 +46,10 @@ class RestJsonProtocol(RestProtocol):
     @staticmethod
     def _json(body: bytes):
         try:
-            return json.loads(body)
+            return load_json(body)
+        except BadDocument as exc:
+            raise ServiceError(f"Could not parse request body into json: {exc}",
+                               code="SerializationException") from None
         except ValueError:
             raise ServiceError("Could not parse request body into json: Unexpected character",
                                code="SerializationException") from None

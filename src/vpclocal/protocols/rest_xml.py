@@ -175,12 +175,55 @@ class RestXmlProtocol(RestProtocol):
         return ServiceError(f"vpclocal does not implement the S3 operation {name}.",
                             code="NotImplemented", status=501)
 
+    def bad_region(self, region: str, expected: str) -> ServiceError:
+        # S3's answer to a credential scoped to another region, with the one it expects
+        return ServiceError(f"The authorization header is malformed; the region '{region}' is "
+                            f"wrong; expecting '{expected}'", code="AuthorizationHeaderMalformed",
+                            Region=expected)
+
     def missing_operation(self, request: HttpRequest) -> ServiceError:
         return ServiceError("The specified method is not allowed against this resource.",
                             code="MethodNotAllowed", status=405)
 
     def validate(self, params: dict, shape: Shape, service: ServiceModel) -> None:
-        """S3 checks its inputs operation by operation (InvalidArgument...), not by model."""
+        """S3 checks most of its inputs operation by operation (InvalidArgument...); what the
+        model says is checked here: the range of numbers in the query string and headers, the
+        XML body's required elements, and the values `response-*` parameters put in headers."""
+        for name, member in shape.members.items():
+            value = params.get(name)
+            wire = member.serialization.get("name", name)
+            if value is None or member.serialization.get("location") not in (
+                    "querystring", "header"):
+                continue
+            meta = member.metadata
+            if member.type_name in ("integer", "long") and (
+                    value < meta.get("min", value) or value > meta.get("max", value)):
+                # S3's wording for max-keys ("Argument maxKeys must be an integer between 0
+                # and 2147483647"), with the name as sent
+                raise invalid_argument(f"Argument {wire} must be an integer between "
+                                       f"{meta.get('min', 0)} and {meta.get('max', 2**31 - 1)}",
+                                       wire, value)
+            if wire.startswith("response-") and isinstance(value, str):
+                if not _latin_1(value):
+                    raise invalid_argument("Header value cannot be represented using "
+                                           "ISO-8859-1.", wire, value)
+                if _CONTROL.search(value):  # wording vpclocal's
+                    raise invalid_argument("Header value cannot hold control characters.",
+                                           wire, value)
+        payload = shape.serialization.get("payload")
+        if payload and shape.members[payload].type_name == "structure":
+            if params.get(payload) is None:
+                if payload in shape.required_members:
+                    raise ServiceError("Request Body is empty",
+                                       code="MissingRequestBodyError")
+            elif _incomplete(params[payload], shape.members[payload]):
+                raise self.bad_body()
+
+    def bad_argument(self, name: str, text: str | None, member: Shape,
+                     exc: BadValue) -> ServiceError:
+        # wording vpclocal's (S3 words each argument's own: "Part number must be an integer
+        # between 1 and 10000, inclusive"); the code and fields are S3's
+        return invalid_argument(f"Invalid value for argument {name}", name, text)
 
     def body_params(self, body: bytes, shape: Shape, payload: str | None) -> dict:
         if payload:
@@ -247,6 +290,37 @@ class RestXmlProtocol(RestProtocol):
         headers = {"content-type": "application/xml", "x-amz-request-id": request_id,
                    "x-amz-id-2": host, **error.headers}
         return HttpResponse(error.status, headers, "".join(parts).encode())
+
+
+def invalid_argument(message: str, name: str, value) -> ServiceError:
+    return ServiceError(message, code="InvalidArgument", ArgumentName=name,
+                        ArgumentValue=value)
+
+
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f]")  # a tab is a header's own
+
+
+def _latin_1(text: str) -> bool:
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _incomplete(value, shape: Shape) -> bool:
+    """Whether an XML body's value lacks an element the model requires."""
+    kind = shape.type_name
+    if kind == "structure":
+        return any(value.get(name) is None for name in shape.required_members) or any(
+            _incomplete(value[name], member) for name, member in shape.members.items()
+            if value.get(name) is not None)
+    if kind == "list":
+        return any(_incomplete(item, shape.member) for item in value)
+    if kind == "map":
+        return any(_incomplete(item, shape.value) for item in value.values()
+                   if item is not None)
+    return False
 
 
 def host_id() -> str:

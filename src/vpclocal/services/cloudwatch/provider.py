@@ -14,6 +14,7 @@ import json
 import math
 import operator
 import re
+from decimal import Decimal
 
 from vpclocal.errors import ServiceError
 from vpclocal.services.base import Provider, RequestContext
@@ -218,7 +219,7 @@ def _check_datum(datum: dict, where: str, now_s: int) -> None:
     numbers += [("Values", v) for v in datum.get("Values") or []]
     numbers += [("Counts", v) for v in datum.get("Counts") or []]
     for name, value in numbers:
-        if math.isnan(value) or math.isinf(value):
+        if not _storable(value):
             raise invalid_value(f"The value {_java(value)} for parameter {where}.{name} is "
                                 "invalid.")
     if datum.get("Counts") and len(datum["Counts"]) != len(datum.get("Values") or []):
@@ -240,8 +241,25 @@ def _check_datum(datum: dict, where: str, now_s: int) -> None:
                                 "than two hours in the future.")
 
 
+def _storable(value: float) -> bool:
+    """CloudWatch's range for a value: 0 or a magnitude from 2^-360 to 2^360 (PutMetricData's
+    documentation: "CloudWatch rejects values that are either too small or too large";
+    NaN and the infinities are refused too)."""
+    return value == 0 or (not math.isnan(value) and 2.0 ** -360 <= abs(value) <= 2.0 ** 360)
+
+
 def _java(value: float) -> str:
-    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    """A double as Java's Double.toString writes it (NaN, Infinity, 1.5, 1.0E300)."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    if value == 0 or 1e-3 <= abs(value) < 1e7:
+        return repr(float(value))
+    shortest = Decimal(repr(abs(float(value))))  # the fewest digits that read back as value
+    digits = "".join(map(str, shortest.as_tuple().digits)).rstrip("0")
+    sign = "-" if value < 0 else ""
+    return f"{sign}{digits[0]}.{digits[1:] or '0'}E{shortest.adjusted()}"
 
 
 def _window(start, end, period: int, name: str) -> tuple[int, int, int]:

@@ -593,13 +593,30 @@ def _remove(item: dict, parts: list) -> None:
         parent["M"].pop(last, None)
 
 
+def _remove_elements(item: dict, paths: list[list]) -> None:
+    """REMOVE of list elements: every index names a position in the list as it was before the
+    update (REMOVE l[0], l[1] on [a, b, c] leaves [c]), so all the lists are found first and
+    each loses its elements from the highest index down."""
+    doomed: dict[int, tuple[list, set[int]]] = {}
+    for parts in paths:
+        parent = _parent(item, parts)
+        if parent is not None and "L" in parent and parts[-1] < len(parent["L"]):
+            doomed.setdefault(id(parent["L"]), (parent["L"], set()))[1].add(parts[-1])
+    for items, indexes in doomed.values():
+        for index in sorted(indexes, reverse=True):
+            del items[index]
+
+
 def apply_update(item: dict, actions: list[tuple]) -> dict:
     """A new item with the actions applied (values computed against the old item)."""
     old = item
     new = copy.deepcopy(item)
+    elements = []  # list elements to remove, once every other action is done
     for clause, parts, node in actions:
         if clause == "SET":
             _assign(new, parts, _update_value(node, old))
+        elif clause == "REMOVE" and isinstance(parts[-1], int):
+            elements.append(parts)
         elif clause == "REMOVE":
             _remove(new, parts)
         elif clause == "ADD":
@@ -639,8 +656,15 @@ def apply_update(item: dict, actions: list[tuple]) -> dict:
                 _assign(new, parts, {kind: kept})
             else:
                 _remove(new, parts)
+    _remove_elements(new, elements)
     return new
 
 
 def top_level_names(actions: list[tuple]) -> set[str]:
     return {parts[0] for _, parts, _ in actions}
+
+
+def updated_paths(actions: list[tuple]) -> list[list]:
+    """The document paths an update writes: what ReturnValues UPDATED_OLD / UPDATED_NEW show
+    (a nested SET m.a returns {m: {a: ...}}, not m's other members)."""
+    return [parts for _, parts, _ in actions]

@@ -2,8 +2,9 @@
 
 Tables are records of `dynamodb_tables`; the items of a table are records of
 `dynamodb_items/<table>`, keyed by their primary key (canonical JSON), holding the item in the
-stored form of `values.py`. A table is ACTIVE as soon as it exists (CreateTable answers
-CREATING, as AWS does, and the next DescribeTable ACTIVE), so waiters return at once.
+stored form of `values.py`. A table and its indexes are ACTIVE as soon as they exist
+(CreateTable answers CREATING, as AWS does, and the next DescribeTable ACTIVE), so waiters
+return at once.
 
 Messages follow DynamoDB's as seen in public issue threads; where a wording is not confirmed
 the line says so.
@@ -11,12 +12,13 @@ the line says so.
 
 from __future__ import annotations
 
+import copy
 import json
 import uuid
 import zlib
 
 from vpclocal.errors import ServiceError
-from vpclocal.protocols.base import now_iso
+from vpclocal.protocols.base import now_iso, validation_message
 from vpclocal.services.base import Provider, RequestContext
 from vpclocal.services.dynamodb import expressions as E
 from vpclocal.services.dynamodb import values as V
@@ -177,7 +179,9 @@ class DynamoDbProvider(Provider):
         return f"arn:aws:dynamodb:{ctx.region}:{ctx.account_id}:table/{name}"
 
     def describe(self, ctx: RequestContext, record: dict) -> dict:
-        out = {k: v for k, v in record.items() if not k.startswith("_")}
+        # a copy to the indexes' own dicts: the counts below (and CreateTable's CREATING) are
+        # this answer's, never written into the stored record
+        out = copy.deepcopy({k: v for k, v in record.items() if not k.startswith("_")})
         items = ctx.tx.all(items_kind(record["TableName"]))
         out["ItemCount"] = len(items)
         out["TableSizeBytes"] = sum(V.item_size(i) for i in items.values())
@@ -187,6 +191,10 @@ class DynamoDbProvider(Provider):
                 present = [i for i in items.values() if all(n in i for n in schema.names)]
                 index["ItemCount"] = len(present)
                 index["IndexSizeBytes"] = sum(V.item_size(i) for i in present)
+                if kind == "GlobalSecondaryIndexes":
+                    # built at once, as the table is (tables stored by earlier versions kept
+                    # CREATING in their record)
+                    index["IndexStatus"] = "ACTIVE"
         return out
 
     # ---- tables -----------------------------------------------------------------------------
@@ -195,6 +203,13 @@ class DynamoDbProvider(Provider):
         name = p["TableName"]
         if ctx.tx.get(TABLES, name) is not None:
             raise ServiceError(f"Table already exists: {name}", code="ResourceInUseException")
+        # botocore's model leaves these two optional; a table cannot be made without them
+        # (worded as the model's required members are, unconfirmed for these)
+        absent = [f"Value null at '{key[0].lower() + key[1:]}' failed to satisfy constraint: "
+                  "Member must not be null" for key in ("AttributeDefinitions", "KeySchema")
+                  if p.get(key) is None]
+        if absent:
+            raise validation(validation_message(absent))
         definitions = p["AttributeDefinitions"]
         defined = [d["AttributeName"] for d in definitions]
         key_names = [k["AttributeName"] for k in p["KeySchema"]]
@@ -403,15 +418,11 @@ class DynamoDbProvider(Provider):
         new = table.check_item(V.wire_item(new))
         ctx.tx.put(kind, item_id, new)
         out = self._written(p, table, old)  # ALL_OLD
-        changed = E.top_level_names(actions)
         if mode == "ALL_NEW":
             out["Attributes"] = V.wire_item(new)
-        elif mode == "UPDATED_OLD" and old is not None:
-            picked = {k: v for k, v in old.items() if k in changed}
-            if picked:
-                out["Attributes"] = V.wire_item(picked)
-        elif mode == "UPDATED_NEW":
-            picked = {k: v for k, v in new.items() if k in changed}
+        elif mode in ("UPDATED_OLD", "UPDATED_NEW"):
+            picked = E.project((old or {}) if mode == "UPDATED_OLD" else new,
+                               E.updated_paths(actions))
             if picked:
                 out["Attributes"] = V.wire_item(picked)
         return out

@@ -7,6 +7,7 @@ import hashlib
 import io
 import os
 import zipfile
+import zlib
 from pathlib import Path
 
 from vpclocal.services.lambda_.errors import lambda_error
@@ -34,12 +35,33 @@ def check_code(code: dict, operation: str) -> bytes:
         raise lambda_error("request_too_large", limit=REQUEST_LIMIT, operation=operation)
     try:
         with zipfile.ZipFile(io.BytesIO(blob)) as archive:
-            unzipped = sum(info.file_size for info in archive.infolist())
-    except (zipfile.BadZipFile, ValueError, EOFError):
+            infos = archive.infolist()
+            if sum(info.file_size for info in infos) >= CODE_SIZE_UNZIPPED:
+                raise lambda_error("unzipped_size", limit=CODE_SIZE_UNZIPPED)
+            # AWS unpacks a package when it is uploaded and refuses one it cannot unpack; so
+            # does vpclocal, rather than at the first invoke: every member must read back
+            # (its compression method known, not encrypted, its CRC right) and have a place
+            # in the tree
+            if archive.testzip() is not None or not _unpackable(infos):
+                raise lambda_error("bad_zip")
+    except (zipfile.BadZipFile, ValueError, EOFError, NotImplementedError, RuntimeError,
+            zlib.error):
         raise lambda_error("bad_zip") from None
-    if unzipped >= CODE_SIZE_UNZIPPED:
-        raise lambda_error("unzipped_size", limit=CODE_SIZE_UNZIPPED)
     return blob
+
+
+def _unpackable(infos: list[zipfile.ZipInfo]) -> bool:
+    """Whether every member can be written where the runtime's extraction (zipfile's) puts it:
+    no path both a file and a directory, no file without a name, no name longer than a file
+    system allows. Like zipfile, '', '.' and '..' parts are dropped."""
+    files, dirs = set(), set()
+    for info in infos:
+        parts = tuple(p for p in info.filename.split("/") if p not in ("", ".", ".."))
+        if any(len(p.encode()) > 255 for p in parts) or not (parts or info.is_dir()):
+            return False
+        dirs.update(parts[:i] for i in range(1, len(parts)))
+        (dirs if info.is_dir() else files).add(parts)
+    return not files & dirs
 
 
 def save_zip(app, blob: bytes) -> dict:

@@ -130,6 +130,10 @@ class InvokeOperations:
             except ValueError:
                 raise _invalid_content("Could not parse request body into json: Could not "
                                        "parse payload into json: Unexpected character") from None
+            except RecursionError:  # ~1,000 levels deep: where AWS's parser stops too
+                raise _invalid_content("Could not parse request body into json: Could not "
+                                       "parse payload into json: the document is nested too "
+                                       "deeply") from None
         client_context = None
         if p.get("ClientContext"):
             try:
