@@ -5,10 +5,13 @@ needs (user + network namespaces, veth, nftables)."""
 
 from __future__ import annotations
 
+import json
 import os
+import pwd
 import subprocess
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -100,3 +103,18 @@ def until(check, timeout: float, what, interval: float = 0.05):
             raise AssertionError(f"not within {timeout:g} s: {what() if callable(what) else what}")
         time.sleep(interval)
     return result
+
+
+def as_an_ordinary_user(script: str) -> dict:
+    """Run `script` (stdlib and vpclocal only; it prints one JSON line) as an ordinary user:
+    nobody, when the tests run as root. sys.argv[1:] are vpclocal's src and the repository."""
+    user = {}
+    if os.geteuid() == 0:
+        nobody = pwd.getpwnam("nobody")
+        user = {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(["/usr/bin/python3", "-c", script, str(root / "src"), str(root)],
+                          capture_output=True, text=True, timeout=60, check=False, cwd="/",
+                          **user)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)

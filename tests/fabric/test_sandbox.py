@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import pwd
 import signal
 import subprocess
 import sys
@@ -14,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fabric.conftest import host_state, needs_fabric
+from tests.fabric.conftest import as_an_ordinary_user, host_state, needs_fabric
 from tests.network.builder import Net
 from vpclocal.fabric import Fabric, Sandbox
 
@@ -151,14 +149,5 @@ print(json.dumps({"addr": shown, "has_rules": "ingress" in rules}))
 
 def test_an_ordinary_user_builds_the_fabric():
     """Where the kernel allows unprivileged user namespaces, the fabric needs no root."""
-    if os.geteuid() != 0:
-        user = {}
-    else:  # become an ordinary user (the test runs as root in CI)
-        nobody = pwd.getpwnam("nobody")
-        user = {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}
-    proc = subprocess.run(["/usr/bin/python3", "-c", UNPRIVILEGED, str(ROOT / "src"), str(ROOT)],
-                          capture_output=True, text=True, timeout=60, check=False, cwd="/",
-                          **user)
-    assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout)
+    out = as_an_ordinary_user(UNPRIVILEGED)
     assert "10.0.2." in out["addr"] and out["has_rules"], out

@@ -4,16 +4,13 @@ silent fallback."""
 
 from __future__ import annotations
 
-import json
 import os
-import pwd
-import subprocess
 from pathlib import Path
 from unittest import mock
 
 import pytest
 
-from tests.fabric.conftest import VARIANTS, needs_fabric, variant_fabric
+from tests.fabric.conftest import VARIANTS, as_an_ordinary_user, needs_fabric, variant_fabric
 from tests.fabric.test_fail_closed import kernel_refuses_rewrite
 from vpclocal.fabric import Fabric, FabricError
 
@@ -106,14 +103,6 @@ def test_an_ordinary_user_gets_the_internet_gateway_of_the_probed_variant():
     """The server as an ordinary user (nobody, when the tests run as root): the probed
     variant's 1:1 NAT carries the internet to a public IP (port 80 open, 443 not) and back
     out to the internet."""
-    user = {}
-    if os.geteuid() == 0:
-        nobody = pwd.getpwnam("nobody")
-        user = {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}
-    proc = subprocess.run(["/usr/bin/python3", "-c", AS_A_USER, str(ROOT / "src"), str(ROOT)],
-                          capture_output=True, text=True, timeout=60, check=False, cwd="/",
-                          **user)
-    assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout)
+    out = as_an_ordinary_user(AS_A_USER)
     assert out["variant"] == f"userns/{VARIANTS[0][1]}", out
     assert out["ok"] == [True, False, True], out
