@@ -68,3 +68,42 @@ def test_a_function_cannot_reach_anothers_runtime_api(tmp_path):
         assert error is None and again["pid"] == seen["pid"], again
     finally:
         server.stop()
+
+
+def test_links_planted_at_a_run_directory_are_not_followed(tmp_path):
+    """A database's run directory sits in the shared temp dir at a predictable path: function
+    code (here: a directory of another uid with a link to a root-only file) gets there first.
+    The server removes what is not its own and writes its password file anew, never through
+    the link."""
+    from vpclocal.engines.base import socket_dir
+
+    data = tmp_path / "data"
+    victim = tmp_path / "victim"
+    victim.write_text("secret\n")
+    victim.chmod(0o600)
+    planted = socket_dir(data / "rds" / "us-east-1" / "pgdb")
+    planted.mkdir(mode=0o777)
+    os.chown(planted, 200_123, 200_123)
+    (planted / "pw").symlink_to(victim)
+    with mock.patch.dict(os.environ, {"VPCLOCAL_FABRIC": "0"}):
+        server = Server(data).start()
+    try:
+        ec2, rds = server.client("ec2"), server.client("rds")
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24",
+                                     AvailabilityZone=f"us-east-1{z}")["Subnet"]["SubnetId"]
+                   for i, z in ((1, "a"), (2, "b"))]
+        rds.create_db_subnet_group(DBSubnetGroupName="g", DBSubnetGroupDescription="g",
+                                   SubnetIds=subnets)
+        rds.create_db_instance(DBInstanceIdentifier="pgdb", DBInstanceClass="db.t3.micro",
+                               Engine="postgres", MasterUsername="master",
+                               MasterUserPassword="password123", AllocatedStorage=20,
+                               DBSubnetGroupName="g")
+        rds.get_waiter("db_instance_available").wait(DBInstanceIdentifier="pgdb",
+                                                     WaiterConfig={"Delay": 1})
+        st = os.lstat(victim)
+        assert victim.read_text() == "secret\n" and st.st_uid == 0 and st.st_mode & 0o777 == 0o600
+        st = os.lstat(planted)
+        assert not os.path.islink(planted) and st.st_uid != 200_123 and st.st_mode & 0o077 == 0
+    finally:
+        server.stop()

@@ -7,6 +7,7 @@ fabric publishes it at its ENI's private address (fabric/published.py).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import pwd
@@ -14,6 +15,7 @@ import random
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import tempfile
 import time
@@ -87,11 +89,15 @@ def server_user(name: str) -> pwd.struct_passwd | None:
 
 def own_dir(path: Path, user: pwd.struct_passwd | None, mode: int = 0o700) -> Path:
     """Create a directory the server user owns, and let that user reach it: as root, give
-    others search (not read) permission on the ancestors that lack it."""
+    others search (not read) permission on the ancestors that lack it. Whatever stands at
+    `path` and is not ours goes first, never followed: run directories sit in the shared
+    temp dir at a predictable path, where function code could plant a link."""
+    _claim(path, user)
     path.mkdir(parents=True, exist_ok=True)
-    os.chmod(path, mode)
+    _claim(path, user)  # (a race: planted between the look and the mkdir)
+    os.chmod(path, mode, follow_symlinks=False)
     if user is not None:
-        os.chown(path, user.pw_uid, user.pw_gid)
+        os.chown(path, user.pw_uid, user.pw_gid, follow_symlinks=False)
         for parent in path.resolve().parents:
             st = parent.stat()
             if not st.st_mode & 0o001:
@@ -99,12 +105,31 @@ def own_dir(path: Path, user: pwd.struct_passwd | None, mode: int = 0o700) -> Pa
     return path
 
 
+def _claim(path: Path, user: pwd.struct_passwd | None) -> None:
+    """Remove what stands at `path` unless it is a directory of ours (or of `user`)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    ours = {os.geteuid()} | ({user.pw_uid} if user is not None else set())
+    if stat.S_ISDIR(st.st_mode) and st.st_uid in ours:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        shutil.rmtree(path)  # someone else's directory (rmtree follows no link in it)
+    else:
+        os.unlink(path)  # a link or a file: removed, never followed
+
+
 def write_private(path: Path, text: str, user: pwd.struct_passwd | None) -> Path:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    """A 0600 file for the server user, made anew: a link planted at `path` is removed, never
+    written through."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w") as fh:
+        if user is not None:
+            os.fchown(fh.fileno(), user.pw_uid, user.pw_gid)
         fh.write(text)
-    if user is not None:
-        os.chown(path, user.pw_uid, user.pw_gid)
     return path
 
 

@@ -35,7 +35,6 @@ If the sandbox dies under a placement, it is placed again in the new one.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import itertools
 import logging
 import os
@@ -70,6 +69,7 @@ class Placements:
         self.relays: dict[str, tuple[Space, asyncio.Server]] = {}  # key -> its relay
         self._lock: asyncio.Lock | None = None  # made on the server's loop
         self._turn = itertools.count()
+        self._ca_copies: Path | None = None  # function_env's directory (made on first use)
 
     def _can_enter(self) -> None:
         """Raise Unplaceable unless the server can put a process in the sandbox's namespaces."""
@@ -251,21 +251,25 @@ class Placements:
         """What a function in the fabric needs to reach the AWS public endpoints the way
         unchanged code does on AWS: S3 and DynamoDB at their public names (across the VPC to
         the simulated internet, so only through a NAT gateway or a gateway endpoint), trusting
-        the local CA. Functions run as another user: they get a copy of the CA files where
-        that user can read them."""
+        the local CA. Functions run as other users: they get a copy of the CA files where
+        they can read them, in a directory of this server's made with an unguessable name
+        (mkdtemp: function code cannot plant a link there beforehand)."""
         service = self.service
         if service.internet is None or not service.internet.running:
             return {}
         env = {"AWS_ENDPOINT_URL_S3": f"https://s3.{region}.amazonaws.com",
                "AWS_ENDPOINT_URL_DYNAMODB": f"https://dynamodb.{region}.amazonaws.com"}
-        digest = hashlib.sha1(str(Path(service.data_dir).resolve()).encode()).hexdigest()[:12]
-        public = Path(tempfile.gettempdir()) / f"vpclocal-ca-{digest}"  # one per data dir
-        public.mkdir(mode=0o755, exist_ok=True)
+        if self._ca_copies is None:
+            self._ca_copies = Path(tempfile.mkdtemp(prefix="vpclocal-ca-"))
+            self._ca_copies.chmod(0o755)
         for name, path in service.trust_env().items():
-            copy = public / Path(path).name
+            copy = self._ca_copies / Path(path).name
             if not copy.exists() or copy.stat().st_mtime < Path(path).stat().st_mtime:
-                shutil.copyfile(path, copy)
-                copy.chmod(0o644)
+                staged = copy.with_name(copy.name + ".new")
+                staged.unlink(missing_ok=True)
+                shutil.copyfile(path, staged)
+                staged.chmod(0o644)
+                staged.replace(copy)  # atomic: a function never reads half a bundle
             env[name] = str(copy)
         return env
 
@@ -281,6 +285,9 @@ class Placements:
         for _space, server in self.relays.values():
             server.close()
         self.relays.clear()
+        if self._ca_copies is not None:
+            shutil.rmtree(self._ca_copies, ignore_errors=True)
+            self._ca_copies = None
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """One connection to the endpoint from inside a namespace, copied to the server."""
