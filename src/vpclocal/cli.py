@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -29,6 +30,9 @@ def _up(args) -> int:
           f"  export AWS_ENDPOINT_URL={config.endpoint}\n"
           f"  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "
           f"AWS_DEFAULT_REGION={config.region}", flush=True)
+    # what the server writes (S3 objects, deployment packages, logs, the store) is its own:
+    # function code runs as other users, and reads only what is made for it (explicit modes)
+    os.umask(0o077)
     serve(config)
     return 0
 

@@ -6,6 +6,9 @@ environment (its role's credentials)."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -107,3 +110,47 @@ def test_links_planted_at_a_run_directory_are_not_followed(tmp_path):
         assert not os.path.islink(planted) and st.st_uid != 200_123 and st.st_mode & 0o077 == 0
     finally:
         server.stop()
+
+
+READER = """
+import os
+
+def handler(event, context):
+    out = {}
+    for path in event["paths"]:
+        try:
+            open(path, "rb").read(1)
+            out[path] = "read"
+        except OSError as exc:
+            out[path] = exc.errno
+    return out
+"""
+
+
+def test_function_code_cannot_read_the_servers_data():
+    """S3 object bodies and deployment packages in the data directory are the server's own
+    (0600 / 0700), though the directory's ancestors let database users pass."""
+    # a data directory others may pass (as /work/... or a home directory often is)
+    base = Path(tempfile.mkdtemp(prefix="vpclocal-test-"))
+    base.chmod(0o755)
+    with mock.patch.dict(os.environ, {"VPCLOCAL_FABRIC": "0"}):
+        server = Server(base / "data").start()
+    try:
+        s3 = server.client("s3")
+        s3.create_bucket(Bucket="private")
+        s3.put_object(Bucket="private", Key="secret.txt", Body=b"secret")
+        lam = server.client("lambda")
+        name = unique("reader")
+        lam.create_function(FunctionName=name, Runtime="python3.12",
+                            Role=make_role(server.client("iam"), BASIC),
+                            Handler="index.handler", Code={"ZipFile": zipped(READER)})
+        assert wait_state(lam, name)["State"] == "Active"
+        files = [str(p) for p in server.data_dir.rglob("*")
+                 if p.is_file() and ("s3" in p.parts or "code" in p.parts)]
+        assert any("s3" in f for f in files) and any(f.endswith(".zip") for f in files), files
+        got, error, _ = invoke(lam, name, {"paths": files + [str(server.data_dir / "state.db")]})
+        assert error is None, got
+        assert set(got.values()) == {13}, got  # EACCES, every one
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
