@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 from tests.conftest import Server
 from tests.fabric.conftest import needs_fabric
 from tests.fabric.test_functions_in_fabric import HANDLER, applied, fabric_status, invoke
-from tests.lambda_.conftest import BASIC, VPC_ACCESS, make_role, unique, wait_state, zipped
+from tests.lambda_.conftest import BASIC, VPC_ACCESS, deployed
 
 pytestmark = [needs_fabric, pytest.mark.skipif(os.geteuid() != 0, reason="needs root")]
 
@@ -76,17 +76,10 @@ def wait_for(check, timeout: float = 20.0, what: str = ""):
 
 
 def make_functions(server: Server, subnet: str, sg: str) -> tuple[str, str]:
-    lam = server.client("lambda")
-    role = make_role(server.client("iam"), BASIC, VPC_ACCESS)
-    in_vpc, public = unique("invpc"), unique("public")
-    lam.create_function(FunctionName=in_vpc, Runtime="python3.12", Role=role,
-                        Handler="index.handler", Code={"ZipFile": zipped(HANDLER)},
-                        VpcConfig={"SubnetIds": [subnet], "SecurityGroupIds": [sg]})
-    lam.create_function(FunctionName=public, Runtime="python3.12", Role=role,
-                        Handler="index.handler", Code={"ZipFile": zipped(HANDLER)})
-    for name in (in_vpc, public):
-        assert wait_state(lam, name)["State"] == "Active"
-    return in_vpc, public
+    """A function in the VPC and one without VpcConfig."""
+    return (deployed(server, HANDLER, "invpc", (BASIC, VPC_ACCESS),
+                     VpcConfig={"SubnetIds": [subnet], "SecurityGroupIds": [sg]}),
+            deployed(server, HANDLER, "public"))
 
 
 def vpc_with_subnet(server: Server) -> tuple[str, str, str]:
@@ -246,11 +239,7 @@ def test_function_code_cannot_use_vpclocals_own_endpoints(tmp_path):
         server = Server(tmp_path / "data").start()
     try:
         lam = server.client("lambda")
-        name = unique("admin")
-        lam.create_function(FunctionName=name, Runtime="python3.12",
-                            Role=make_role(server.client("iam"), BASIC),
-                            Handler="index.handler", Code={"ZipFile": zipped(ADMIN)})
-        assert wait_state(lam, name)["State"] == "Active"
+        name = deployed(server, ADMIN, "admin")
         calls = [["GET", "/_vpclocal/health", None], ["GET", "/_vpclocal/fabric", None],
                  ["POST", "/_vpclocal/internet", {"name": "evil.example.com"}],
                  ["DELETE", "/_vpclocal/internet?name=x", None],

@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import Server
 from tests.fabric.conftest import needs_fabric
 from tests.fabric.test_functions_in_fabric import invoke
-from tests.lambda_.conftest import BASIC, make_role, unique, wait_state, zipped
+from tests.lambda_.conftest import deployed
 
 pytestmark = [needs_fabric, pytest.mark.skipif(os.geteuid() != 0, reason="needs root")]
 
@@ -53,12 +53,7 @@ def test_a_function_cannot_reach_anothers_runtime_api(tmp_path):
         server = Server(tmp_path / "data").start()
     try:
         lam = server.client("lambda")
-        role = make_role(server.client("iam"), BASIC)
-        victim, attacker = unique("victim"), unique("attacker")
-        for name in (victim, attacker):
-            lam.create_function(FunctionName=name, Runtime="python3.12", Role=role,
-                                Handler="index.handler", Code={"ZipFile": zipped(HOSTILE)})
-            assert wait_state(lam, name)["State"] == "Active"
+        victim, attacker = deployed(server, HOSTILE, "victim"), deployed(server, HOSTILE, "attacker")
         seen, error, _ = invoke(lam, victim, {})
         assert error is None, seen
         got, error, _ = invoke(lam, attacker, {"victim": seen})
@@ -140,11 +135,7 @@ def test_function_code_cannot_read_the_servers_data():
         s3.create_bucket(Bucket="private")
         s3.put_object(Bucket="private", Key="secret.txt", Body=b"secret")
         lam = server.client("lambda")
-        name = unique("reader")
-        lam.create_function(FunctionName=name, Runtime="python3.12",
-                            Role=make_role(server.client("iam"), BASIC),
-                            Handler="index.handler", Code={"ZipFile": zipped(READER)})
-        assert wait_state(lam, name)["State"] == "Active"
+        name = deployed(server, READER, "reader")
         files = [str(p) for p in server.data_dir.rglob("*")
                  if p.is_file() and ("s3" in p.parts or "code" in p.parts)]
         assert any("s3" in f for f in files) and any(f.endswith(".zip") for f in files), files

@@ -31,6 +31,18 @@ def zipped(source: str = HANDLER, name: str = "index.py") -> bytes:
 
 
 
+def deployed(server, source: str, prefix: str = "fn", policies: tuple[str, ...] = (BASIC,),
+             **fields) -> str:
+    """A python3.12 function of `source` (index.handler) on a test Server, Active."""
+    lam = server.client("lambda")
+    name = unique(prefix)
+    lam.create_function(FunctionName=name, Runtime="python3.12",
+                        Role=make_role(server.client("iam"), *policies),
+                        Handler="index.handler", Code={"ZipFile": zipped(source)}, **fields)
+    assert wait_state(lam, name)["State"] == "Active"
+    return name
+
+
 def arn(name: str, qualifier: str | None = None) -> str:
     base = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
     return f"{base}:{qualifier}" if qualifier else base
