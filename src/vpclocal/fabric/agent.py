@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import fcntl
+import functools
 import json
 import os
 import shutil
@@ -160,12 +161,28 @@ def recv_frame(sock: socket.socket) -> tuple[dict | None, list[int]]:
 # ---- the agent --------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1)
+def _libnftables():
+    """libnftables through ctypes (None where it is missing: op_guard runs nft instead)."""
+    try:
+        lib = ctypes.CDLL("libnftables.so.1")
+    except OSError:
+        return None
+    lib.nft_ctx_new.restype = ctypes.c_void_p
+    lib.nft_ctx_buffer_error.argtypes = [ctypes.c_void_p]
+    lib.nft_ctx_get_error_buffer.argtypes = [ctypes.c_void_p]
+    lib.nft_ctx_get_error_buffer.restype = ctypes.c_char_p
+    lib.nft_run_cmd_from_buffer.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+    lib.nft_ctx_free.argtypes = [ctypes.c_void_p]
+    return lib
+
+
 class Agent:
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.root = os.open("/proc/self/ns/net", os.O_RDONLY)
         self.spaces: dict[int, subprocess.Popen | None] = {}  # ns fd -> holder process
-        self.nft_ctx: dict = {}  # ns fd -> a libnftables runner in it (op_guard)
+        self.nft_ctx: dict[int, object] = {}  # ns fd -> a libnftables runner in it (op_guard)
         self.children: dict[int, subprocess.Popen] = {}
         self.nsenter = shutil.which("nsenter") or "/usr/bin/nsenter"
         self.sleep = shutil.which("sleep") or "/bin/sleep"
@@ -300,7 +317,7 @@ class Agent:
         verb = "delete" if remove else "add"
         text = (f"{verb} element ip guard ports {{ {port} }}\n"
                 f"{verb} element ip guard owners {{ {port} . {uid} }}\n")
-        nft = self._nft(ns)
+        nft = self._nft(ns) if _libnftables() is not None else None
         if nft is None:
             setns(ns)
             try:
@@ -315,22 +332,11 @@ class Agent:
         return {}
 
     def _nft(self, ns: int):
-        """A libnftables context in a namespace, its guard table made (None without the
-        library)."""
+        """A libnftables context in a namespace, its guard table made (on first use)."""
         found = self.nft_ctx.get(ns)
-        if found is not None or self.nft_ctx.get("missing"):
+        if found is not None:
             return found
-        try:
-            lib = ctypes.CDLL("libnftables.so.1")
-        except OSError:
-            self.nft_ctx["missing"] = True
-            return None
-        lib.nft_ctx_new.restype = ctypes.c_void_p
-        lib.nft_ctx_buffer_error.argtypes = [ctypes.c_void_p]
-        lib.nft_ctx_get_error_buffer.argtypes = [ctypes.c_void_p]
-        lib.nft_ctx_get_error_buffer.restype = ctypes.c_char_p
-        lib.nft_run_cmd_from_buffer.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
-        lib.nft_ctx_free.argtypes = [ctypes.c_void_p]
+        lib = _libnftables()
         setns(ns)  # the context's netlink socket is made in the namespace it runs in
         try:
             ctx = lib.nft_ctx_new(0)

@@ -153,10 +153,10 @@ class Placements:
             loop.call_soon_threadsafe(relay.close)
             _forget(sandbox, space)
 
-        return Placement(listener=listener, netns_fd=netns, note=note,  # alone: nothing to guard
+        # alone in its namespace: no other environment to guard its Runtime API from
+        return Placement(listener=listener, netns_fd=netns, note=note,
                          endpoint_url=f"http://127.0.0.1:{endpoint[1]}",
-                         current=lambda: sandbox is self._sandbox(), retire=retire,
-                         guard=_guard(sandbox, space, listener))
+                         current=lambda: sandbox is self._sandbox(), retire=retire)
 
     def _sandbox(self):
         fabric = self.service.fabric

@@ -49,6 +49,7 @@ import logging
 import signal
 import threading
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -502,8 +503,7 @@ class FabricService:
         out: dict[str, Any] = {
             "enabled": self.vpc, "running": self.running, "state": self.state,
             "reason": self.reason, "failed": self.failed, "last_error": self.last_error,
-            "variant": ({"name": variant.name, "sandbox": variant.sandbox, "nat": variant.nat,
-                         "why": variant.why} if variant else None),
+            "variant": {**asdict(variant), "name": variant.name} if variant else None,
             "seq": self.seq, "applied": self.applied, **self.figures, "lost": self._lost}
         if self.fabric is not None and self.running and self.vpc:
             out["sandbox_pid"], agent = self.fabric.sandbox.host_pids
@@ -523,7 +523,6 @@ class FabricService:
         if self.flow_logs is not None:
             out["flow_logs"] = dict(self.flow_logs.figures)
         return out
-
 
 
 def refused_statement(error: str) -> str:

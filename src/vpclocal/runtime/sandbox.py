@@ -5,7 +5,8 @@ a user of their own (FUNCTION_UIDS: never the server's, never another function's
 supplementary groups), so one function cannot read another's /proc/PID/environ (its role's
 credentials), signal or ptrace it, or read its code (each function's copy is its own, 0500).
 Which interpreter they can run is found out as `nobody` (like those users, neither owner nor
-group of anything): it must be able to run a Python interpreter that imports awslambdaric; the server's own may sit under a directory only root can enter (a pyenv build
+group of anything): it must be able to run a Python interpreter that imports awslambdaric;
+the server's own may sit under a directory only root can enter (a pyenv build
 under /root), so the system's interpreter of the same version is tried too, with the runtime's
 packages on its path. When nothing works, code runs as the server's user and every function
 log says so.
