@@ -26,6 +26,7 @@ from vpclocal.errors import ServiceError
 from vpclocal.ids import request_id as new_request_id
 from vpclocal.network import hosts
 from vpclocal.protocols import PROTOCOLS, HttpRequest, HttpResponse
+from vpclocal.protocols.rest_xml import bucket_from_host
 from vpclocal.services.base import Provider, RequestContext
 from vpclocal.store import Store
 
@@ -168,15 +169,35 @@ class App:
         if found is not None:
             key, region, service = found.groups()
             return service, region, key  # checked by handle()
-        if (auth.startswith("AWS ") or "AWSAccessKeyId" in request.query
-                or _S3_HOST.search(request.headers.get("host", ""))):
+        if auth.startswith("AWS "):  # S3's SigV2: "AWS <access key>:<signature>"
+            return "s3", self.config.region, auth[4:].partition(":")[0].strip()
+        if "AWSAccessKeyId" in request.query:  # S3's SigV2 presigned URL
+            return "s3", self.config.region, request.query["AWSAccessKeyId"][0]
+        if _S3_HOST.search(request.headers.get("host", "")):
             return "s3", self.config.region, ""
         target = request.headers.get("x-amz-target", "").rpartition(".")[0]
         if target in self._by_target:
             return self._by_target[target], self.config.region, ""
         version = (parse_qs(request.body.decode("latin-1")).get("Version")
                    or request.query.get("Version") or [""])[0]
-        return self._by_version.get(version), self.config.region, ""
+        if version in self._by_version:
+            return self._by_version[version], self.config.region, ""
+        if self._is_s3(request):
+            return "s3", self.config.region, ""
+        return None, self.config.region, ""
+
+    def _is_s3(self, request: HttpRequest) -> bool:
+        """Whether an unsigned request that names no target or API version is S3's: its Host
+        names a bucket (virtual-host style), or S3's REST routes take its method and path
+        (path style: `/`, `/bucket`, `/bucket/key`) and no other REST service's do."""
+        s3 = PROTOCOLS["rest-xml"]
+        if bucket_from_host(request.headers.get("host", "")) is not None:
+            return True
+        for name, model in self.models.items():
+            if name != "s3" and model.protocol in ("rest-json", "rest-xml") and \
+                    PROTOCOLS[model.protocol].operation_name(request, model):
+                return False
+        return s3.operation_name(request, self.models["s3"]) is not None
 
     def _decompressed(self, request: HttpRequest, signing_name: str) -> HttpRequest:
         """The request with a gzip body unwrapped, where the model says clients compress it for
@@ -219,6 +240,8 @@ class App:
         try:
             if not self._region_name.fullmatch(region):
                 raise protocol.bad_region(region, self.config.region)
+            if not access_key and provider.signed_only:
+                raise ServiceError("Access Denied", code="AccessDenied", status=403)
             request = self._decompressed(request, signing_name)
             protocol = PROTOCOLS[_protocol_of(request, model)]
             request = protocol.prepare(request)

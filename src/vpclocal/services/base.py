@@ -37,6 +37,9 @@ class Provider:
 
     service_name = ""
     global_scope = False  # IAM-like services keep one state for every region
+    # whether an unsigned (anonymous) request is refused with 403 AccessDenied, as S3 refuses
+    # one to a private bucket or object (vpclocal has no public ones)
+    signed_only = False
 
     def __init__(self, app: App) -> None:
         self.app = app
