@@ -78,6 +78,24 @@ def bucket_from_host(host: str) -> str | None:
     return bucket
 
 
+# The query parameters of SigV4 query authentication itself (a presigned URL's signature)
+_QUERY_AUTH = {"x-amz-algorithm", "x-amz-credential", "x-amz-date", "x-amz-expires",
+               "x-amz-signedheaders", "x-amz-signature"}
+
+
+def _hoist_presigned_headers(request: HttpRequest) -> HttpRequest:
+    """A presigned URL carries the headers it was signed with as query parameters
+    (`?x-amz-meta-owner=me`, `x-amz-server-side-encryption`...): S3 reads them as the request's
+    headers. A header sent as well wins."""
+    if not ("X-Amz-Signature" in request.query or "Signature" in request.query):
+        return request
+    hoisted = {key.lower(): values[0] for key, values in request.query.items()
+               if key.lower().startswith("x-amz-") and key.lower() not in _QUERY_AUTH}
+    if not hoisted:
+        return request
+    return replace(request, headers={**hoisted, **request.headers})
+
+
 def decode_aws_chunked(body: bytes) -> tuple[bytes, dict[str, str]]:
     """Join an aws-chunked body: `<hex>[;chunk-signature=..]\\r\\n<data>\\r\\n ... 0\\r\\n`
     followed by trailer lines `name:value\\r\\n` and a blank line. Raises ValueError."""
@@ -146,6 +164,7 @@ class RestXmlProtocol(RestProtocol):
     # ---- request ----------------------------------------------------------------------------
 
     def prepare(self, request: HttpRequest) -> HttpRequest:
+        request = _hoist_presigned_headers(request)
         bucket = bucket_from_host(request.headers.get("host", ""))
         if bucket is not None:
             raw = request.raw_path if request.raw_path is not None else quote(request.path)

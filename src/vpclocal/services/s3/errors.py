@@ -3,7 +3,10 @@ error document carries (BucketName, Key, UploadId...)."""
 
 from __future__ import annotations
 
+import email.utils
+
 from vpclocal.errors import ServiceError
+from vpclocal.protocols.base import to_datetime
 
 
 def no_such_bucket(bucket: str) -> ServiceError:
@@ -48,8 +51,18 @@ def precondition_failed(condition: str) -> ServiceError:
                         code="PreconditionFailed", status=412, Condition=condition)
 
 
-def not_modified() -> ServiceError:
-    return ServiceError("Not Modified", code="NotModified", status=304)
+def not_modified(obj: dict) -> ServiceError:
+    """304 Not Modified: no body, the object's ETag and Last-Modified (RFC 9110 asks for the
+    validators a 200 would have sent; S3 sends these two)."""
+    modified = email.utils.format_datetime(to_datetime(obj["LastModified"]).replace(
+        microsecond=0), usegmt=True)
+    return ServiceError("Not Modified", code="NotModified", status=304,
+                        headers={"ETag": obj["ETag"], "Last-Modified": modified})
+
+
+def invalid_tag(message: str, key: str | None = None) -> ServiceError:
+    extra = {"TagKey": key} if key is not None else {}
+    return ServiceError(message, code="InvalidTag", **extra)
 
 
 def invalid_range(requested: str, size: int) -> ServiceError:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import hashlib
 import re
 import secrets
-from urllib.parse import quote, unquote
+from urllib.parse import parse_qsl, quote, unquote
 
 import botocore.session
 
@@ -35,6 +36,12 @@ STORED_HEADERS = ("ContentType", "CacheControl", "ContentDisposition", "ContentE
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _IP = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_COPY_RANGE = re.compile(r"^bytes=(\d+)-(\d+)$")
+# AWS's default encryption of every new object since January 2023 (SSE-S3)
+DEFAULT_ENCRYPTION = {"ServerSideEncryption": "AES256"}
+# How long a completed multipart upload answers a repeated CompleteMultipartUpload with its
+# result (AWS does not say how long; a retry comes within seconds)
+COMPLETED_KEPT = dt.timedelta(minutes=10)
 
 
 def objects_kind(bucket: str) -> str:
@@ -51,10 +58,11 @@ def valid_bucket_name(name: str) -> bool:
         and ".-" not in name and "-." not in name
 
 
-def _regions() -> frozenset[str]:
+def _partitions() -> dict[str, frozenset[str]]:
+    """S3's regions, by partition (aws, aws-cn, aws-us-gov...)."""
     session = botocore.session.get_session()
-    return frozenset(r for partition in session.get_available_partitions()
-                     for r in session.get_available_regions("s3", partition))
+    return {partition: frozenset(session.get_available_regions("s3", partition))
+            for partition in session.get_available_partitions()}
 
 
 def _etag(value: str) -> str:
@@ -65,14 +73,60 @@ def _etag_matches(header: str, etag: str) -> bool:
     return any(tag.strip() in ("*", etag, etag.strip('"')) for tag in header.split(","))
 
 
+def _check_write_conditions(existing: dict | None, p: dict, key: str) -> None:
+    """If-None-Match / If-Match of a write (PutObject, CompleteMultipartUpload) or a delete,
+    against the object now at the key."""
+    if p.get("IfNoneMatch") is not None and existing is not None:
+        raise errors.precondition_failed("If-None-Match")
+    if p.get("IfMatch") is not None:
+        if existing is None:
+            raise errors.no_such_key(key)
+        if not _etag_matches(p["IfMatch"], existing["ETag"]):
+            raise errors.precondition_failed("If-Match")
+
+
+def _recent(upload: dict) -> bool:
+    """Whether a completed upload still answers a repeated CompleteMultipartUpload."""
+    completed = to_datetime(upload["CompletedAt"])
+    return dt.datetime.now(dt.UTC) - completed < COMPLETED_KEPT
+
+
+def _stored_encryption(record: dict) -> dict:
+    """The encryption an upload (or object) was given; S3's default for one stored before
+    vpclocal kept it."""
+    return {k: record[k] for k in ("ServerSideEncryption", "SSEKMSKeyId") if k in record} \
+        or dict(DEFAULT_ENCRYPTION)
+
+
+def _check_tagging(header: str | None) -> None:
+    """The x-amz-tagging header (`k1=v1&k2=v2`, URL-encoded) of a write: S3 keeps the `aws:`
+    prefix for its own tags."""
+    for key, _ in parse_qsl(header or "", keep_blank_values=True):
+        if key.startswith("aws:"):
+            raise errors.invalid_tag("Your TagKey cannot be prefixed with aws:", key)
+
+
+def _encryption(p: dict) -> dict:
+    """What a new object is encrypted with: the request's x-amz-server-side-encryption (and
+    KMS key), else S3's default SSE-S3."""
+    if not p.get("ServerSideEncryption"):
+        return dict(DEFAULT_ENCRYPTION)
+    out = {"ServerSideEncryption": p["ServerSideEncryption"]}
+    if p.get("SSEKMSKeyId"):
+        out["SSEKMSKeyId"] = p["SSEKMSKeyId"]
+    return out
+
+
 class S3Provider(Provider):
     service_name = "s3"
     global_scope = True
+    signed_only = True
 
     def __init__(self, app) -> None:
         super().__init__(app)
         self.bodies = BodyStore(app.config.data_dir / "s3")
-        self.regions = _regions()
+        self.partitions = _partitions()
+        self.regions = frozenset().union(*self.partitions.values())
 
     async def start(self) -> None:
         view = self.app.store.view(SCOPE)
@@ -139,6 +193,7 @@ class S3Provider(Provider):
 
     @staticmethod
     def _attributes(p: dict) -> dict:
+        _check_tagging(p.get("Tagging"))
         out = {name: p[name] for name in STORED_HEADERS if p.get(name) is not None}
         if "Expires" in out:
             out["Expires"] = to_datetime(out["Expires"]).isoformat()
@@ -156,6 +211,12 @@ class S3Provider(Provider):
         region = ctx.region
         if constraint == "EU":
             constraint = "eu-west-1"
+        if constraint and constraint in self.regions and \
+                not any({constraint, ctx.region} <= regions for regions in self.partitions.values()):
+            # a region of another partition (cn-north-1 asked of us-east-1)
+            raise ServiceError(f"The {constraint} location constraint is incompatible for the "
+                               "region specific endpoint this request was sent to.",
+                               code="IllegalLocationConstraintException")
         if ctx.region == "us-east-1":
             # the global endpoint: no constraint means us-east-1, which may not be named
             if constraint == "us-east-1" or (constraint and constraint not in self.regions):
@@ -227,27 +288,25 @@ class S3Provider(Provider):
     def put_object(self, ctx, p):
         bucket, key = p["Bucket"], p["Key"]
         self.bucket(ctx, bucket)
-        existing = ctx.tx.get(objects_kind(bucket), key)
-        if p.get("IfNoneMatch") is not None and existing is not None:
-            raise errors.precondition_failed("If-None-Match")
-        if p.get("IfMatch") is not None:
-            if existing is None:
-                raise errors.no_such_key(key)
-            if not _etag_matches(p["IfMatch"], existing["ETag"]):
-                raise errors.precondition_failed("If-Match")
+        _check_write_conditions(ctx.tx.get(objects_kind(bucket), key), p, key)
         data = p.get("Body") or b""
         sums = self._verify(p, data)
         etag = f'"{md5_hex(data)}"'
+        attributes = self._attributes(p)
         record = {"Key": key, "Size": len(data), "ETag": etag, "LastModified": now_iso(),
-                  "File": self.bodies.write(data), **self._attributes(p), **sums}
+                  "File": self.bodies.write(data), **attributes, **_encryption(p), **sums}
         if sums:
             record["ChecksumType"] = "FULL_OBJECT"
         self._store_object(ctx, bucket, key, record)
-        return {"ETag": etag, **sums, **({"ChecksumType": "FULL_OBJECT"} if sums else {})}
+        return {"ETag": etag, **_encryption(p), **sums,
+                **({"ChecksumType": "FULL_OBJECT"} if sums else {})}
 
     def _read_headers(self, obj: dict, p: dict) -> dict:
         out = {"ETag": obj["ETag"], "LastModified": obj["LastModified"],
-               "ContentLength": obj["Size"], "AcceptRanges": "bytes"}
+               "ContentLength": obj["Size"], "AcceptRanges": "bytes",
+               # objects stored before vpclocal kept their encryption had S3's default
+               **{k: obj[k] for k in ("ServerSideEncryption", "SSEKMSKeyId") if k in obj}}
+        out.setdefault("ServerSideEncryption", DEFAULT_ENCRYPTION["ServerSideEncryption"])
         for name in STORED_HEADERS:
             if obj.get(name) is not None:
                 out[name] = obj[name]
@@ -285,10 +344,10 @@ class S3Provider(Provider):
             raise errors.precondition_failed("If-Unmodified-Since")
         if p.get("IfNoneMatch") is not None:
             if _etag_matches(p["IfNoneMatch"], obj["ETag"]):
-                raise errors.not_modified()
+                raise errors.not_modified(obj)
         elif p.get("IfModifiedSince") is not None and \
                 modified <= to_datetime(p["IfModifiedSince"]):
-            raise errors.not_modified()
+            raise errors.not_modified(obj)
 
     @staticmethod
     def _range(spec: str | None, size: int) -> tuple[int, int] | None:
@@ -354,6 +413,7 @@ class S3Provider(Provider):
         bucket, key = p["Bucket"], p["Key"]
         self.bucket(ctx, bucket)
         old = ctx.tx.get(objects_kind(bucket), key)
+        _check_write_conditions(old, p, key)
         if old is not None:
             ctx.tx.delete(objects_kind(bucket), key)
             self.discard_after_commit(ctx, old["File"])
@@ -392,20 +452,35 @@ class S3Provider(Provider):
                 not p.get("StorageClass") and not p.get("WebsiteRedirectLocation") and \
                 not p.get("ServerSideEncryption"):
             raise ServiceError(errors.COPY_TO_ITSELF, code="InvalidRequest")
-        record = {k: v for k, v in source.items() if k not in ("File", "LastModified")}
+        _check_write_conditions(ctx.tx.get(objects_kind(bucket), key), p, key)
+        _check_tagging(p.get("Tagging"))
+        record = {k: v for k, v in source.items() if k not in (
+            "File", "LastModified", "ServerSideEncryption", "SSEKMSKeyId")}
         if directive == "REPLACE":
             for name in (*STORED_HEADERS, "Metadata"):
                 record.pop(name, None)
             record.update(self._attributes(p))
-        elif p.get("StorageClass"):
-            record["StorageClass"] = p["StorageClass"]
-        record.update(Key=key, LastModified=now_iso(), File=self.bodies.copy(source["File"]))
+        # the copy is a new object: of the class and encryption the request names, or S3's
+        # defaults (STANDARD, SSE-S3), whatever the source's
+        record["StorageClass"] = p.get("StorageClass") or "STANDARD"
+        record.update(_encryption(p))
+        name = self.bodies.copy(source["File"])
+        algorithm = p.get("ChecksumAlgorithm")
+        if algorithm:
+            value = checksum(algorithm, self.bodies.read(name))
+            for other in ALGORITHMS:
+                record.pop(f"Checksum{other}", None)
+            record.pop("ChecksumType", None)
+            if value:
+                record.update({f"Checksum{algorithm}": value, "ChecksumType": "FULL_OBJECT"})
+        record.update(Key=key, LastModified=now_iso(), File=name)
         self._store_object(ctx, bucket, key, record)
         result = {"ETag": record["ETag"], "LastModified": record["LastModified"]}
         for algorithm in ALGORITHMS:
             if record.get(f"Checksum{algorithm}"):
                 result[f"Checksum{algorithm}"] = record[f"Checksum{algorithm}"]
-        return {"CopyObjectResult": result}
+                result["ChecksumType"] = record.get("ChecksumType", "FULL_OBJECT")
+        return {"CopyObjectResult": result, **_encryption(p)}
 
     @staticmethod
     def _copy_source(value: str) -> tuple[str, str]:
@@ -536,11 +611,14 @@ class S3Provider(Provider):
     def create_multipart_upload(self, ctx, p):
         bucket, key = p["Bucket"], p["Key"]
         self.bucket(ctx, bucket)
+        for old_id, old in list(ctx.tx.all(UPLOADS).items()):
+            if "Completed" in old and not _recent(old):  # no longer answered: forgotten
+                ctx.tx.delete(UPLOADS, old_id)
         upload_id = base64.urlsafe_b64encode(secrets.token_bytes(48)).decode().rstrip("=")
         algorithm = p.get("ChecksumAlgorithm")
         record = {"UploadId": upload_id, "Bucket": bucket, "Key": key, "Initiated": now_iso(),
-                  **self._attributes(p)}
-        out = {"Bucket": bucket, "Key": key, "UploadId": upload_id}
+                  **self._attributes(p), **_encryption(p)}
+        out = {"Bucket": bucket, "Key": key, "UploadId": upload_id, **_encryption(p)}
         if algorithm:
             record["ChecksumAlgorithm"] = algorithm
             record["ChecksumType"] = p.get("ChecksumType") or (
@@ -549,10 +627,14 @@ class S3Provider(Provider):
         ctx.tx.put(UPLOADS, upload_id, record)
         return out
 
-    def upload(self, ctx, bucket: str, key: str, upload_id: str) -> dict:
+    def upload(self, ctx, bucket: str, key: str, upload_id: str, *,
+               completed: bool = False) -> dict:
+        """An upload in progress; with `completed`, also one completed within COMPLETED_KEPT
+        (its record then holds the CompleteMultipartUpload result as `Completed`)."""
         self.bucket(ctx, bucket)
         upload = ctx.tx.get(UPLOADS, upload_id)
-        if upload is None or upload["Bucket"] != bucket or upload["Key"] != key:
+        if upload is None or upload["Bucket"] != bucket or upload["Key"] != key or (
+                "Completed" in upload and not (completed and _recent(upload))):
             raise errors.no_such_upload(upload_id)
         return upload
 
@@ -574,8 +656,8 @@ class S3Provider(Provider):
             value = checksum(algorithm, data)
             if value:
                 sums[f"Checksum{algorithm}"] = value
-        return self._put_part(ctx, upload["UploadId"], number, data, self.bodies.write(data),
-                              sums)
+        return {**self._put_part(ctx, upload["UploadId"], number, data,
+                                 self.bodies.write(data), sums), **_stored_encryption(upload)}
 
     def _put_part(self, ctx, upload_id: str, number: int, data: bytes | None, name: str,
                   sums: dict, etag: str | None = None, size: int | None = None) -> dict:
@@ -592,13 +674,33 @@ class S3Provider(Provider):
         upload, number = self._part_of(ctx, p)
         source = self.object(ctx, *self._copy_source(p["CopySource"]))
         self._check_copy_conditions(source, p)
-        span = self._range(p.get("CopySourceRange"), source["Size"])
+        span = self._copy_range(p.get("CopySourceRange"), source["Size"])
         data = self.bodies.read(source["File"], *span) if span else \
             self.bodies.read(source["File"])
         result = self._put_part(ctx, upload["UploadId"], number, data, self.bodies.write(data),
                                 {})
         part = ctx.tx.get(parts_kind(upload["UploadId"]), str(number))
-        return {"CopyPartResult": {"ETag": result["ETag"], "LastModified": part["LastModified"]}}
+        return {"CopyPartResult": {"ETag": result["ETag"], "LastModified": part["LastModified"]},
+                **_stored_encryption(upload)}
+
+    @staticmethod
+    def _copy_range(spec: str | None, size: int) -> tuple[int, int] | None:
+        """UploadPartCopy's x-amz-copy-source-range: `bytes=first-last`, both given, inside
+        the source object."""
+        if spec is None:
+            return None
+        found = _COPY_RANGE.match(spec)
+        if found is None:
+            raise errors.invalid_argument(
+                "The x-amz-copy-source-range value must be of the form bytes=first-last where "
+                "first and last are the zero-based offsets of the first and last bytes to copy",
+                "x-amz-copy-source-range", spec)
+        first, last = int(found.group(1)), int(found.group(2))
+        if first > last or last >= size:
+            raise errors.invalid_argument(
+                f"Range specified is not valid for source object of size: {size}",
+                "x-amz-copy-source-range", spec)
+        return first, last
 
     def list_parts(self, ctx, p):
         upload = self.upload(ctx, p["Bucket"], p["Key"], p["UploadId"])
@@ -628,8 +730,8 @@ class S3Provider(Provider):
         bucket = p["Bucket"]
         self.bucket(ctx, bucket)
         prefix = p.get("Prefix") or ""
-        uploads = sorted((u for u in ctx.tx.values(UPLOADS)
-                          if u["Bucket"] == bucket and u["Key"].startswith(prefix)),
+        uploads = sorted((u for u in ctx.tx.values(UPLOADS) if u["Bucket"] == bucket
+                          and u["Key"].startswith(prefix) and "Completed" not in u),
                          key=lambda u: (u["Key"], u["Initiated"]))
         limit = p.get("MaxUploads") or 1000
         out = {"Bucket": bucket, "KeyMarker": p.get("KeyMarker") or "",
@@ -658,7 +760,10 @@ class S3Provider(Provider):
 
     def complete_multipart_upload(self, ctx, p):
         bucket, key = p["Bucket"], p["Key"]
-        upload = self.upload(ctx, bucket, key, p["UploadId"])
+        upload = self.upload(ctx, bucket, key, p["UploadId"], completed=True)
+        if "Completed" in upload:  # a retry: the same answer, as long as S3 keeps it
+            return upload["Completed"]
+        _check_write_conditions(ctx.tx.get(objects_kind(bucket), key), p, key)
         wanted = (p.get("MultipartUpload") or {}).get("Parts") or []
         if not wanted:
             raise ServiceError("You must specify at least one part", code="MalformedXML")
@@ -688,9 +793,10 @@ class S3Provider(Provider):
         record = {"Key": key, "Size": size, "ETag": etag, "LastModified": now_iso(),
                   "File": name, "PartsCount": len(chosen),
                   "PartSizes": [part["Size"] for part in chosen],
-                  **{k: upload[k] for k in (*STORED_HEADERS, "Metadata") if k in upload}}
+                  **{k: upload[k] for k in (*STORED_HEADERS, "Metadata") if k in upload},
+                  **_stored_encryption(upload)}
         out = {"Location": f"http://{bucket}.s3.amazonaws.com/{quote(key)}", "Bucket": bucket,
-               "Key": key, "ETag": etag}
+               "Key": key, "ETag": etag, **_stored_encryption(upload)}
         algorithm = upload.get("ChecksumAlgorithm")
         if algorithm:
             member = f"Checksum{algorithm}"
@@ -704,6 +810,9 @@ class S3Provider(Provider):
                 out.update({member: value, "ChecksumType": upload["ChecksumType"]})
         self._store_object(ctx, bucket, key, record)
         self._drop_upload(ctx, upload["UploadId"])
+        ctx.tx.put(UPLOADS, upload["UploadId"], {
+            "UploadId": upload["UploadId"], "Bucket": bucket, "Key": key,
+            "CompletedAt": now_iso(), "Completed": out})
         return out
 
     def get_bucket_versioning(self, ctx, p):
