@@ -12,6 +12,7 @@ import copy
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 
 from vpclocal.services.dynamodb import values as V
 from vpclocal.services.dynamodb.values import validation
@@ -29,6 +30,10 @@ COMPARATORS = {"=", "<>", "<", "<=", ">", ">="}
 CONDITION_FUNCTIONS = {"attribute_exists", "attribute_not_exists", "attribute_type",
                        "begins_with", "contains"}
 TYPE_NAMES = {"S", "SS", "N", "NS", "B", "BS", "BOOL", "NULL", "L", "M"}
+# Words an expression may not name an attribute by (AWS's list, in a data file of its own)
+RESERVED_WORDS = frozenset(
+    word for line in (Path(__file__).parent / "reserved_words.txt").read_text().splitlines()
+    if not line.startswith("#") for word in line.split())
 
 
 @dataclass
@@ -135,6 +140,9 @@ class Parser:
                                  f"{token.text}")
             self.ctx.used_names.add(token.text)
             return self.ctx.names[token.text]
+        if token.text.upper() in RESERVED_WORDS:
+            raise validation(f"Invalid {self.label}: Attribute name is a reserved keyword; "
+                             f"reserved keyword: {token.text}")
         return token.text
 
     def value(self, token: Token) -> dict:
@@ -400,6 +408,7 @@ def parse_projection(text: str, ctx: Context) -> list[list]:
         parser.pos += 1
         paths.append(parser.path()[1])
     parser.done()
+    _check_overlap(paths, "ProjectionExpression")
     return paths
 
 
@@ -511,13 +520,22 @@ def _show_path(parts: list) -> str:
 
 
 def _check_overlap(paths: list[list], label: str) -> None:
-    for i, first in enumerate(paths):
-        for second in paths[i + 1:]:
-            short = min(len(first), len(second))
-            if first[:short] == second[:short]:
-                raise validation(f"Invalid {label}: Two document paths overlap with each other; "
-                                 "must remove or rewrite one of these paths; path one: "
-                                 f"{_show_path(first)}, path two: {_show_path(second)}")
+    """Document paths of one expression (a projection, an update's targets) must neither
+    overlap (one the other's prefix, or the same) nor conflict (one a map member where the other
+    is a list element); every pair is checked for overlap first."""
+    pairs = [(first, second) for i, first in enumerate(paths) for second in paths[i + 1:]]
+    for first, second in pairs:
+        short = min(len(first), len(second))
+        if first[:short] == second[:short]:
+            raise validation(f"Invalid {label}: Two document paths overlap with each other; "
+                             "must remove or rewrite one of these paths; path one: "
+                             f"{_show_path(first)}, path two: {_show_path(second)}")
+    for first, second in pairs:
+        common = next(i for i, (a, b) in enumerate(zip(first, second)) if a != b)
+        if isinstance(first[common], int) != isinstance(second[common], int):
+            raise validation(f"Invalid {label}: Two document paths conflict with each other; "
+                             "must remove or rewrite one of these paths; path one: "
+                             f"{_show_path(first)}, path two: {_show_path(second)}")
 
 
 def _operand_type(value: dict) -> str:
