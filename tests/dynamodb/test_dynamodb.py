@@ -55,14 +55,14 @@ def test_table_lifecycle(ddb):
 
 
 def test_create_table_validation(ddb):
-    err = error(ddb.create_table, TableName="v1",
+    err = error(ddb.create_table, TableName="v1-table",
                 KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
                 AttributeDefinitions=[{"AttributeName": "other", "AttributeType": "S"}],
                 BillingMode="PAY_PER_REQUEST")
     assert err["Message"] == ("One or more parameter values were invalid: Some index key "
                               "attributes are not defined in AttributeDefinitions. Keys: [id], "
                               "AttributeDefinitions: [other]")
-    err = error(ddb.create_table, TableName="v2",
+    err = error(ddb.create_table, TableName="v2-table",
                 KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
                 AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"},
                                       {"AttributeName": "x", "AttributeType": "S"}],
@@ -70,14 +70,14 @@ def test_create_table_validation(ddb):
     assert err["Message"] == ("One or more parameter values were invalid: Number of attributes "
                               "in KeySchema does not exactly match number of attributes defined "
                               "in AttributeDefinitions")
-    err = error(ddb.create_table, TableName="v3", KeySchema=[
+    err = error(ddb.create_table, TableName="v3-table", KeySchema=[
         {"AttributeName": "id", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
     assert err["Message"] == ("One or more parameter values were invalid: ReadCapacityUnits and "
                               "WriteCapacityUnits must both be specified when BillingMode is "
                               "PROVISIONED")
     # botocore's model leaves the key schema and attributes optional
-    err = error(ddb.create_table, TableName="v4", BillingMode="PAY_PER_REQUEST")
+    err = error(ddb.create_table, TableName="v4-table", BillingMode="PAY_PER_REQUEST")
     assert (err["Code"], err["Message"]) == (
         "ValidationException", ("2 validation errors detected: Value null at "
         "'attributeDefinitions' failed to satisfy constraint: Member must not be null; Value "

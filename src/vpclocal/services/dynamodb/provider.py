@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import uuid
 import zlib
 
+import botocore.session
+
 from vpclocal.errors import ServiceError
-from vpclocal.protocols.base import now_iso, validation_message
+from vpclocal.protocols.base import now_iso, validation_message, validation_problems
 from vpclocal.services.base import Provider, RequestContext
 from vpclocal.services.dynamodb import expressions as E
 from vpclocal.services.dynamodb import values as V
@@ -26,6 +29,14 @@ from vpclocal.services.dynamodb.values import validation
 
 TABLES = "dynamodb_tables"
 MAX_ITEM_BYTES = 400 * 1024
+# A Query or Scan stops once it has read 1 MB; a BatchGetItem answers at most 16 MB, leaving the
+# other keys in UnprocessedKeys.
+MAX_PAGE_BYTES = 1024 * 1024
+MAX_BATCH_GET_BYTES = 16 * 1024 * 1024
+# A table's name: the model's TableName shape (3-255 characters of [a-zA-Z0-9_.-]); the TableName
+# parameters themselves take a table's ARN as well, so their shape no longer says so.
+TABLE_NAME = botocore.session.get_session().get_service_model("dynamodb").shape_for("TableName")
+_TABLE_ARN = re.compile(r"^arn:aws[a-z-]*:dynamodb:([^:]*):(\d*):table/([^/]*)$")
 NOT_FOUND = "Requested resource not found"
 KEY_MISMATCH = "The provided key element does not match the schema"
 
@@ -169,10 +180,29 @@ class DynamoDbProvider(Provider):
 
     # ---- helpers ----------------------------------------------------------------------------
 
-    def table(self, ctx: RequestContext, name: str, message: str = NOT_FOUND) -> Table:
-        record = ctx.tx.get(TABLES, name)
+    @staticmethod
+    def table_name(ctx: RequestContext, value: str) -> str | None:
+        """The table a TableName parameter names (a name, or a table's ARN), checked against the
+        TableName shape as AWS checks it ("1 validation error detected: Value 'ab' at
+        'tableName' failed to satisfy constraint: ..."); None for another region's or
+        account's table."""
+        found = _TABLE_ARN.match(value)
+        name = found.group(3) if found else value
+        problems = validation_problems(name, TABLE_NAME, "tableName")
+        if problems:
+            raise validation(validation_message(problems))
+        if found and (found.group(1), found.group(2)) != (ctx.region, ctx.account_id):
+            return None
+        return name
+
+    def table(self, ctx: RequestContext, value: str, *, detailed: bool = False) -> Table:
+        """The table a TableName parameter names; ResourceNotFoundException (`detailed`: with
+        the table's name, as DescribeTable and DeleteTable word it) when there is none."""
+        name = self.table_name(ctx, value)
+        record = ctx.tx.get(TABLES, name) if name is not None else None
         if record is None:
-            raise not_found(message)
+            raise not_found(f"Requested resource not found: Table: {name or value} not found"
+                            if detailed else NOT_FOUND)
         return Table(record)
 
     def arn(self, ctx: RequestContext, name: str) -> str:
@@ -200,7 +230,10 @@ class DynamoDbProvider(Provider):
     # ---- tables -----------------------------------------------------------------------------
 
     def create_table(self, ctx, p):
-        name = p["TableName"]
+        name = self.table_name(ctx, p["TableName"])
+        if name is None:  # wording unconfirmed
+            raise validation("A table can only be created in the region and account the "
+                             "request is sent to")
         if ctx.tx.get(TABLES, name) is not None:
             raise ServiceError(f"Table already exists: {name}", code="ResourceInUseException")
         # botocore's model leaves these two optional; a table cannot be made without them
@@ -256,8 +289,15 @@ class DynamoDbProvider(Provider):
         for kind in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
             if p.get(kind):
                 record[kind] = [self._index(ctx, name, index, kind, mode) for index in p[kind]]
-        if p.get("StreamSpecification", {}).get("StreamEnabled"):
-            record["StreamSpecification"] = p["StreamSpecification"]
+        stream = p.get("StreamSpecification") or {}
+        if stream.get("StreamEnabled"):
+            label = now.removesuffix("Z")  # 2024-01-31T12:00:00.000
+            record.update(StreamSpecification=stream, LatestStreamLabel=label,
+                          LatestStreamArn=f"{record['TableArn']}/stream/{label}")
+        sse = p.get("SSESpecification") or {}
+        if sse.get("Enabled"):
+            record["SSEDescription"] = {"Status": "ENABLED", "SSEType": "KMS",
+                                        "KMSMasterKeyArn": self._kms_key(ctx, sse)}
         if p.get("Tags"):
             record["_Tags"] = p["Tags"]
         ctx.tx.put(TABLES, name, record)
@@ -267,6 +307,17 @@ class DynamoDbProvider(Provider):
             for index in out.get(kind) or []:
                 index["IndexStatus"] = "CREATING"
         return {"TableDescription": out}
+
+    @staticmethod
+    def _kms_key(ctx: RequestContext, sse: dict) -> str:
+        """The ARN of the KMS key a table is encrypted with: the one asked for (an ARN, a key
+        id or an alias), else the account's AWS managed key aws/dynamodb."""
+        key = sse.get("KMSMasterKeyId") or str(uuid.uuid5(
+            uuid.NAMESPACE_URL, f"kms:{ctx.region}:{ctx.account_id}:alias/aws/dynamodb"))
+        if key.startswith("arn:"):
+            return key
+        prefix = f"arn:aws:kms:{ctx.region}:{ctx.account_id}"
+        return f"{prefix}:{key}" if key.startswith("alias/") else f"{prefix}:key/{key}"
 
     @staticmethod
     def _throughput(throughput: dict | None) -> dict:
@@ -285,8 +336,7 @@ class DynamoDbProvider(Provider):
         return out
 
     def describe_table(self, ctx, p):
-        name = p["TableName"]
-        table = self.table(ctx, name, f"Requested resource not found: Table: {name} not found")
+        table = self.table(ctx, p["TableName"], detailed=True)
         return {"Table": self.describe(ctx, table.record)}
 
     def list_tables(self, ctx, p):
@@ -301,8 +351,8 @@ class DynamoDbProvider(Provider):
         return out
 
     def delete_table(self, ctx, p):
-        name = p["TableName"]
-        table = self.table(ctx, name, f"Requested resource not found: Table: {name} not found")
+        table = self.table(ctx, p["TableName"], detailed=True)
+        name = table.name
         if table.record.get("DeletionProtectionEnabled"):
             # wording unconfirmed
             raise validation("Resource cannot be deleted as it is currently protected against "
@@ -480,9 +530,17 @@ class DynamoDbProvider(Provider):
             mark = self._order(table, schema, start)
             items = [i for i in items if (self._order(table, schema, i) > mark) == forward
                      and self._order(table, schema, i) != mark]
+        # the page ends at Limit items, or at the item with which 1 MB has been read
         limit = p.get("Limit")
-        if limit is not None and len(items) >= limit:
-            items = items[:limit]
+        end = len(items) if limit is None else min(len(items), limit)
+        read = 0
+        for number, item in enumerate(items[:end], 1):
+            read += V.item_size(item)
+            if read >= MAX_PAGE_BYTES:
+                end = number
+                break
+        if end < len(items) or end == limit:
+            items = items[:end]
             last = items[-1] if items else None
             names = dict.fromkeys(table.schema.names + schema.names)
             return items, {n: V.wire(last[n]) for n in names} if last else None
@@ -542,7 +600,12 @@ class DynamoDbProvider(Provider):
         _no_legacy(p, ("AttributesToGet",))
         table = self.table(ctx, p["TableName"])
         if p.get("IndexName"):
-            return table, *table.index(p["IndexName"])
+            schema, index = table.index(p["IndexName"])
+            if p.get("ConsistentRead") and index in (
+                    table.record.get("GlobalSecondaryIndexes") or []):
+                raise validation("Consistent reads are not supported on global secondary "
+                                 "indexes")
+            return table, schema, index
         return table, table.schema, None
 
     def query(self, ctx, p):
@@ -634,7 +697,9 @@ class DynamoDbProvider(Provider):
 
     def batch_get_item(self, ctx, p):
         responses = {}
-        count = 0
+        unprocessed = {}
+        count = size = 0
+        full = False
         for name, request in p["RequestItems"].items():
             table = self.table(ctx, name)
             ectx = _context(request, ("ProjectionExpression",))
@@ -647,13 +712,19 @@ class DynamoDbProvider(Provider):
                 if item_id in seen:
                     raise validation("Provided list of item keys contains duplicates")
                 seen.add(item_id)
-                item = ctx.tx.get(items_kind(name), item_id)
+                item = None if full else ctx.tx.get(items_kind(table.name), item_id)
                 if item is not None:
-                    found.append(V.wire_item(E.project(item, paths) if paths else item))
+                    item = E.project(item, paths) if paths else item
+                    full = size + V.item_size(item) > MAX_BATCH_GET_BYTES
+                if full:  # the answer is full: this key and the next are for another call
+                    unprocessed.setdefault(name, {**request, "Keys": []})["Keys"].append(key)
+                elif item is not None:
+                    size += V.item_size(item)
+                    found.append(V.wire_item(item))
             responses[name] = found
         if count > 100:
             raise validation("Too many items requested for the BatchGetItem call")
-        return {"Responses": responses, "UnprocessedKeys": {}}
+        return {"Responses": responses, "UnprocessedKeys": unprocessed}
 
 
 def _paths(node: tuple) -> set[str]:
