@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 
 from tests.conftest import Server
 from tests.errors import error_and_status as error_of
-from tests.lambda_.conftest import arn, make_role, unique, zipped
+from tests.lambda_.conftest import BASIC, arn, make_role, unique, zipped
 
 COUNTER = """
 import json, os, time
@@ -42,18 +42,25 @@ def handler(event, context):
 
 # Runs until the file event["release"] exists, after creating event["started"] (/tmp: the
 # function's user may write there, and see what the test writes)
+# Environments share nothing but the network (each has its own /tmp): a held invocation and
+# the test meet in an S3 bucket of the server's
 HOLD = """
-import os, time
+import time
+import boto3
 
 def handler(event, context):
     if "started" not in event:
         return "not held"
-    open(event["started"], "w").close()
+    s3 = boto3.client("s3")
+    s3.put_object(Bucket=event["bucket"], Key=event["started"], Body=b"")
     deadline = time.monotonic() + 50
-    while not os.path.exists(event["release"]) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return "released"
+    while time.monotonic() < deadline:
+        if s3.list_objects_v2(Bucket=event["bucket"], Prefix=event["release"])["KeyCount"]:
+            return "released"
+        time.sleep(0.05)
+    return "never released"
 """
+S3_FULL_ACCESS = "arn:aws:iam::aws:policy/AmazonS3FullAccess"
 
 START = re.compile(r"START RequestId: ([0-9a-f-]{36}) Version: (\$LATEST|\d+)$")
 REPORT = re.compile(
@@ -74,7 +81,8 @@ def function(lam, role):
         name = kwargs.pop("FunctionName", None) or unique()
         code = zipped(source, "index.py") if files is None else package(files)
         lam.create_function(FunctionName=name, Runtime=kwargs.pop("Runtime", "python3.12"),
-                            Role=role, Handler=kwargs.pop("Handler", "index.handler"),
+                            Role=kwargs.pop("Role", role),
+                            Handler=kwargs.pop("Handler", "index.handler"),
                             Code={"ZipFile": code}, **kwargs)
         return name
     return make
@@ -210,7 +218,7 @@ def test_memory_limit(lam, function):
     response, error = invoke(lam, name)
     request_id = response["ResponseMetadata"]["RequestId"]
     assert response["FunctionError"] == "Unhandled"
-    assert error == {"errorType": "Runtime.ExitError", "errorMessage":
+    assert error == {"errorType": "Runtime.OutOfMemory", "errorMessage":
                      f"RequestId: {request_id} Error: Runtime exited with error: signal: killed"}
 
 
@@ -274,12 +282,12 @@ def test_metrics(server, lam, function):
     assert stat("ConcurrentExecutions", "Maximum") == 1
 
 
-def test_throttling(server, function):
+def test_throttling(server, iam, function):
     # botocore retries throttling errors by itself: see each answer
     lam = boto3.client("lambda", endpoint_url=server.endpoint, region_name="us-east-1",
                        aws_access_key_id="test", aws_secret_access_key="test",
                        config=BotoConfig(retries={"total_max_attempts": 1}))
-    name = function(HOLD, Timeout=60)
+    name = function(HOLD, Timeout=60, Role=make_role(iam, BASIC, S3_FULL_ACCESS))
     lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
     with pytest.raises(ClientError) as caught:
         invoke(lam, name)
@@ -289,25 +297,23 @@ def test_throttling(server, function):
     assert response["ResponseMetadata"]["HTTPHeaders"]["retry-after"]
     lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
     # a call that holds the only slot: it runs until the test lets it go
-    marks = f"/tmp/vpclocal-hold-{uuid.uuid4().hex}"
-    started, release = Path(marks + ".started"), Path(marks + ".release")
+    s3, bucket = server.client("s3"), unique("hold")
+    s3.create_bucket(Bucket=bucket)
     held = []
     slow = threading.Thread(target=lambda: held.append(invoke(lam, name, {
-        "started": str(started), "release": str(release)})))
+        "bucket": bucket, "started": "started", "release": "release"})))
     slow.start()
     try:
         deadline = time.monotonic() + 30
-        while not started.exists():
+        while not s3.list_objects_v2(Bucket=bucket, Prefix="started")["KeyCount"]:
             assert time.monotonic() < deadline and slow.is_alive(), held
-            time.sleep(0.01)
+            time.sleep(0.02)
         with pytest.raises(ClientError) as caught:
             invoke(lam, name)
         assert caught.value.response["Error"]["Code"] == "TooManyRequestsException"
     finally:
-        release.touch()
+        s3.put_object(Bucket=bucket, Key="release", Body=b"")
         slow.join()
-        started.unlink(missing_ok=True)
-        release.unlink(missing_ok=True)
     assert held[0][1] == "released"
     assert invoke(lam, name)[0]["StatusCode"] == 200
 
@@ -434,13 +440,13 @@ def handler(event, context):
 
 
 def test_event_queue_survives_a_restart(tmp_path, monkeypatch):
-    marker = Path(f"/tmp/vpclocal-restart-{uuid.uuid4().hex}")
-    source = f"""
-import os
+    # each run is counted in S3: the retry runs in another environment (of another server run)
+    source = """
+import boto3
 def handler(event, context):
-    with open({str(marker)!r}, "a") as f:
-        f.write("run\\n")
-    runs = len(open({str(marker)!r}).read().split())
+    s3 = boto3.client("s3")
+    runs = s3.list_objects_v2(Bucket=event["bucket"])["KeyCount"] + 1
+    s3.put_object(Bucket=event["bucket"], Key=f"run-{runs}", Body=b"")
     print("run", runs)
     if runs == 1:
         raise RuntimeError("fail the first time")
@@ -449,19 +455,21 @@ def handler(event, context):
     monkeypatch.setenv("VPCLOCAL_LAMBDA_RETRY_SECONDS", "3")
     server = Server(tmp_path / "data").start()
     try:
-        lam, logs = server.client("lambda"), server.client("logs")
-        role = make_role(server.client("iam"))
-        name = unique()
+        lam, logs, s3 = server.client("lambda"), server.client("logs"), server.client("s3")
+        role = make_role(server.client("iam"), BASIC, S3_FULL_ACCESS)
+        name, bucket = unique(), unique("runs")
+        s3.create_bucket(Bucket=bucket)
         lam.create_function(FunctionName=name, Runtime="python3.12", Role=role,
                             Handler="index.handler", Code={"ZipFile": zipped(source)})
-        lam.invoke(FunctionName=name, InvocationType="Event", Payload=b"{}")
+        lam.invoke(FunctionName=name, InvocationType="Event",
+                   Payload=json.dumps({"bucket": bucket}).encode())
         assert "run 1" in messages(logs, f"/aws/lambda/{name}", lambda m: "run 1" in m)
+        # the retry has not run yet: it is in the store when the server stops
+        assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["run-1"]
         server.stop()
-        assert marker.read_text() == "run\n"  # the retry has not run yet: it is in the store
         server = Server(tmp_path / "data", port=server.port).start()
         found = messages(server.client("logs"), f"/aws/lambda/{name}",
                          lambda m: "run 2" in m, timeout=15)
         assert "run 2" in found
     finally:
         server.stop()
-        marker.unlink(missing_ok=True)

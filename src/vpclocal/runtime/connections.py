@@ -3,7 +3,7 @@
 A connection the network drops stays in SYN-SENT until the client gives up, while one that is
 refused or accepted leaves it within a round trip: a socket seen there after a few hundred
 milliseconds is, almost always, a dropped SYN. Read from /proc: the process's namespace's TCP
-table (/proc/<pid>/net/tcp), narrowed to the sockets among the process's own descriptors
+table (/proc/<pid>/net/tcp), narrowed to the sockets among the environment's processes' descriptors
 (execution environments of one function share their ENI's namespace).
 """
 
@@ -16,11 +16,14 @@ import struct
 SYN_SENT = "02"
 
 
-def opening(pid: int) -> set[tuple[str, int]]:
-    """(remote address, port) of every connection `pid` is still opening; empty if it is gone."""
+def opening(pids: list[int]) -> set[tuple[str, int]]:
+    """(remote address, port) of every connection the processes `pids` (of one network
+    namespace) are still opening; empty if they are gone."""
+    if not pids:
+        return set()
     waiting: dict[str, tuple[str, int]] = {}
     try:
-        with open(f"/proc/{pid}/net/tcp") as table:
+        with open(f"/proc/{pids[0]}/net/tcp") as table:
             next(table)
             for line in table:
                 fields = line.split()
@@ -33,14 +36,16 @@ def opening(pid: int) -> set[tuple[str, int]]:
     if not waiting:
         return set()
     found = set()
-    try:
-        for fd in os.listdir(f"/proc/{pid}/fd"):
+    for pid in pids:
+        try:
+            descriptors = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in descriptors:
             try:
                 target = os.readlink(f"/proc/{pid}/fd/{fd}")
             except OSError:
                 continue
             if target.startswith("socket:[") and target[8:-1] in waiting:
                 found.add(waiting[target[8:-1]])
-    except OSError:
-        return set()
     return found

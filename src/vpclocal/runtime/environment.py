@@ -22,6 +22,7 @@ import uuid
 from pathlib import Path
 
 from vpclocal.runtime.api import Connection, RuntimeApi
+from vpclocal.runtime.jail import FALLBACK, Jail
 from vpclocal.runtime.sandbox import Launch, bootstrap_code
 from vpclocal.runtime.types import (
     BOOTSTRAP_RUNTIMES,
@@ -32,21 +33,37 @@ from vpclocal.runtime.types import (
 )
 
 MAX_LINE = 256 * 1024  # CloudWatch Logs' event size: longer output is split
+EXEC_FAILED = {126: "permission denied", 127: "no such file or directory"}  # exit statuses
 
 
-def _enter(placement: Placement, launch: Launch, mount_ns: int | None = None) -> list[str]:
+def _enter(placement: Placement, launch: Launch, mount_ns: int | None = None,
+           become: bool = True) -> list[str]:
     """`nsenter` into the placement's network namespace (and a mount namespace, with its
-    working directory), becoming the function's user after entering (nsenter execs: the
-    process keeps its PID)."""
+    working directory), becoming the function's user after entering unless the jail does it
+    (nsenter execs: the process keeps its PID)."""
     argv = [shutil.which("nsenter") or "nsenter", f"--net=/proc/self/fd/{placement.netns_fd}"]
     if mount_ns is not None:
         # entering a mount namespace moves to its root: --wd=. returns to the directory
         # nsenter started in (the task root)
         argv += [f"--mount=/proc/self/fd/{mount_ns}", "--wd=."]
-    if launch.uid is not None:
+    if become and launch.uid is not None:
         argv += ["-S", str(launch.uid), "-G", str(launch.gid if launch.gid is not None
                                                   else launch.uid)]
     return [*argv, "--"]
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and all its descendants, from /proc (children of each thread group leader)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        try:
+            with open(f"/proc/{current}/task/{current}/children") as children:
+                todo.extend(int(child) for child in children.read().split())
+        except OSError:
+            continue
+    return found
 
 
 _resolver_spaces: dict[str, int] = {}  # resolv.conf text -> a mount namespace's descriptor
@@ -111,6 +128,20 @@ def _field_kb(status: bytes, name: bytes) -> int:
     return int(status[at + len(name):end])
 
 
+def _resident_kb(pids: list[int]) -> tuple[int, int]:
+    """(resident, sum of peak residents) of processes, in kB."""
+    rss = hwm = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status", "rb") as status:
+                data = status.read()
+        except OSError:
+            continue
+        rss += _field_kb(data, b"\nVmRSS:")
+        hwm += _field_kb(data, b"\nVmHWM:")
+    return rss, max(rss, hwm)
+
+
 class Invocation:
     __slots__ = (
         "client_context",
@@ -153,8 +184,10 @@ class Invocation:
 
 class Environment:
     def __init__(self, spec: FunctionSpec, config: RuntimeConfig, launch: Launch,
-                 task_root: Path, *, provisioned: bool = False) -> None:
+                 task_root: Path, *, provisioned: bool = False, jail: Jail | None = None,
+                 ) -> None:
         self.spec = spec
+        self.jail = jail  # None: the process runs as it is (a server that cannot jail)
         self.config = config
         self.launch = launch
         self.task_root = task_root
@@ -187,6 +220,7 @@ class Environment:
         self._status_fd = -1
         self.placement: Placement | None = None
         self._unguard = None  # undoes Placement.guard once the environment is gone
+        self._oom = False  # its cgroup's verdict, kept once the cgroup is gone
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -226,6 +260,14 @@ class Environment:
         command, user = self.command(), {"user": self.launch.uid, "group": self.launch.gid,
                                          "extra_groups": [] if self.launch.uid is not None
                                          else None}
+        if self.jail is not None:
+            keep = [str(self.task_root), self.launch.python, *self.launch.runtime_paths,
+                    *(v for v in variables.values() if v.startswith("/tmp/"))]
+            try:
+                self.jail.prepare(keep)
+            except OSError as exc:
+                raise Unplaceable(f"cannot make the environment's jail: {exc}") from exc
+            command, user = self.jail.wrap(command), {}  # its init becomes the function's user
         fds: tuple[int, ...] = ()
         if placement is not None and placement.netns_fd >= 0:
             if placement.guard is not None and self.launch.uid is not None:
@@ -240,7 +282,8 @@ class Environment:
                 except OSError as exc:
                     note = f"vpclocal: names resolve by the host's /etc/resolv.conf here ({exc})."
                     self.output.append((now_ms(), note))
-            command = _enter(placement, self.launch, mount_ns) + command
+            command = _enter(placement, self.launch, mount_ns,
+                             become=self.jail is None) + command
             fds = (placement.netns_fd,) if mount_ns is None else (placement.netns_fd, mount_ns)
             user = {}  # nsenter enters as the server's user, then becomes the function's
         read_fd, write_fd = os.pipe()
@@ -305,6 +348,8 @@ class Environment:
 
     def notes(self) -> list[str]:
         notes = list(self.launch.notes)
+        if self.jail is not None and not self.jail.limited:
+            notes.append(f"vpclocal: no cgroups here ({self.jail.cgroups.reason}): {FALLBACK}.")
         runtime = self.spec.runtime
         if runtime.startswith("python"):
             host = ".".join(self.launch.python_version.split(".")[:2])
@@ -345,6 +390,8 @@ class Environment:
         loop.remove_reader(self._pidfd)
         os.close(self._pidfd)
         code = self.proc.wait()
+        if self.jail is not None and 128 < code <= 128 + 64:
+            code = 128 - code  # the jail's init reports a death by signal n as 128+n
         try:  # whatever the function left behind in its process group goes too
             os.killpg(self.proc.pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -355,10 +402,20 @@ class Environment:
         if self._partial:
             self._line(self._partial)
             self._partial = b""
+        if self.jail is not None and code in EXEC_FAILED and not self.ready.done():
+            self._exec_failed(code)
         if self._status_fd >= 0:
             os.close(self._status_fd)
             self._status_fd = -1
         self._finish(code)
+
+    def _exec_failed(self, code: int) -> None:
+        """setpriv could not exec the runtime (126/127, as shells say): the same spawn error as
+        an unjailed start, without setpriv's own line in the function's log."""
+        program = self.command()[0]
+        self.output = [(ts, line) for ts, line in self.output
+                       if not line.startswith(f"setpriv: failed to execute {program}")]
+        self.spawn_error = f"fork/exec {program}: {EXEC_FAILED[code]}"
 
     def _finish(self, code: int | None) -> None:
         self.alive = False
@@ -376,6 +433,11 @@ class Environment:
         unguard, self._unguard = self._unguard, None
         if unguard is not None:
             asyncio.get_running_loop().run_in_executor(None, unguard)
+        if self.jail is not None:  # its namespace is gone with its init: nothing runs in it
+            counted = self.jail.memory_kb()  # what its cgroup saw, before it goes
+            self.peak_kb = max(self.peak_kb, counted[1] if counted else 0)
+            self._oom = self.jail.oom_killed()
+            asyncio.get_running_loop().run_in_executor(None, self.jail.remove)
         if not self.exited.done():
             self.exited.set_result(code if code is not None else -1)
 
@@ -415,11 +477,35 @@ class Environment:
         out, self.output = self.output, []
         return out
 
+    @property
+    def limited(self) -> bool:
+        """The kernel holds the environment to its memory (else the pool watches it)."""
+        return self.jail is not None and self.jail.limited
+
+    def oom_killed(self) -> bool:
+        """The kernel killed one of its processes for going over its memory."""
+        if self.jail is None:
+            return False
+        return self.jail.oom_killed() if self.alive else self._oom
+
+    def pids(self) -> list[int]:
+        """Every process of the environment."""
+        if self.proc is None or not self.alive:
+            return []
+        return (self.jail.pids() if self.limited else []) or process_tree(self.proc.pid)
+
     def memory_kb(self) -> tuple[int, int]:
-        """(resident now, peak resident) of the process, in kB; once it is gone, (0, the peak
-        last seen). One pread of /proc/<pid>/status, kept open: this runs on every invoke."""
+        """(used now, peak) by the environment, in kB; once it is gone, (0, the peak last
+        seen). From its cgroup when jailed in one, else the resident memory of its processes
+        (the process alone: one pread of /proc/<pid>/status, kept open, on every invoke)."""
         if self.proc is None or not self.alive:
             return 0, self.peak_kb
+        if self.jail is not None:
+            counted = self.jail.memory_kb()
+            if counted is None:  # no cgroup: every process of the jail, summed
+                counted = _resident_kb(process_tree(self.proc.pid))
+            self.peak_kb = max(self.peak_kb, *counted)
+            return counted[0], self.peak_kb
         try:
             if self._status_fd < 0:
                 self._status_fd = os.open(f"/proc/{self.proc.pid}/status", os.O_RDONLY)

@@ -27,7 +27,8 @@ from pathlib import Path
 from vpclocal.runtime.code import CodeCache
 from vpclocal.runtime.connections import opening
 from vpclocal.runtime.environment import Environment, Invocation, now_ms
-from vpclocal.runtime.sandbox import FUNCTION_UIDS, Launch, detect, runtime_paths
+from vpclocal.runtime.jail import Jails
+from vpclocal.runtime.sandbox import FUNCTION_UIDS, Launch, claim_uids, detect, runtime_paths
 from vpclocal.runtime.telemetry import Telemetry, report_line, tail
 from vpclocal.runtime.types import (
     BOOTSTRAP_RUNTIMES,
@@ -78,6 +79,9 @@ class Runtime:
         self._tasks: set[asyncio.Task] = set()
         self._reaper: asyncio.Task | None = None
         self._uids: dict[tuple[str, str], int] = {}  # (region, function) -> its own uid
+        self._uid_block, self._uid_lock = FUNCTION_UIDS, -1  # this server's (claim_uids)
+        # each environment in a jail of its own, when functions run as users of their own
+        self.jails: Jails | None = None
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -91,6 +95,10 @@ class Runtime:
             scratch = tempfile.mkdtemp(prefix="vpclocal-tasks-")
             os.chmod(scratch, 0o755)
             self.code.root = Path(scratch)
+        if self.launch.uid is not None:
+            self._uid_block, self._uid_lock = await asyncio.to_thread(claim_uids)
+            self.jails = Jails(self.config.data_dir / "lambda" / "environments")
+            await asyncio.to_thread(self.jails.start)
         self._reaper = asyncio.get_running_loop().create_task(self._reap())
 
     async def stop(self) -> None:
@@ -104,6 +112,11 @@ class Runtime:
         if envs:
             await asyncio.wait([asyncio.ensure_future(e.exited) for e in envs], timeout=5)
         self.telemetry.close()
+        if self.jails is not None:
+            await asyncio.to_thread(self.jails.stop)
+        if self._uid_lock >= 0:  # its functions' processes are gone: the block is free
+            os.close(self._uid_lock)
+            self._uid_lock = -1
         if self.code.root.name.startswith("vpclocal-tasks-"):
             shutil.rmtree(self.code.root, ignore_errors=True)
 
@@ -165,7 +178,11 @@ class Runtime:
             raise ValueError(f"vpclocal cannot run the runtime {spec.runtime}")
         launch = self._launch_for(spec)
         task_root = await self.code.extract(spec.code_path, spec.code_sha, launch.uid)
-        env = Environment(spec, self.config, launch, task_root, provisioned=provisioned)
+        jail = None if self.jails is None or launch.uid is None else self.jails.new(
+            uuid.uuid4().hex, launch.uid, launch.gid or launch.uid, spec.memory_mb,
+            spec.storage_mb)
+        env = Environment(spec, self.config, launch, task_root, provisioned=provisioned,
+                          jail=jail)
         credentials = self.config.credentials(spec) if self.config.credentials else {}
         self._envs.add(env)
         env.exited.add_done_callback(lambda _: self._forget(env))
@@ -179,14 +196,15 @@ class Runtime:
 
     def _launch_for(self, spec: FunctionSpec) -> Launch:
         """How this function's environments run: as its own user when functions run
-        unprivileged at all (sandbox.FUNCTION_UIDS)."""
+        unprivileged at all (a uid of this server's block, sandbox.claim_uids)."""
         assert self.launch is not None
         if self.launch.uid is None:
             return self.launch
         key = (spec.region, spec.name)
         uid = self._uids.get(key)
         if uid is None:
-            uid = self._uids[key] = FUNCTION_UIDS[len(self._uids) % len(FUNCTION_UIDS)]
+            # past a block's worth of functions, uids are shared (within this server only)
+            uid = self._uids[key] = self._uid_block[len(self._uids) % len(self._uid_block)]
         return dataclasses.replace(self.launch, uid=uid, gid=uid)
 
     def _forget(self, env: Environment) -> None:
@@ -340,7 +358,7 @@ class Runtime:
             nonlocal watch
             if inv.future.done() or env.proc is None or explain is None:
                 return
-            for destination in sorted(opening(env.proc.pid) - explained):
+            for destination in sorted(opening(env.pids()) - explained):
                 explained.add(destination)
                 line = explain(*destination)
                 if line:
@@ -348,14 +366,17 @@ class Runtime:
             watch = loop.call_later(OPENING_S, watch_connections)
 
         deadline = loop.call_later(spec.timeout_s, on_deadline)
-        poll = loop.call_later(self.config.memory_poll_s, watch_memory)
+        # the kernel holds a jailed environment to its memory; else it is watched
+        poll = None if env.limited else loop.call_later(self.config.memory_poll_s,
+                                                         watch_memory)
         watch = loop.call_later(OPENING_S, watch_connections) if explain else None
         env.dispatch(inv)
         try:
             kind, body, error_type = await inv.future
         finally:
             deadline.cancel()
-            poll.cancel()
+            if poll is not None:
+                poll.cancel()
             if watch is not None:
                 watch.cancel()
             if not inv.future.done():  # cancelled mid-invocation: the environment is lost
@@ -365,7 +386,10 @@ class Runtime:
         lines += env.take_output()
         lines += hints
         _, peak_kb = env.memory_kb()
-        if kind in ("ok", "error") and peak_kb > limit_kb:
+        if env.limited:
+            # the kernel killed a process over the limit, and the runtime died (of it)
+            oom = oom or (kind == "exit" and env.oom_killed())
+        elif kind in ("ok", "error") and peak_kb > limit_kb:
             # the peak went over the limit between two polls: the kernel would have killed it
             oom = True
             env.kill()
@@ -387,11 +411,12 @@ class Runtime:
             body = _error_payload("Sandbox.Timedout", f"RequestId: {request_id} Error: Task "
                                   f"timed out after {elapsed} seconds")
         elif kind == "exit":
-            status, report_error = "error", "Runtime.ExitError"
+            status = "error"
+            report_error = "Runtime.OutOfMemory" if oom else "Runtime.ExitError"
             message = (f"RequestId: {request_id} Error: Runtime exited with error: "
                        f"{'signal: killed' if oom else _exit_text(env.exit_code)}")
-            lines.append((end_ms, f"{message}\nRuntime.ExitError"))
-            body = _error_payload("Runtime.ExitError", message)
+            lines.append((end_ms, f"{message}\n{report_error}"))
+            body = _error_payload(report_error, message)
         lines.append((end_ms, f"END RequestId: {request_id}"))
         lines.append((end_ms, report_line(request_id, duration, spec.memory_mb, max_used,
                                           init_ms, status, report_error)))

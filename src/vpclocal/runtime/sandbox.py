@@ -14,6 +14,7 @@ log says so.
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import os
 import pwd
@@ -27,6 +28,24 @@ UNPRIVILEGED_USER = "nobody"
 # uids (and gids of the same number) given to functions, one each: a range no account of a
 # Debian system uses (as container runtimes do for their subordinate ids)
 FUNCTION_UIDS = range(200_000, 265_536)
+UID_BLOCK = 1024  # each server claims a block of its own: two servers never share a uid
+UID_LOCKS = Path("/run/vpclocal")
+
+
+def claim_uids() -> tuple[range, int]:
+    """A block of FUNCTION_UIDS no other server on this machine holds, and the descriptor
+    whose lock holds it (released by the kernel when this process ends, however it ends)."""
+    UID_LOCKS.mkdir(mode=0o700, exist_ok=True)
+    for first in range(FUNCTION_UIDS.start, FUNCTION_UIDS.stop, UID_BLOCK):
+        fd = os.open(UID_LOCKS / f"uids-{first}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW
+                     | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        return range(first, first + UID_BLOCK), fd
+    raise OSError(f"every block of function uids is held by another server ({UID_LOCKS})")
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ class FunctionSpec:
     version: str = "$LATEST"
     region: str = "us-east-1"
     memory_mb: int = 128
+    storage_mb: int = 512  # EphemeralStorage: the size of its /tmp
     timeout_s: int = 3
     environment: tuple[tuple[str, str], ...] = ()
     role: str = ""

@@ -184,6 +184,7 @@ class InvokeOperations:
             version=version,
             region=region,
             memory_mb=int(record.get("MemorySize") or 128),
+            storage_mb=int((record.get("EphemeralStorage") or {}).get("Size") or 512),
             timeout_s=int(record.get("Timeout") or 3),
             environment=tuple(sorted(variables.items())),
             role=record.get("Role") or "",
