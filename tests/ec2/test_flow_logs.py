@@ -186,3 +186,10 @@ def test_tags_for_another_resource_type_are_refused(ec2, vpc):
     assert err["Message"] == "'vpc' is not a valid taggable resource type for this operation."
     assert ec2.describe_flow_logs(Filters=[{"Name": "resource-id", "Values": [vpc]}])[
         "FlowLogs"] == []
+
+
+def test_s3_destination_that_is_not_a_bucket_arn(ec2, vpc):
+    for destination in ("arn:aws:s3:bucket", "arn:aws:s3:::"):
+        err = error(ec2.create_flow_logs, ResourceIds=[vpc], ResourceType="VPC",
+                    TrafficType="ALL", LogDestinationType="s3", LogDestination=destination)
+        assert err["Code"] == "InvalidParameter"

@@ -153,3 +153,11 @@ def test_two_primaries_refused(ec2, subnet):
             {"PrivateIpAddress": "10.0.1.40", "Primary": True},
             {"PrivateIpAddress": "10.0.1.41", "Primary": True}])
     assert error_of(exc)[0] == "InvalidParameterValue"
+
+
+@pytest.mark.parametrize("params", [{"SecondaryPrivateIpAddressCount": 50},
+                                    {"Ipv6AddressCount": 51}])
+def test_address_quota(ec2, subnet, params):
+    with pytest.raises(ClientError) as exc:
+        ec2.create_network_interface(SubnetId=subnet, **params)
+    assert error_of(exc)[0] == "PrivateIpAddressLimitExceeded"

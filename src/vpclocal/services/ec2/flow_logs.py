@@ -86,8 +86,8 @@ def _destination(ctx, p: dict) -> dict:
     if role:
         raise invalid(f"DeliverLogsPermissionArn is not applicable for {kind.split('-')[0]} "
                       "delivery", code="InvalidParameter")
-    service = "s3" if kind == "s3" else "firehose"
-    if group or not dest or not dest.startswith(f"arn:aws:{service}:"):
+    prefix = "arn:aws:s3:::" if kind == "s3" else "arn:aws:firehose:"
+    if group or not dest or not dest.startswith(prefix) or dest == prefix:
         raise invalid(f"Invalid log destination {dest or ''} for {kind}",
                       code="InvalidParameter")
     out["LogDestination"] = dest
@@ -101,7 +101,7 @@ def _missing_bucket(tx, destination: dict) -> dict | None:
     (AWS cannot write to it: real EC2's words; the Code "400" is unconfirmed)."""
     if destination["LogDestinationType"] != "s3":
         return None
-    bucket = destination["LogDestination"].split(":::", 1)[1].split("/", 1)[0]
+    bucket = destination["LogDestination"].partition(":::")[2].split("/", 1)[0]
     if tx.get(BUCKETS, bucket, scope="global") is not None:
         return None
     return {"Code": "400", "Message": f"Access Denied for LogDestination: {bucket}. Please "

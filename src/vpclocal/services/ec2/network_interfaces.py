@@ -19,6 +19,17 @@ from vpclocal.services.ec2.query import describe, tags_for
 from vpclocal.services.ec2.route_tables import refresh_route_states
 from vpclocal.services.ec2.subnets import allocate_address, release_address
 
+# The most addresses of each family an interface can hold (the largest instance types' quota).
+MAX_ADDRESSES = 50
+
+
+def _address_limit(count: int) -> None:
+    if count > MAX_ADDRESSES:
+        # The code is AWS's documented one; the wording is unconfirmed.
+        raise ServiceError(f"The maximum number of addresses per network interface "
+                           f"({MAX_ADDRESSES}) has been exceeded.",
+                           code="PrivateIpAddressLimitExceeded")
+
 ENI_FILTERS = {
     "addresses.private-ip-address": "PrivateIpAddresses.PrivateIpAddress",
     "addresses.primary": "PrivateIpAddresses.Primary",
@@ -145,6 +156,7 @@ def requested_addresses(p: dict) -> tuple[str | None, list[str], int]:
     if any(not a for a in others):
         raise invalid("The request must contain the parameter privateIpAddress",
                       code="MissingParameter")
+    _address_limit(1 + len(others) + count)
     return primary, others, count
 
 
@@ -169,6 +181,7 @@ def ipv6_addresses(tx, subnet: dict, p: dict) -> list[dict]:
         count = 1
     if not wanted and not count:
         return []
+    _address_limit(len(wanted) + count)
     if not blocks:
         # Wording unconfirmed.
         raise invalid(f"The subnet {subnet['SubnetId']} has no IPv6 CIDR block: it cannot "
