@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.errors import error
 
 ROLE = "arn:aws:iam::000000000000:role/flow-logs"
@@ -9,6 +11,12 @@ BUCKET = "arn:aws:s3:::flow-log-bucket/prefix/"
 DEFAULT_FORMAT = ("${version} ${account-id} ${interface-id} ${srcaddr} ${dstaddr} ${srcport} "
                   "${dstport} ${protocol} ${packets} ${bytes} ${start} ${end} ${action} "
                   "${log-status}")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def bucket(server):
+    """The S3 destination's bucket, in vpclocal's own S3."""
+    server.client("s3").create_bucket(Bucket="flow-log-bucket")
 
 
 def flow_log(ec2, fl_id: str) -> dict:
@@ -154,3 +162,34 @@ def test_flow_logs_with_the_cli(server, vpc):
                        f"Name=resource-id,Values={vpc}")["FlowLogs"]
     assert [f["FlowLogId"] for f in shown] == [fl_id]
     assert server.aws("ec2", "delete-flow-logs", "--flow-log-ids", fl_id)["Unsuccessful"] == []
+
+
+def test_s3_destination_without_its_bucket(ec2, vpc):
+    """A bucket that is not in S3 (issue 12): each resource is reported in Unsuccessful with
+    AWS's words, and no flow log is made."""
+    missing = "arn:aws:s3:::no-such-flow-log-bucket/logs/"
+    out = ec2.create_flow_logs(ResourceIds=[vpc], ResourceType="VPC", TrafficType="ALL",
+                               LogDestinationType="s3", LogDestination=missing)
+    assert out["FlowLogIds"] == []
+    assert out["Unsuccessful"] == [{"ResourceId": vpc, "Error": {
+        "Code": "400", "Message": "Access Denied for LogDestination: no-such-flow-log-bucket. "
+                                  "Please check LogDestination permission"}}]
+    assert ec2.describe_flow_logs(Filters=[{"Name": "resource-id", "Values": [vpc]}])[
+        "FlowLogs"] == []
+
+
+def test_tags_for_another_resource_type_are_refused(ec2, vpc):
+    err = error(ec2.create_flow_logs, ResourceIds=[vpc], ResourceType="VPC", TrafficType="ALL",
+                LogDestinationType="s3", LogDestination=BUCKET,
+                TagSpecifications=[{"ResourceType": "vpc", "Tags": [{"Key": "k", "Value": "v"}]}])
+    assert err["Code"] == "InvalidParameterValue"
+    assert err["Message"] == "'vpc' is not a valid taggable resource type for this operation."
+    assert ec2.describe_flow_logs(Filters=[{"Name": "resource-id", "Values": [vpc]}])[
+        "FlowLogs"] == []
+
+
+def test_s3_destination_that_is_not_a_bucket_arn(ec2, vpc):
+    for destination in ("arn:aws:s3:bucket", "arn:aws:s3:::"):
+        err = error(ec2.create_flow_logs, ResourceIds=[vpc], ResourceType="VPC",
+                    TrafficType="ALL", LogDestinationType="s3", LogDestination=destination)
+        assert err["Code"] == "InvalidParameter"

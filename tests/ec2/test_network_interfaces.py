@@ -91,3 +91,73 @@ def test_group_in_use_cannot_be_deleted(ec2, vpc, subnet):
     with pytest.raises(ClientError) as exc:
         ec2.delete_security_group(GroupId=sg)
     assert error_of(exc) == ("DependencyViolation", f"resource {sg} has a dependent object")
+
+
+def addresses_of(eni: dict) -> list[tuple[str, bool]]:
+    return [(a["PrivateIpAddress"], a["Primary"]) for a in eni["PrivateIpAddresses"]]
+
+
+def test_requested_addresses_are_honoured(ec2, subnet):
+    """PrivateIpAddresses (issue 12): the addresses asked for, the one marked primary first."""
+    before = ec2.describe_subnets(SubnetIds=[subnet])["Subnets"][0]["AvailableIpAddressCount"]
+    eni = ec2.create_network_interface(SubnetId=subnet, PrivateIpAddresses=[
+        {"PrivateIpAddress": "10.0.1.20", "Primary": False},
+        {"PrivateIpAddress": "10.0.1.10", "Primary": True}])["NetworkInterface"]
+    assert eni["PrivateIpAddress"] == "10.0.1.10"
+    assert addresses_of(eni) == [("10.0.1.10", True), ("10.0.1.20", False)]
+    [described] = ec2.describe_network_interfaces(
+        NetworkInterfaceIds=[eni["NetworkInterfaceId"]])["NetworkInterfaces"]
+    assert addresses_of(described) == addresses_of(eni)
+    assert ec2.describe_subnets(SubnetIds=[subnet])["Subnets"][0][
+        "AvailableIpAddressCount"] == before - 2
+    # a secondary address is taken like a primary one
+    with pytest.raises(ClientError) as exc:
+        ec2.create_network_interface(SubnetId=subnet, PrivateIpAddress="10.0.1.20")
+    assert error_of(exc) == ("InvalidIPAddress.InUse",
+                             "The specified address 10.0.1.20 is already in use.")
+    ec2.delete_network_interface(NetworkInterfaceId=eni["NetworkInterfaceId"])
+    assert ec2.describe_subnets(SubnetIds=[subnet])["Subnets"][0][
+        "AvailableIpAddressCount"] == before
+
+
+def test_primary_and_secondary_count(ec2, subnet):
+    eni = ec2.create_network_interface(SubnetId=subnet, PrivateIpAddress="10.0.1.100",
+                                       SecondaryPrivateIpAddressCount=2)["NetworkInterface"]
+    assert addresses_of(eni) == [("10.0.1.100", True), ("10.0.1.4", False),
+                                 ("10.0.1.5", False)]
+    unmarked = ec2.create_network_interface(SubnetId=subnet, PrivateIpAddresses=[
+        {"PrivateIpAddress": "10.0.1.30"}, {"PrivateIpAddress": "10.0.1.31"}])["NetworkInterface"]
+    assert addresses_of(unmarked) == [("10.0.1.30", True), ("10.0.1.31", False)]
+
+
+@pytest.mark.parametrize("addresses, expected", [
+    ([{"PrivateIpAddress": "10.0.2.9", "Primary": True}],
+     ("InvalidParameterValue", "Address 10.0.2.9 does not fall within the subnet's address range")),
+    ([{"PrivateIpAddress": "10.0.1.40", "Primary": True},
+      {"PrivateIpAddress": "10.0.1.3", "Primary": False}],
+     ("InvalidParameterValue", "Address is in subnet's reserved address range")),
+])
+def test_requested_addresses_are_checked(ec2, subnet, addresses, expected):
+    with pytest.raises(ClientError) as exc:
+        ec2.create_network_interface(SubnetId=subnet, PrivateIpAddresses=addresses)
+    assert error_of(exc) == expected
+    # nothing of the refused request stays behind
+    assert not ec2.describe_network_interfaces(Filters=[
+        {"Name": "addresses.private-ip-address", "Values": ["10.0.1.40"]},
+        {"Name": "subnet-id", "Values": [subnet]}])["NetworkInterfaces"]
+
+
+def test_two_primaries_refused(ec2, subnet):
+    with pytest.raises(ClientError) as exc:
+        ec2.create_network_interface(SubnetId=subnet, PrivateIpAddresses=[
+            {"PrivateIpAddress": "10.0.1.40", "Primary": True},
+            {"PrivateIpAddress": "10.0.1.41", "Primary": True}])
+    assert error_of(exc)[0] == "InvalidParameterValue"
+
+
+@pytest.mark.parametrize("params", [{"SecondaryPrivateIpAddressCount": 50},
+                                    {"Ipv6AddressCount": 51}])
+def test_address_quota(ec2, subnet, params):
+    with pytest.raises(ClientError) as exc:
+        ec2.create_network_interface(SubnetId=subnet, **params)
+    assert error_of(exc)[0] == "PrivateIpAddressLimitExceeded"

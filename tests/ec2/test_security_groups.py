@@ -599,3 +599,84 @@ def test_rule_quota(ec2, vpc):
                              "The maximum number of rules per security group has been reached.")
     ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=[tcp(22, *cidrs[:60])])
     assert len(group(ec2, gid)["IpPermissions"][0]["IpRanges"]) == 60
+
+
+@pytest.mark.parametrize("name, value, code", [
+    ("group-id", "not-a-group", "InvalidGroupId.Malformed"),
+    ("group-id", "sg-", "InvalidGroupId.Malformed"),
+    ("security-group-rule-id", "rule-1", "InvalidSecurityGroupRuleId.Malformed"),
+])
+def test_rules_with_a_malformed_id_filter(ec2, name, value, code):
+    """Issue 12: AWS refuses a malformed id in the filter rather than answering []."""
+    with pytest.raises(ClientError) as exc:
+        ec2.describe_security_group_rules(Filters=[{"Name": name, "Values": [value]}])
+    assert error_of(exc) == (code, f'Invalid id: "{value}"')
+
+
+def test_rules_with_a_well_formed_unknown_id_filter_match_nothing(ec2):
+    assert ec2.describe_security_group_rules(Filters=[
+        {"Name": "group-id", "Values": ["sg-0123456789abcdef0"]}])["SecurityGroupRules"] == []
+
+
+def test_security_group_rules_can_be_tagged(ec2, vpc):
+    """Issue 12: CreateTags takes sgr- ids; the tags show in DescribeSecurityGroupRules and
+    DescribeTags (resource type security-group-rule), and DeleteTags removes them."""
+    gid = make_group(ec2, vpc)
+    [rule] = ec2.authorize_security_group_ingress(
+        GroupId=gid, IpPermissions=[tcp(443, "10.0.0.0/8")])["SecurityGroupRules"]
+    rid = rule["SecurityGroupRuleId"]
+    ec2.create_tags(Resources=[rid, gid], Tags=[{"Key": "team", "Value": "web"}])
+    [shown] = ec2.describe_security_group_rules(SecurityGroupRuleIds=[rid])["SecurityGroupRules"]
+    assert shown["Tags"] == [{"Key": "team", "Value": "web"}]
+    tags = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [rid]}])["Tags"]
+    assert tags == [{"Key": "team", "Value": "web", "ResourceId": rid,
+                     "ResourceType": "security-group-rule"}]
+    by_type = ec2.describe_tags(Filters=[
+        {"Name": "resource-type", "Values": ["security-group-rule"]},
+        {"Name": "key", "Values": ["team"]}])["Tags"]
+    assert rid in {t["ResourceId"] for t in by_type}
+    assert group(ec2, gid)["Tags"] == [{"Key": "team", "Value": "web"}]
+    # the rule keeps its tags through a change of the group's other rules
+    ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=[tcp(22, "10.0.0.0/8")])
+    [shown] = ec2.describe_security_group_rules(SecurityGroupRuleIds=[rid])["SecurityGroupRules"]
+    assert shown["Tags"] == [{"Key": "team", "Value": "web"}]
+    ec2.delete_tags(Resources=[rid], Tags=[{"Key": "team"}])
+    [shown] = ec2.describe_security_group_rules(SecurityGroupRuleIds=[rid])["SecurityGroupRules"]
+    assert not shown.get("Tags")
+
+
+def test_tagging_an_unknown_rule(ec2):
+    with pytest.raises(ClientError) as exc:
+        ec2.create_tags(Resources=["sgr-0123456789abcdef0"], Tags=[{"Key": "k", "Value": "v"}])
+    assert error_of(exc) == ("InvalidSecurityGroupRuleId.NotFound",
+                             "The security group rule ID 'sgr-0123456789abcdef0' does not exist")
+
+
+def test_ipv6_rules(ec2, vpc):
+    """Issue 12: Ipv6Ranges are kept and shown in both forms."""
+    gid = make_group(ec2, vpc)
+    out = ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
+         "Ipv6Ranges": [{"CidrIpv6": "::/0", "Description": "anyone"}],
+         "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])["SecurityGroupRules"]
+    assert sorted(r.get("CidrIpv6", r.get("CidrIpv4")) for r in out) == ["0.0.0.0/0", "::/0"]
+    [perm] = group(ec2, gid)["IpPermissions"]
+    assert perm["Ipv6Ranges"] == [{"CidrIpv6": "::/0", "Description": "anyone"}]
+    assert perm["IpRanges"] == [{"CidrIp": "0.0.0.0/0"}]
+    [v6] = [r for r in rules_of(ec2, gid) if not r["IsEgress"] and "CidrIpv6" in r]
+    assert v6["CidrIpv6"] == "::/0" and v6["FromPort"] == 443
+    ec2.revoke_security_group_ingress(GroupId=gid, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
+         "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}])
+    assert group(ec2, gid)["IpPermissions"][0]["Ipv6Ranges"] == []
+
+
+def test_rule_tags_of_another_type_are_refused(ec2, vpc):
+    gid = make_group(ec2, vpc)
+    with pytest.raises(ClientError) as exc:
+        ec2.authorize_security_group_ingress(
+            GroupId=gid, IpPermissions=[tcp(80, "10.0.0.0/8")],
+            TagSpecifications=[{"ResourceType": "security-group", "Tags": [{"Key": "k"}]}])
+    message = "'security-group' is not a valid taggable resource type for this operation."
+    assert error_of(exc) == ("InvalidParameter", message)
+    assert group(ec2, gid)["IpPermissions"] == []

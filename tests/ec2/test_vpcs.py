@@ -201,3 +201,29 @@ def test_max_results_range(server):
         raw.describe_vpcs(MaxResults=1)
     message = "Value ( 1 ) for parameter maxResults is invalid. Expecting a value greater than 5."
     assert error_of(exc) == ("InvalidParameterValue", message)
+
+
+def test_ipv4_cidr_quota(ec2):
+    """Issue 12: five IPv4 blocks per VPC (the default quota), the primary one included."""
+    vpc_id = ec2.create_vpc(CidrBlock="10.60.0.0/16")["Vpc"]["VpcId"]
+    for n in range(61, 65):
+        ec2.associate_vpc_cidr_block(VpcId=vpc_id, CidrBlock=f"10.{n}.0.0/16")
+    with pytest.raises(ClientError) as exc:
+        ec2.associate_vpc_cidr_block(VpcId=vpc_id, CidrBlock="10.65.0.0/16")
+    message = f"This network '{vpc_id}' has met its maximum number of allowed CIDRs: 5"
+    assert error_of(exc) == ("CidrLimitExceeded", message)
+    [vpc] = ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"]
+    assert len(vpc["CidrBlockAssociationSet"]) == 5
+    # a freed place can be taken again
+    assoc = vpc["CidrBlockAssociationSet"][-1]
+    out = ec2.disassociate_vpc_cidr_block(AssociationId=assoc["AssociationId"])
+    assert out["CidrBlockAssociation"]["CidrBlockState"]["State"] == "disassociating"
+    ec2.associate_vpc_cidr_block(VpcId=vpc_id, CidrBlock="10.65.0.0/16")
+    [rtb] = ec2.describe_route_tables(
+        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["RouteTables"]
+    assert sorted(r["DestinationCidrBlock"] for r in rtb["Routes"]) == [
+        f"10.{n}.0.0/16" for n in (60, 61, 62, 63, 65)]
+    primary = vpc["CidrBlockAssociationSet"][0]["AssociationId"]
+    with pytest.raises(ClientError) as exc:
+        ec2.disassociate_vpc_cidr_block(AssociationId=primary)
+    assert error_of(exc)[0] == "OperationNotPermitted"

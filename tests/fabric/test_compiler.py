@@ -101,3 +101,43 @@ def test_only_routers_of_vpcs_with_a_flow_log_defer_their_drops():
         chain = next(c for c in router.chains.values() if c.name.startswith(name)
                      and not (name == "acl_" and c.name.endswith("_out")))
         assert chain.rules[-1] == f"goto reject_{side}", chain
+
+
+def test_ipv6_configuration_compiles_to_the_ipv4_plan():
+    """The fabric carries IPv4 only (issue 12): IPv6 blocks, ::/0 rules, IPv6 ACL entries,
+    IPv6 routes (local and to an egress-only gateway) and interface IPv6 addresses, in the
+    shapes the EC2 service stores them, change nothing in the plan and crash nothing."""
+    n = Net()
+    vpc = n.vpc()
+    subnet = n.subnet(vpc, "10.0.1.0/24")
+    sg = n.sg(vpc)
+    n.allow(sg, port=443, cidr="10.0.0.0/16")
+    eni = n.eni(subnet, [sg])
+    acl = n.acl(vpc, [subnet])
+    n.acl_entry(acl, 100, False, "allow", "6", "10.0.0.0/16", (443, 443))
+    before = compile_plan(n.t)
+
+    block = "2600:1f18:abcd:ef00::/56"
+    n.t.vpcs[vpc]["Ipv6CidrBlockAssociationSet"] = [{
+        "AssociationId": "vpc-cidr-assoc-1", "Ipv6CidrBlock": block,
+        "Ipv6CidrBlockState": {"State": "associated"}, "Ipv6Pool": "Amazon"}]
+    n.t.subnets[subnet]["Ipv6CidrBlockAssociationSet"] = [{
+        "AssociationId": "subnet-cidr-assoc-1", "Ipv6CidrBlock": "2600:1f18:abcd:ef00::/64",
+        "Ipv6CidrBlockState": {"State": "associated"}}]
+    for rtb in n.t.route_tables.values():
+        rtb["Routes"] += [
+            {"DestinationIpv6CidrBlock": block, "GatewayId": "local", "State": "active"},
+            {"DestinationIpv6CidrBlock": "::/0", "EgressOnlyInternetGatewayId": "eigw-1",
+             "State": "active"}]
+    for key in ("IpPermissions", "IpPermissionsEgress"):
+        n.t.security_groups[sg][key].append(
+            {"IpProtocol": "-1", "IpRanges": [], "UserIdGroupPairs": [], "PrefixListIds": [],
+             "Ipv6Ranges": [{"CidrIpv6": "::/0"}]})
+    n.t.network_acls[acl]["Entries"].append(
+        {"RuleNumber": 50, "Protocol": "-1", "RuleAction": "deny", "Egress": False,
+         "Ipv6CidrBlock": "::/0"})
+    n.t.network_interfaces[eni]["Ipv6Addresses"] = [
+        {"Ipv6Address": "2600:1f18:abcd:ef00::1234", "IsPrimaryIpv6": False}]
+    after = compile_plan(n.t)
+    assert after.enis == before.enis
+    assert after.routers == before.routers

@@ -12,6 +12,7 @@ from vpclocal.errors import ServiceError
 from vpclocal.ids import resource_id
 from vpclocal.services.ec2.errors import KIND_BY_PREFIX, check_id, invalid, not_found
 from vpclocal.services.ec2.query import describe, tags_for
+from vpclocal.services.s3.provider import BUCKETS
 
 DEFAULT_FORMAT = ("${version} ${account-id} ${interface-id} ${srcaddr} ${dstaddr} ${srcport} "
                   "${dstport} ${protocol} ${packets} ${bytes} ${start} ${end} ${action} "
@@ -85,14 +86,26 @@ def _destination(ctx, p: dict) -> dict:
     if role:
         raise invalid(f"DeliverLogsPermissionArn is not applicable for {kind.split('-')[0]} "
                       "delivery", code="InvalidParameter")
-    service = "s3" if kind == "s3" else "firehose"
-    if group or not dest or not dest.startswith(f"arn:aws:{service}:"):
+    prefix = "arn:aws:s3:::" if kind == "s3" else "arn:aws:firehose:"
+    if group or not dest or not dest.startswith(prefix) or dest == prefix:
         raise invalid(f"Invalid log destination {dest or ''} for {kind}",
                       code="InvalidParameter")
     out["LogDestination"] = dest
     if kind == "s3":
         out["DestinationOptions"] = dict(S3_OPTIONS, **(p.get("DestinationOptions") or {}))
     return out
+
+
+def _missing_bucket(tx, destination: dict) -> dict | None:
+    """The Unsuccessful item's Error when an S3 destination's bucket is not in vpclocal's S3
+    (AWS cannot write to it: real EC2's words; the Code "400" is unconfirmed)."""
+    if destination["LogDestinationType"] != "s3":
+        return None
+    bucket = destination["LogDestination"].partition(":::")[2].split("/", 1)[0]
+    if tx.get(BUCKETS, bucket, scope="global") is not None:
+        return None
+    return {"Code": "400", "Message": f"Access Denied for LogDestination: {bucket}. Please "
+                                      "check LogDestination permission"}
 
 
 def _same_configuration(a: dict, b: dict) -> bool:
@@ -120,6 +133,8 @@ class FlowLogOperations:
                           "invalid. Valid values are 60, 600.", code="InvalidParameter")
         destination = _destination(ctx, p)
         log_format = _check_format(p.get("LogFormat") or DEFAULT_FORMAT)
+        tags = tags_for(p, "vpc-flow-log")
+        unreachable = _missing_bucket(tx, destination)
         ids, unsuccessful = [], []
         for rid in p["ResourceIds"]:
             kind = RESOURCE_KINDS[rtype]
@@ -132,11 +147,14 @@ class FlowLogOperations:
                 unsuccessful.append({"ResourceId": rid,
                                      "Error": {"Code": exc.code, "Message": exc.message}})
                 continue
+            if unreachable is not None:
+                unsuccessful.append({"ResourceId": rid, "Error": unreachable})
+                continue
             record = {"CreationTime": time.time(), "DeliverLogsStatus": "SUCCESS",
                       "FlowLogId": resource_id("fl"), "FlowLogStatus": "ACTIVE",
                       "ResourceId": rid, "TrafficType": traffic, **destination,
                       "LogFormat": log_format, "MaxAggregationInterval": interval,
-                      "Tags": tags_for(p, "vpc-flow-log")}
+                      "Tags": tags}
             if any(_same_configuration(record, other) for other in tx.all("flow_logs").values()):
                 raise ServiceError("Error. There is an existing Flow Log with the same "
                                    "configuration and log destination.",

@@ -6,6 +6,9 @@ from vpclocal.errors import ServiceError
 from vpclocal.services.base import Provider
 from vpclocal.services.ec2.addresses import AddressOperations
 from vpclocal.services.ec2.defaults import ensure_region
+from vpclocal.services.ec2.egress_only_internet_gateways import (
+    EgressOnlyInternetGatewayOperations,
+)
 from vpclocal.services.ec2.flow_logs import FlowLogOperations
 from vpclocal.services.ec2.internet_gateways import InternetGatewayOperations
 from vpclocal.services.ec2.nat_gateways import NatGatewayOperations
@@ -29,6 +32,7 @@ class Ec2Provider(
     AddressOperations,
     FlowLogOperations,
     InternetGatewayOperations,
+    EgressOnlyInternetGatewayOperations,
     NatGatewayOperations,
     NetworkAclOperations,
     PeeringOperations,

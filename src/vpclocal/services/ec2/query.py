@@ -153,11 +153,24 @@ def paginate(records: list[Record], params: dict, key) -> tuple[list[Record], st
     return page, next_token
 
 
+# Resource types whose create operation refuses another TagSpecifications type with
+# InvalidParameter (CreateVpcEndpoint's answer is real AWS's; the others follow other
+# emulators' records of AWS); the rest answer InvalidParameterValue.
+_REFUSED_AS_INVALID_PARAMETER = frozenset({
+    "vpc", "subnet", "network-interface", "security-group-rule", "vpc-endpoint"})
+
+
 def tags_for(params: dict, resource_type: str) -> list[dict]:
-    """Tags from TagSpecifications that apply to `resource_type`."""
+    """Tags from TagSpecifications for an operation that tags `resource_type`: a
+    specification for any other type is refused, as AWS does, not dropped."""
     tags: list[dict] = []
     for spec in params.get("TagSpecifications") or []:
-        if spec.get("ResourceType") in (None, resource_type):
-            tags.extend({"Key": t["Key"], "Value": t.get("Value", "")}
-                        for t in spec.get("Tags") or [])
+        given = spec.get("ResourceType")
+        if given not in (None, resource_type):
+            code = ("InvalidParameter" if resource_type in _REFUSED_AS_INVALID_PARAMETER
+                    else "InvalidParameterValue")
+            raise invalid(f"'{given}' is not a valid taggable resource type for this "
+                          "operation.", code=code)
+        tags.extend({"Key": t["Key"], "Value": t.get("Value", "")}
+                    for t in spec.get("Tags") or [])
     return tags

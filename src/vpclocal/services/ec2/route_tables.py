@@ -55,8 +55,6 @@ UNKNOWN_TARGETS = {
     "InstanceId": ("InvalidInstanceID.NotFound", "The instance ID '{}' does not exist"),
     "TransitGatewayId": ("InvalidTransitGatewayID.NotFound",
                          "The transitGateway ID '{}' does not exist."),
-    "EgressOnlyInternetGatewayId": ("InvalidGatewayID.NotFound",
-                                    "The gateway ID '{}' does not exist"),
     "LocalGatewayId": ("InvalidLocalGatewayID.NotFound",
                        "The localGateway ID '{}' does not exist."),
     "CarrierGatewayId": ("InvalidCarrierGatewayID.NotFound",
@@ -68,8 +66,23 @@ DESTINATIONS = ("DestinationCidrBlock", "DestinationIpv6CidrBlock", "Destination
 
 
 def local_route(cidr: str) -> dict:
-    return {"DestinationCidrBlock": cidr, "GatewayId": "local", "Origin": "CreateRouteTable",
-            "State": "active"}
+    key = "DestinationIpv6CidrBlock" if ":" in cidr else "DestinationCidrBlock"
+    return {key: cidr, "GatewayId": "local", "Origin": "CreateRouteTable", "State": "active"}
+
+
+def add_local_route(tx, vpc_id: str, cidr: str) -> None:
+    """Every route table of the VPC routes a newly associated block locally."""
+    for table in tx.all("route_tables").values():
+        if table["VpcId"] == vpc_id:
+            tx.edit("route_tables", table["RouteTableId"])["Routes"].append(local_route(cidr))
+
+
+def remove_local_route(tx, vpc_id: str, cidr: str) -> None:
+    for table in tx.all("route_tables").values():
+        if table["VpcId"] == vpc_id:
+            rec = tx.edit("route_tables", table["RouteTableId"])
+            rec["Routes"] = [r for r in rec["Routes"]
+                             if not (is_local(r) and destination_of(r) == cidr)]
 
 
 def new_route_table(tx, ctx, vpc: dict, main: bool, tags: list | None = None) -> dict:
@@ -81,6 +94,8 @@ def new_route_table(tx, ctx, vpc: dict, main: bool, tags: list | None = None) ->
             "Main": True, "RouteTableAssociationId": resource_id("rtbassoc"),
             "RouteTableId": rtb_id, "AssociationState": {"State": "associated"}})
     routes = [local_route(a["CidrBlock"]) for a in vpc["CidrBlockAssociationSet"]]
+    routes += [local_route(a["Ipv6CidrBlock"]) for a in vpc.get("Ipv6CidrBlockAssociationSet")
+               or []]
     record = {"RouteTableId": rtb_id, "VpcId": vpc["VpcId"], "OwnerId": ctx.account_id,
               "Associations": associations, "Routes": routes, "PropagatingVgws": [],
               "Tags": tags or []}
@@ -121,6 +136,9 @@ def route_state(tx, table: dict, route: dict) -> str:
         ok = igw is not None and any(a["VpcId"] == table["VpcId"] for a in igw["Attachments"])
     elif target and target.startswith("vpce-"):
         ok = tx.get("vpc_endpoints", target) is not None
+    elif route.get("EgressOnlyInternetGatewayId"):
+        ok = tx.get("egress_only_internet_gateways", route["EgressOnlyInternetGatewayId"]) \
+            is not None
     elif route.get("NatGatewayId"):
         nat = tx.get("nat_gateways", route["NatGatewayId"])
         ok = nat is not None and nat["State"] in ("pending", "available")
@@ -226,6 +244,15 @@ def _target(tx, table: dict, p: dict) -> dict:
         ends = (pcx["RequesterVpcInfo"]["VpcId"], pcx["AccepterVpcInfo"]["VpcId"])
         if vpc_id not in ends:
             raise _different_networks(f"route table {rtb} and peering connection {value}")
+    elif param == "EgressOnlyInternetGatewayId":
+        gateway = get(tx, "egress_only_internet_gateways", value)
+        if not any(a["VpcId"] == vpc_id for a in gateway["Attachments"]):
+            raise _different_networks(f"route table {rtb} and network gateway {value}")
+        if not p.get("DestinationIpv6CidrBlock"):
+            # An egress-only gateway carries IPv6 only; AWS's wording is unconfirmed.
+            raise invalid(f"Egress-only internet gateway {value} can only be the target of "
+                          "an IPv6 route (destinationIpv6CidrBlock)",
+                          code="InvalidParameterCombination")
     elif param == "NetworkInterfaceId":
         eni = get(tx, "network_interfaces", value)
         if eni["VpcId"] != vpc_id:

@@ -14,7 +14,7 @@ import re
 from vpclocal.errors import ServiceError
 from vpclocal.ids import resource_id
 from vpclocal.services.ec2.common import arn, get
-from vpclocal.services.ec2.errors import invalid, not_found
+from vpclocal.services.ec2.errors import check_id, invalid, not_found
 from vpclocal.services.ec2.query import check_filters, describe, matches, paginate, tags_for
 
 # ---- AWS facts -------------------------------------------------------------------------------
@@ -325,6 +325,33 @@ def _rule_not_found(rid: str) -> ServiceError:
                   f"The security group rule ID '{rid}' does not exist")
 
 
+def editable_rule(tx, rid: str) -> dict:
+    """A security group rule, writable (it lives in its group's record): for CreateTags."""
+    for group in tx.all("security_groups").values():
+        for index, rule in enumerate(group["_Rules"]):
+            if rule["SecurityGroupRuleId"] == rid:
+                return tx.edit("security_groups", group["GroupId"])["_Rules"][index]
+    raise _rule_not_found(rid)
+
+
+def all_rules(tx) -> list[dict]:
+    return [r for g in tx.all("security_groups").values() for r in g["_Rules"]]
+
+
+def _check_id_filters(flts: list[dict]) -> None:
+    """DescribeSecurityGroupRules refuses a malformed id in its id filters, as AWS does
+    (InvalidGroupId.Malformed), rather than matching nothing. Wildcard patterns pass."""
+    for flt in flts:
+        for value in flt.get("Values") or []:
+            if "*" in value or "?" in value:
+                continue
+            if flt.get("Name") == "group-id":
+                check_id("security_groups", value)
+            elif flt.get("Name") == "security-group-rule-id" and _rule_not_found(
+                    value).code.endswith(".Malformed"):
+                raise _rule_not_found(value)
+
+
 def _revoked(rule: dict) -> dict:
     """A rule as RevokedSecurityGroupRule shows it."""
     out = {k: rule[k] for k in ("SecurityGroupRuleId", "GroupId", "IsEgress", "IpProtocol",
@@ -432,7 +459,7 @@ class SecurityGroupOperations:
     # ---- rules -------------------------------------------------------------------------------
 
     def describe_security_group_rules(self, ctx, p):
-        rules = [r for g in ctx.tx.all("security_groups").values() for r in g["_Rules"]]
+        rules = all_rules(ctx.tx)
         wanted = p.get("SecurityGroupRuleIds") or []
         if wanted:
             by_id = {r["SecurityGroupRuleId"]: r for r in rules}
@@ -442,6 +469,7 @@ class SecurityGroupOperations:
             rules = [by_id[rid] for rid in dict.fromkeys(wanted)]
         flts = p.get("Filters") or []
         check_filters(flts, RULE_FILTERS, set())
+        _check_id_filters(flts)
         rules = [r for r in rules if matches(r, flts, RULE_FILTERS)]
         page, token = paginate(rules, p, key=lambda r: r["SecurityGroupRuleId"])
         return {"SecurityGroupRules": page, "NextToken": token}
