@@ -290,7 +290,7 @@ def test_attach_quota(iam):
         iam.attach_role_policy(RoleName=name, PolicyArn=arn)
     with pytest.raises(ClientError) as exc:
         iam.attach_role_policy(RoleName=name, PolicyArn=arns[10])
-    assert error_of(exc) == ("LimitExceeded", "Cannot exceed quota for PoliciesPerRole: 10.", 409)
+    assert error_of(exc) == ("LimitExceeded", "Cannot exceed quota for PoliciesPerRole: 10", 409)
 
 
 # ---- AWS managed policies ----------------------------------------------------------------------

@@ -123,9 +123,19 @@ def test_already_exists(create):
 
 
 @pytest.mark.parametrize("runtime", ["python3.9", "python3.10", "python3.11", "python3.13",
-                                     "provided.al2", "provided.al2023"])
+                                     "python3.14", "provided.al2", "provided.al2023"])
 def test_supported_runtimes(create, runtime):
     assert create(Runtime=runtime)["Runtime"] == runtime
+
+
+def test_update_to_python314(lam, create):
+    """python3.14, an AWS runtime since late 2025, is accepted by updates too."""
+    name = create(Runtime="python3.13")["FunctionName"]
+    wait_state(lam, name)
+    updated = lam.update_function_configuration(FunctionName=name, Runtime="python3.14")
+    assert updated["Runtime"] == "python3.14"
+    wait_state(lam, name, "LastUpdateStatus", "Successful")
+    assert lam.get_function_configuration(FunctionName=name)["Runtime"] == "python3.14"
 
 
 def test_deprecated_runtime(create):
@@ -271,10 +281,21 @@ def test_list_functions_paging(lam, create):
 
 
 def test_list_functions_all_versions(lam, create):
+    """FunctionVersion=ALL lists $LATEST and every published version, each ARN qualified;
+    without it, only $LATEST with the unqualified ARN."""
     name = create(Publish=True)["FunctionName"]
+    wait_state(lam, name)
+    lam.publish_version(FunctionName=name, Description="second")  # same code: still 1
+    lam.update_function_configuration(FunctionName=name, Timeout=9)
+    wait_state(lam, name, "LastUpdateStatus", "Successful")
+    lam.publish_version(FunctionName=name)
     everything = lam.list_functions(FunctionVersion="ALL", MaxItems=10000)["Functions"]
-    mine = [f["Version"] for f in everything if f["FunctionName"] == name]
-    assert mine == ["$LATEST", "1"]
+    mine = [(f["Version"], f["FunctionArn"]) for f in everything if f["FunctionName"] == name]
+    assert mine == [("$LATEST", arn(name, "$LATEST")), ("1", arn(name, "1")),
+                    ("2", arn(name, "2"))]
+    latest = [(f["Version"], f["FunctionArn"]) for f in lam.list_functions(
+        MaxItems=10000)["Functions"] if f["FunctionName"] == name]
+    assert latest == [("$LATEST", arn(name))]
 
 
 def test_delete_function(lam, create):

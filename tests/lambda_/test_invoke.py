@@ -8,6 +8,7 @@ import io
 import json
 import os
 import re
+import sys
 import threading
 import time
 import uuid
@@ -393,6 +394,16 @@ while True:
     conn.request("POST", f"/2018-06-01/runtime/invocation/{rid}/response", body)
     conn.getresponse().read()
 """
+
+
+def test_python314_runs_on_the_machines_python(lam, function):
+    name = function(Runtime="python3.14")
+    response, out = invoke(lam, name, {"n": 1}, LogType="Tail")
+    assert response["StatusCode"] == 200 and out["count"] == 1
+    machine = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    noted = any(line.startswith("vpclocal: runtime python3.14 runs on Python ")
+                for line in tail(response))
+    assert noted == (machine != "python3.14")
 
 
 def test_provided_al2023_bootstrap(lam, function):

@@ -94,6 +94,23 @@ def test_subnet_group_rules(ec2, rds, group):
         "DBSubnetGroupNotFoundFault", 404)
 
 
+def test_proxy_subnets_must_share_a_vpc(ec2, rds, group):
+    """CreateDBProxy refuses subnets of two VPCs (InvalidSubnet), leaving no proxy and no
+    network interface behind."""
+    _, subnets = group
+    _, others = network(ec2, "10.41.0.0/16")
+    enis = len(ec2.describe_network_interfaces()["NetworkInterfaces"])
+    assert error_of(rds.create_db_proxy, DBProxyName="two-vpcs", EngineFamily="MYSQL",
+                    RoleArn="arn:aws:iam::000000000000:role/proxy",
+                    VpcSubnetIds=[subnets[0], others[1]],
+                    Auth=[{"SecretArn": "arn:aws:secretsmanager:us-east-1:000000000000:"
+                           "secret:db"}]) == (
+        "InvalidSubnet", "The requested subnets are not all in a common VPC.", 400)
+    assert error_of(rds.describe_db_proxies, DBProxyName="two-vpcs")[0] == \
+        "DBProxyNotFoundFault"
+    assert len(ec2.describe_network_interfaces()["NetworkInterfaces"]) == enis
+
+
 def test_create_errors_leave_nothing(server, ec2, rds, group):
     base = {"DBInstanceIdentifier": "bad", "DBInstanceClass": "db.t3.micro", "Engine": "mysql",
             "MasterUsername": "admin", "MasterUserPassword": PASSWORD, "AllocatedStorage": 20,

@@ -8,8 +8,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PYTHON_RUNTIMES = ("python3.9", "python3.10", "python3.11", "python3.12", "python3.13",
-                   "python3.14")
+# The runtime families vpclocal runs, as name prefixes: every python3.x runtime runs on the
+# machine's Python with awslambdaric (a different minor version is noted in the function's
+# log), provided.* through the package's bootstrap.
+PYTHON_RUNTIMES = ("python3.",)
 BOOTSTRAP_RUNTIMES = ("provided.al2", "provided.al2023", "provided")
 
 

@@ -3,6 +3,12 @@
 Validation and the records (cluster, ENI) land in one transaction, so an error leaves nothing
 behind; the node's redis-server is started after that and must answer PING before the call
 returns, so the first describe already says "available".
+
+AuthToken is real: the node's server requires it (a client without it gets NOAUTH), and AWS
+allows it only with TransitEncryptionEnabled, which is real too: the node serves TLS on its
+port with a certificate of vpclocal's local CA (the CA functions trust). ModifyCacheCluster
+changes the token on the running server: ROTATE keeps the previous token valid beside the new
+one (a cluster without a token stays open as well), SET leaves only the new one.
 """
 
 from __future__ import annotations
@@ -31,6 +37,9 @@ ENGINE_VERSIONS = {"7.1": "default.redis7", "7.0": "default.redis7", "6.2": "def
                    "6.0": "default.redis6.x", "5.0.6": "default.redis5.0"}
 DEFAULT_VERSION = "7.1"
 _CLUSTER_ID = re.compile(r"[a-z](?!.*--)[a-z0-9-]{0,49}(?<!-)")
+# AUTH tokens: 16 to 128 printable ASCII characters, none of / " @ (nor a space).
+_AUTH_TOKEN = re.compile(r'[!#-.0-?A-~]{16,128}')
+TOKEN_STRATEGIES = ("ROTATE", "SET")
 _DIRECTIONS = {"north": "n", "south": "s", "east": "e", "west": "w", "central": "c"}
 
 
@@ -52,6 +61,13 @@ def account_token(ctx) -> str:
 def node_hostname(ctx, cluster_id: str) -> str:
     return (f"{cluster_id}.{account_token(ctx)}.{NODE_ID}.{region_code(ctx.region)}"
             ".cache.amazonaws.com")
+
+
+def check_token(token: str, transit: bool) -> None:
+    if not transit:
+        raise error("auth_transit")
+    if not _AUTH_TOKEN.fullmatch(token):
+        raise error("auth_token")
 
 
 def get_cluster(tx, cluster_id: str | None) -> dict:
@@ -107,6 +123,10 @@ def new_cluster(tx, ctx, p) -> dict:
     port = p.get("Port") or DEFAULT_PORT
     if not 1024 <= port <= 65535:
         raise error("port")
+    transit = bool(p.get("TransitEncryptionEnabled"))
+    token = p.get("AuthToken")
+    if token is not None:
+        check_token(token, transit)
     if tx.get(CLUSTERS, cluster_id) is not None:
         raise error("cluster_exists", id=cluster_id)
     group = (get_group(tx, p["CacheSubnetGroupName"]) if p.get("CacheSubnetGroupName")
@@ -143,13 +163,17 @@ def new_cluster(tx, ctx, p) -> dict:
         "SecurityGroups": [{"SecurityGroupId": g, "Status": "active"} for g in sg_ids],
         "SnapshotRetentionLimit": p.get("SnapshotRetentionLimit") or 0,
         "SnapshotWindow": p.get("SnapshotWindow") or "06:30-07:30",
-        "AuthTokenEnabled": False, "TransitEncryptionEnabled": False,
+        "AuthTokenEnabled": token is not None,
+        **({"AuthTokenLastModifiedDate": now} if token is not None else {}),
+        "TransitEncryptionEnabled": transit,
+        **({"TransitEncryptionMode": "required"} if transit else {}),
         "AtRestEncryptionEnabled": False, "ARN": arn(ctx, "cluster", cluster_id),
         "ReplicationGroupLogDeliveryEnabled": False, "LogDeliveryConfigurations": [],
         "NetworkType": "ipv4", "IpDiscovery": "ipv4",
         "_NetworkInterfaceIds": [eni["NetworkInterfaceId"]], "_SubnetId": eni["SubnetId"],
         "_Hostname": hostname.lower(), "_Address": eni["PrivateIpAddress"],
         "_LocalPort": free_port(LOCAL_BIND),
+        "_AuthTokens": [token] if token is not None else [], "_OpenAccess": False,
     })
 
 
@@ -175,8 +199,8 @@ def remove_cluster(tx, cluster_id: str) -> None:
 
 
 class ClusterOperations:
-    """Sync operations; create, reboot and delete are async in the provider (they wait on
-    the engine)."""
+    """Sync operations; create, modify, reboot and delete are async in the provider (they
+    wait on the engine)."""
 
     def describe_cache_clusters(self, ctx, p):
         show = bool(p.get("ShowCacheNodeInfo"))
@@ -186,26 +210,46 @@ class ClusterOperations:
         items, marker = page(clusters, p)
         return {"CacheClusters": items, "Marker": marker}
 
-    def modify_cache_cluster(self, ctx, p):
-        tx = ctx.tx
-        cluster = get_cluster(tx, p.get("CacheClusterId"))
-        if cluster["CacheClusterStatus"] != "available":
-            raise error("cluster_state", id=cluster["CacheClusterId"])
-        cluster = tx.edit(CLUSTERS, cluster["CacheClusterId"])
-        if p.get("NumCacheNodes", 1) != 1:
-            raise error("num_nodes")
-        if p.get("SecurityGroupIds"):
-            group = get_group(tx, cluster["CacheSubnetGroupName"])
-            sg_ids = security_groups(tx, group["VpcId"], p["SecurityGroupIds"],
-                                     group["CacheSubnetGroupName"])
-            cluster["SecurityGroups"] = [{"SecurityGroupId": g, "Status": "active"}
-                                         for g in sg_ids]
-            names = {g: tx.get("security_groups", g)["GroupName"] for g in sg_ids}
-            for eni_id in cluster["_NetworkInterfaceIds"]:
-                tx.edit("network_interfaces", eni_id)["Groups"] = [
-                    {"GroupId": g, "GroupName": names[g]} for g in sg_ids]
-        for key in ("PreferredMaintenanceWindow", "SnapshotWindow", "SnapshotRetentionLimit",
-                    "AutoMinorVersionUpgrade"):
-            if p.get(key) is not None:
-                cluster[key] = p[key]
-        return {"CacheCluster": shape(cluster)}
+
+def modify_cluster(tx, p) -> tuple[dict, bool]:
+    """Validate ModifyCacheCluster and apply it to the record; True when the AUTH tokens
+    changed (the caller applies them to the running server)."""
+    cluster = get_cluster(tx, p.get("CacheClusterId"))
+    if cluster["CacheClusterStatus"] != "available":
+        raise error("cluster_state", id=cluster["CacheClusterId"])
+    if p.get("NumCacheNodes", 1) != 1:
+        raise error("num_nodes")
+    token, strategy = p.get("AuthToken"), p.get("AuthTokenUpdateStrategy")
+    if strategy == "DELETE":
+        raise error("auth_delete")
+    if strategy is not None and token is None:
+        raise error("auth_strategy")
+    if token is not None:
+        check_token(token, cluster["TransitEncryptionEnabled"])
+    cluster = tx.edit(CLUSTERS, cluster["CacheClusterId"])
+    if p.get("SecurityGroupIds"):
+        group = get_group(tx, cluster["CacheSubnetGroupName"])
+        sg_ids = security_groups(tx, group["VpcId"], p["SecurityGroupIds"],
+                                 group["CacheSubnetGroupName"])
+        cluster["SecurityGroups"] = [{"SecurityGroupId": g, "Status": "active"}
+                                     for g in sg_ids]
+        names = {g: tx.get("security_groups", g)["GroupName"] for g in sg_ids}
+        for eni_id in cluster["_NetworkInterfaceIds"]:
+            tx.edit("network_interfaces", eni_id)["Groups"] = [
+                {"GroupId": g, "GroupName": names[g]} for g in sg_ids]
+    for key in ("PreferredMaintenanceWindow", "SnapshotWindow", "SnapshotRetentionLimit",
+                "AutoMinorVersionUpgrade"):
+        if p.get(key) is not None:
+            cluster[key] = p[key]
+    if token is None:
+        return cluster, False
+    previous = cluster.get("_AuthTokens", [])
+    if (strategy or "ROTATE") == "ROTATE":
+        # the newest previous token stays valid; a cluster without one stays open too
+        cluster["_OpenAccess"] = cluster.get("_OpenAccess", False) or not previous
+        cluster["_AuthTokens"] = previous[-1:] + [token]
+    else:
+        cluster["_OpenAccess"], cluster["_AuthTokens"] = False, [token]
+    cluster["AuthTokenEnabled"] = True
+    cluster["AuthTokenLastModifiedDate"] = now_iso()
+    return cluster, True

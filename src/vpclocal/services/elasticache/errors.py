@@ -48,6 +48,13 @@ ERRORS = {
     "sg_vpc": ("InvalidVPCNetworkStateFault", 400, (  # unconfirmed
                "The security group {id} does not belong to VPC {vpc} of cache subnet group "
                "{group}.")),
+    "auth_transit": (INVALID, 400,
+                     "The AUTH token is only supported when encryption-in-transit is enabled"),
+    "auth_token": (INVALID, 400, "Invalid AuthToken provided."),
+    "auth_strategy": (INVALID, 400, ("AuthTokenUpdateStrategy must be specified together "
+                                     "with AuthToken.")),  # unconfirmed
+    "auth_delete": (INVALID, 400, ("vpclocal has no user groups (RBAC) to move to: the "
+                                   "DELETE strategy is not supported.")),  # vpclocal's own
     "capacity": ("InsufficientCacheClusterCapacity", 400,
                  "vpclocal could not start the cache node: {reason}"),
 }

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from vpclocal.engines.base import EngineError, free_port, port_free
 from vpclocal.engines.redis import RedisServer
+from vpclocal.fabric.ca import CertificateAuthority
 from vpclocal.services.base import Provider
 from vpclocal.services.ec2.defaults import ensure_region
 from vpclocal.services.elasticache.clusters import (
@@ -21,6 +22,7 @@ from vpclocal.services.elasticache.clusters import (
     LOCAL_BIND,
     ClusterOperations,
     get_cluster,
+    modify_cluster,
     new_cluster,
     remove_cluster,
     set_status,
@@ -38,6 +40,7 @@ class ElastiCacheProvider(SubnetGroupOperations, ClusterOperations, Provider):
     def __init__(self, app) -> None:
         super().__init__(app)
         self.servers: dict[tuple[str, str], RedisServer] = {}  # (region, cluster id)
+        self._ca: CertificateAuthority | None = None
 
     def prepare(self, ctx) -> None:
         ensure_region(ctx.tx, ctx)  # the default VPC behind the "default" subnet group
@@ -53,10 +56,24 @@ class ElastiCacheProvider(SubnetGroupOperations, ClusterOperations, Provider):
     def _directory(self, region: str, cluster_id: str) -> Path:
         return self.app.config.data_dir / "elasticache" / region / cluster_id
 
+    def _certificate(self, cluster: dict) -> bytes:
+        """The node's TLS key and certificate (its endpoint name and addresses), signed by
+        vpclocal's local CA."""
+        if self._ca is None:
+            self._ca = CertificateAuthority(self.app.config.data_dir / "ca")
+        names = [cluster["_Hostname"], cluster["_Address"], LOCAL_BIND]
+        return self._ca.leaf(names).read_bytes()
+
+    def _server(self, region: str, cluster: dict) -> RedisServer:
+        tls = self._certificate(cluster) if cluster["TransitEncryptionEnabled"] else None
+        return RedisServer(self._directory(region, cluster["CacheClusterId"]), LOCAL_BIND,
+                           cluster["_LocalPort"], tls=tls,
+                           passwords=tuple(cluster.get("_AuthTokens", ())),
+                           open_access=cluster.get("_OpenAccess", False))
+
     async def _run(self, region: str, cluster: dict) -> None:
         """Start the node's server and wait until it answers."""
-        server = RedisServer(self._directory(region, cluster["CacheClusterId"]), LOCAL_BIND,
-                             cluster["_LocalPort"])
+        server = await asyncio.to_thread(self._server, region, cluster)
         self.servers[(region, cluster["CacheClusterId"])] = server
         server.start()
         await server.ready()
@@ -83,6 +100,17 @@ class ElastiCacheProvider(SubnetGroupOperations, ClusterOperations, Provider):
         with self._tx(ctx) as tx:
             set_status(tx, cluster_id, "available")
         return {"CacheCluster": shape(cluster)}  # as AWS answers: still "creating"
+
+    async def modify_cache_cluster(self, ctx, p):
+        with self._tx(ctx) as tx:
+            cluster, new_token = modify_cluster(tx, p)
+        server = self.servers.get((ctx.region, cluster["CacheClusterId"]))
+        if new_token and server is not None:
+            try:
+                await server.set_passwords(tuple(cluster["_AuthTokens"]), cluster["_OpenAccess"])
+            except (EngineError, OSError) as exc:
+                raise error("capacity", reason=str(exc)) from exc
+        return {"CacheCluster": shape(cluster)}
 
     async def reboot_cache_cluster(self, ctx, p):
         with self._tx(ctx) as tx:
@@ -125,7 +153,7 @@ class ElastiCacheProvider(SubnetGroupOperations, ClusterOperations, Provider):
     async def _restore(self, region: str, cluster: dict) -> None:
         cluster_id = cluster["CacheClusterId"]
         server = RedisServer(self._directory(region, cluster_id), LOCAL_BIND,
-                             cluster["_LocalPort"])
+                             cluster["_LocalPort"])  # only to stop a stale one
         await asyncio.to_thread(server.stop_stale)  # one a crashed run left may hold the port
         status = "available"
         with store_tx(self.app.store, region) as tx:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import secrets
+import unicodedata
 
-from vpclocal.services.iam.errors import iam_error
+from vpclocal.errors import ServiceError
+from vpclocal.services.iam.errors import STATUS, iam_error
 
 # IAM (and STS) state is global: one copy for every region, whichever scope the caller's
 # transaction has (Lambda reads roles from a regional transaction).
@@ -59,8 +61,45 @@ def page(items: list, p: dict, key) -> tuple[list, dict]:
     return chunk, meta
 
 
+# The model's tag patterns, [\p{L}\p{Z}\p{N}_.:/=+\-@]+ for keys and ...* for values: Java
+# character classes Python's re lacks, so checked by Unicode category (letters, separators,
+# numbers) plus these symbols.
+TAG_PATTERNS = {"key": r"[\p{L}\p{Z}\p{N}_.:/=+\-@]+", "value": r"[\p{L}\p{Z}\p{N}_.:/=+\-@]*"}
+TAG_SYMBOLS = "_.:/=+-@"
+RESERVED_TAG_PREFIX = "aws:"
+
+
+def _tag_text_ok(text: str) -> bool:
+    return all(unicodedata.category(c)[0] in "LZN" or c in TAG_SYMBOLS for c in text)
+
+
+def check_tags(tags: list[dict]) -> None:
+    """A request's tags as IAM checks them (lengths are the model's, checked by the protocol):
+    the pattern, the reserved aws: prefix, and no key twice regardless of case."""
+    problems = []
+    for index, tag in enumerate(tags, 1):
+        for part in ("key", "value"):
+            text = tag.get(part.title(), "")
+            if not _tag_text_ok(text):
+                problems.append(f"Value '{text}' at 'tags.{index}.member.{part}' failed to "
+                                f"satisfy constraint: Member must satisfy regular expression "
+                                f"pattern: {TAG_PATTERNS[part]}")
+    if problems:
+        count = len(problems)
+        raise ServiceError(f"{count} validation error{'s' if count > 1 else ''} detected: "
+                           + "; ".join(problems), code="ValidationError",
+                           status=STATUS["ValidationError"])
+    if any(t["Key"].lower().startswith(RESERVED_TAG_PREFIX) for t in tags):
+        raise iam_error("reserved_tag")
+    keys = [t["Key"].lower() for t in tags]
+    if len(keys) != len(set(keys)):
+        raise iam_error("duplicate_tags")
+
+
 def merge_tags(current: list[dict], new: list[dict]) -> list[dict]:
-    """Tags with `new` applied; IAM tag keys are unique regardless of case."""
+    """Tags with `new` applied; IAM tag keys are unique regardless of case (a later request's
+    key replaces one differing only in case, as AWS does)."""
+    check_tags(new)
     out = {t["Key"].lower(): t for t in current}
     for tag in new:
         out[tag["Key"].lower()] = {"Key": tag["Key"], "Value": tag.get("Value", "")}

@@ -39,12 +39,17 @@ MESSAGES = {
     "too_many_versions": ("LimitExceeded",
                           ("A managed policy can have up to 5 versions. Before you create a new "
                            "version, you must delete an existing version.")),
-    "too_many_attached": ("LimitExceeded", "Cannot exceed quota for PoliciesPerRole: {}."),
-    "too_many_tags": ("LimitExceeded", "Cannot exceed quota for TagsPerRole: {}."),  # unconfirmed
-    "policy_too_large": ("LimitExceeded", "Cannot exceed quota for PolicySize: {}."),
+    "too_many_attached": ("LimitExceeded", "Cannot exceed quota for PoliciesPerRole: {}"),
+    "too_many_tags": ("LimitExceeded", "Cannot exceed quota for TagsPerRole: {}"),  # unconfirmed
+    "policy_too_large": ("LimitExceeded", "Cannot exceed quota for PolicySize: {}"),
     "role_policies_too_large": ("LimitExceeded",
                                 "Maximum policy size of {} bytes exceeded for role {}"),
+    "trust_too_large": ("LimitExceeded", "Cannot exceed quota for ACLSizePerRole: {}"),
     "bad_arn": ("InvalidInput", "ARN {} is not valid."),
+    "duplicate_tags": ("InvalidInput", ("Duplicate tag keys found. Please note that Tag keys "
+                                        "are case insensitive.")),
+    "reserved_tag": ("InvalidInput",  # unconfirmed: IAM reserves the prefix (IAM User Guide)
+                     "User-defined tag keys can't start with \"aws:\"."),
     "bad_marker": ("ValidationError", "Invalid Marker."),  # unconfirmed
     "aws_policy_readonly": ("InvalidInput",  # unconfirmed: AWS managed policies are read-only
                             "Policy {} is an AWS managed policy and cannot be changed."),

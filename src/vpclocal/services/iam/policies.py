@@ -84,7 +84,7 @@ def version_out(version: dict, with_document: bool = True) -> dict:
 
 
 def check_policy_document(text: str) -> None:
-    check_identity(text)
+    check_identity(text, managed=True)
     if size(text) > MAX_POLICY_SIZE:
         raise iam_error("policy_too_large", MAX_POLICY_SIZE)
 

@@ -20,6 +20,7 @@ from vpclocal.services.iam.policies import find_policy
 DEFAULT_MAX_SESSION = 3600
 POLICIES_PER_ROLE = 10          # AWS's default quota for attached managed policies
 INLINE_BYTES_PER_ROLE = 10240   # all of a role's inline policies together, whitespace excluded
+TRUST_POLICY_BYTES = 2048       # AWS's default ACLSizePerRole quota, whitespace excluded
 
 # Which Role members each response carries: CreateRole answers with the basics, ListRoles
 # leaves out tags and last use, GetRole has everything.
@@ -67,7 +68,7 @@ class RoleOperations:
         name = p["RoleName"]
         if find_role(tx, name) is not None:
             raise iam_error("role_exists", name)
-        check_trust(p["AssumeRolePolicyDocument"])
+        check_trust_policy(p["AssumeRolePolicyDocument"])
         path = p.get("Path") or "/"
         role = {
             "Path": path, "RoleName": name, "RoleId": unique_id(ROLE_ID_PREFIX),
@@ -114,7 +115,7 @@ class RoleOperations:
 
     def update_assume_role_policy(self, ctx, p):
         role = edit_role(ctx.tx, p["RoleName"])
-        check_trust(p["PolicyDocument"])
+        check_trust_policy(p["PolicyDocument"])
         role["AssumeRolePolicyDocument"] = p["PolicyDocument"]
         return {}
 
@@ -202,6 +203,12 @@ class RoleOperations:
         role = get_role_or_404(ctx.tx, p["RoleName"])
         chunk, meta = page(list(role["_InlinePolicies"]), p, key=str.lower)
         return {"PolicyNames": chunk, **meta}
+
+
+def check_trust_policy(text: str) -> None:
+    check_trust(text)
+    if size(text) > TRUST_POLICY_BYTES:
+        raise iam_error("trust_too_large", TRUST_POLICY_BYTES)
 
 
 def _checked_arn(arn: str) -> str:

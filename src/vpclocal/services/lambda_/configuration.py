@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
+from functools import cache
+
+import botocore.session
 
 from vpclocal.errors import ServiceError
 from vpclocal.protocols.base import validation_message
+from vpclocal.runtime.types import BOOTSTRAP_RUNTIMES, PYTHON_RUNTIMES
 from vpclocal.services.iam import role_trusts
 from vpclocal.services.lambda_.errors import lambda_error
 from vpclocal.services.lambda_.vpc import vpc_config
-
-# Runtimes vpclocal runs (python through awslambdaric, provided.* through their bootstrap).
-RUNTIMES = ("python3.9", "python3.10", "python3.11", "python3.12", "python3.13",
-            "provided.al2", "provided.al2023")
 
 # Deprecated runtimes AWS refuses for create/update -> the successor its message recommends.
 DEPRECATED = {
@@ -55,12 +55,21 @@ RESERVED_ENV = (
 ENV_BYTES = 4096
 
 
+@cache
+def runtimes() -> tuple[str, ...]:
+    """The runtimes vpclocal runs: AWS's own list (the Runtime enum of botocore's Lambda model)
+    in the families the runtime layer runs, less those AWS no longer accepts."""
+    enum = botocore.session.get_session().get_service_model("lambda").shape_for("Runtime").enum
+    return tuple(r for r in enum
+                 if r.startswith(PYTHON_RUNTIMES + BOOTSTRAP_RUNTIMES) and r not in DEPRECATED)
+
+
 def check_runtime(runtime: str) -> None:
-    if runtime in RUNTIMES:
+    if runtime in runtimes():
         return
     if runtime in DEPRECATED:
         raise lambda_error("runtime_deprecated", runtime=runtime, successor=DEPRECATED[runtime])
-    raise lambda_error("runtime_unsupported", runtime=runtime, supported=", ".join(RUNTIMES))
+    raise lambda_error("runtime_unsupported", runtime=runtime, supported=", ".join(runtimes()))
 
 
 def check_role(tx, role_arn: str) -> None:

@@ -113,10 +113,12 @@ class FunctionOperations:
         everything = p.get("FunctionVersion") == "ALL"
         items = []
         for name in sorted(tx.all(FUNCTIONS)):
-            records = [tx.get(FUNCTIONS, name)] + (versions_of(tx, name) if everything else [])
+            records = [public(tx.get(FUNCTIONS, name))]
+            if everything:  # every version, $LATEST's ARN qualified too, as AWS lists them
+                records[0]["FunctionArn"] = function_arn(ctx, ctx.account_id, name, LATEST)
+                records += [public(v) for v in versions_of(tx, name)]
             # ListFunctions leaves the state fields out (AWS: use GetFunction for them)
-            items += [{k: v for k, v in public(r).items() if k not in STATE_KEYS}
-                      for r in records]
+            items += [{k: v for k, v in r.items() if k not in STATE_KEYS} for r in records]
         functions, marker = page(items, p)
         return {"Functions": functions, "NextMarker": marker}
 

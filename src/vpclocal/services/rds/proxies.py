@@ -75,6 +75,10 @@ class ProxyOperations:
         if not subnets or None in subnets:
             raise fail("InvalidSubnet", "Some input subnets are invalid.")
         vpc_id = subnets[0]["VpcId"]
+        if any(s["VpcId"] != vpc_id for s in subnets):
+            # the model's InvalidSubnet ("...multiple subnets were requested that are not all
+            # in a common VPC"); AWS's exact message is unconfirmed
+            raise fail("InvalidSubnet", "The requested subnets are not all in a common VPC.")
         if len({s["AvailabilityZone"] for s in subnets}) < 2:
             raise fail("InvalidSubnet", "The subnets must cover at least 2 Availability Zones.")
         groups = p.get("VpcSecurityGroupIds") or [
