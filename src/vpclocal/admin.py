@@ -22,8 +22,13 @@ def _json(status: int, body) -> HttpResponse:
 def health(app: App, request: HttpRequest) -> HttpResponse:
     services = sorted(app.models[name].service_name for name in app.providers)
     fabric = app.fabric.health()
-    return _json(200, {"status": "degraded" if fabric["degraded"] else "running",
-                       "services": services, "fabric": fabric})
+    body = {"status": "degraded" if fabric["degraded"] else "running", "services": services,
+            "fabric": fabric}
+    runtime = next((p.runtime() for p in app.providers.values()
+                    if getattr(p, "service_name", "") == "lambda"), None)
+    if runtime is not None and runtime.launch is not None:
+        body["lambda"] = {"isolation": runtime.isolation()}
+    return _json(200, body)
 
 
 def reach(app: App, request: HttpRequest) -> HttpResponse:

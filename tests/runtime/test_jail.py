@@ -10,6 +10,7 @@ import re
 
 import pytest
 
+from tests.fabric.conftest import as_an_ordinary_user
 from tests.runtime.conftest import until
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="jails need a root server")
@@ -171,3 +172,37 @@ def handler(event, context):
 
     uid = harness.run(body)
     assert processes_of(uid) == []  # and the runtime's stop, the rest
+
+
+ORDINARY_USER = """
+import asyncio, glob, json, pathlib, sys, tempfile
+sys.path[:0] = [sys.argv[1]]  # vpclocal, and the packages of the project's venv (httptools)
+sys.path += glob.glob(sys.argv[2] + "/.venv/lib/python3*/site-packages")
+from vpclocal.runtime import FunctionSpec, Runtime, RuntimeConfig
+from vpclocal.runtime.types import Unplaceable
+
+async def main():
+    runtime = Runtime(RuntimeConfig(data_dir=pathlib.Path(tempfile.mkdtemp()) / "data"))
+    await runtime.start()
+    spec = FunctionSpec(name="f", arn="arn:aws:lambda:us-east-1:000000000000:function:f",
+                        runtime="python3.12", handler="index.handler", code_path="/nowhere",
+                        code_sha="x")
+    try:
+        await runtime.invoke(spec, b"{}")
+        outcome = "ran"
+    except Unplaceable as exc:
+        outcome = str(exc)
+    await runtime.stop()
+    print(json.dumps({"isolation": runtime.isolation(), "invoke": outcome}))
+
+asyncio.run(main())
+"""
+
+
+def test_an_ordinary_users_server_runs_no_function_code():
+    """No jail without root: function code would run as the server's user (its data, its
+    processes within reach), so none runs, and the server says so at start (item 9)."""
+    got = as_an_ordinary_user(ORDINARY_USER)
+    assert got["isolation"].startswith("Lambda functions will not run: function code runs "
+                                       "only in a jail of its own"), got
+    assert "run vpclocal as root" in got["invoke"], got

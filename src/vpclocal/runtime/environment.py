@@ -347,7 +347,7 @@ class Environment:
         return env
 
     def notes(self) -> list[str]:
-        notes = list(self.launch.notes)
+        notes = []
         if self.jail is not None and not self.jail.limited:
             notes.append(f"vpclocal: no cgroups here ({self.jail.cgroups.reason}): {FALLBACK}.")
         runtime = self.spec.runtime

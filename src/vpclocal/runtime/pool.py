@@ -27,7 +27,7 @@ from pathlib import Path
 from vpclocal.runtime.code import CodeCache
 from vpclocal.runtime.connections import opening
 from vpclocal.runtime.environment import Environment, Invocation, now_ms
-from vpclocal.runtime.jail import Jails
+from vpclocal.runtime.jail import FALLBACK, Jails
 from vpclocal.runtime.sandbox import FUNCTION_UIDS, Launch, claim_uids, detect, runtime_paths
 from vpclocal.runtime.telemetry import Telemetry, report_line, tail
 from vpclocal.runtime.types import (
@@ -120,6 +120,19 @@ class Runtime:
         if self.code.root.name.startswith("vpclocal-tasks-"):
             shutil.rmtree(self.code.root, ignore_errors=True)
 
+    def isolation(self) -> str:
+        """One line for the server's start: how function code runs here, or why it does not."""
+        assert self.launch is not None
+        if self.launch.refused:
+            return f"Lambda functions will not run: {self.launch.refused}."
+        if self.jails is None:
+            return "Lambda functions run as the server's user, unjailed (a library's choice)."
+        cgroups = self.jails.cgroups
+        limits = (f"memory and processes limited by cgroup {cgroups.form}" if cgroups.form
+                  else f"no cgroups ({cgroups.reason}): {FALLBACK}")
+        return ("Lambda functions run jailed: a user of their own each, their own PID, mount "
+                f"(a private /tmp) and network namespaces; {limits}.")
+
     # ---- concurrency ---------------------------------------------------------------------
 
     def concurrency(self, region: str, name: str | None = None) -> int:
@@ -176,6 +189,8 @@ class Runtime:
         assert self.launch is not None
         if not spec.runtime.startswith(BOOTSTRAP_RUNTIMES + PYTHON_RUNTIMES):
             raise ValueError(f"vpclocal cannot run the runtime {spec.runtime}")
+        if self.launch.refused:  # nothing runs rather than something unisolated
+            raise Unplaceable(self.launch.refused)
         launch = self._launch_for(spec)
         task_root = await self.code.extract(spec.code_path, spec.code_sha, launch.uid)
         jail = None if self.jails is None or launch.uid is None else self.jails.new(

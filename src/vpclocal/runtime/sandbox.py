@@ -4,12 +4,11 @@ Function code is untrusted: when the server runs as root, each function's enviro
 a user of their own (FUNCTION_UIDS: never the server's, never another function's, no
 supplementary groups), so one function cannot read another's /proc/PID/environ (its role's
 credentials), signal or ptrace it, or read its code (each function's copy is its own, 0500).
-Which interpreter they can run is found out as `nobody` (like those users, neither owner nor
-group of anything): it must be able to run a Python interpreter that imports awslambdaric;
-the server's own may sit under a directory only root can enter (a pyenv build
-under /root), so the system's interpreter of the same version is tried too, with the runtime's
-packages on its path. When nothing works, code runs as the server's user and every function
-log says so.
+Which interpreter they can run is found out as one of those users: it must be able to run a
+Python interpreter that imports awslambdaric; the server's own may sit under a directory only
+root can enter (a pyenv build under /root), so the system's interpreter of the same version is
+tried too, with the runtime's packages on its path. When nothing works, or the server is not
+root, no function code runs at all (Launch.refused says why): never unisolated.
 """
 
 from __future__ import annotations
@@ -17,14 +16,17 @@ from __future__ import annotations
 import fcntl
 import importlib.util
 import os
-import pwd
 import stat
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-UNPRIVILEGED_USER = "nobody"
+NOT_ROOT = ("function code runs only in a jail of its own (a user of its own, its own PID, mount "
+            "and network namespaces, cgroup limits), which only a root server can make; as "
+            "this server's user it could read the server's data (every function's credentials "
+            "among it) and signal the server: run vpclocal as root (sudo make up) to invoke "
+            "functions")
 # uids (and gids of the same number) given to functions, one each: a range no account of a
 # Debian system uses (as container runtimes do for their subordinate ids)
 FUNCTION_UIDS = range(200_000, 265_536)
@@ -53,9 +55,9 @@ class Launch:
     python: str  # interpreter for pythonX.Y runtimes
     python_version: str  # "3.11.7"
     runtime_paths: tuple[str, ...]  # where awslambdaric and boto3 live (like /var/runtime)
-    uid: int | None = None  # None: as the server's user
+    uid: int | None = None  # None: as the server's user (only a library user's own choice)
     gid: int | None = None
-    notes: tuple[str, ...] = field(default=())  # lines for every function log
+    refused: str = ""  # why no function code runs here at all (it would not be isolated)
 
     def can_reach(self, path: Path) -> bool:
         """Whether the function's user can open files under `path`."""
@@ -114,19 +116,15 @@ def _probe(python: str, paths: tuple[str, ...], uid: int | None, gid: int | None
     return out.stdout.strip() if out.returncode == 0 else None
 
 
-def detect(user: str = UNPRIVILEGED_USER) -> Launch:
-    """Decide once, at start: a few probe processes."""
+def detect() -> Launch:
+    """Decide once, at start: a few probe processes, as the first function uid (a uid of no
+    account: owner or group of nothing)."""
     paths = runtime_paths()
     own = os.path.realpath(sys.executable)
     version = ".".join(map(str, sys.version_info[:3]))
     if os.geteuid() != 0:
-        return Launch(own, version, paths)
-    try:
-        entry = pwd.getpwnam(user)
-    except KeyError:
-        return Launch(own, version, paths, notes=(
-            f"vpclocal: function code runs as root: there is no user '{user}' to run it as.",))
-    uid, gid = entry.pw_uid, entry.pw_gid
+        return Launch(own, version, paths, refused=NOT_ROOT)
+    uid = gid = FUNCTION_UIDS.start
     minor = f"python{sys.version_info[0]}.{sys.version_info[1]}"
     candidates = [own] + [f"{d}/{minor}" for d in ("/usr/bin", "/usr/local/bin")]
     if not all(reachable(Path(p), uid, gid) for p in paths):
@@ -136,6 +134,7 @@ def detect(user: str = UNPRIVILEGED_USER) -> Launch:
             found = _probe(python, paths, uid, gid)
             if found:
                 return Launch(python, found, paths, uid, gid)
-    return Launch(own, version, paths, notes=(
-        (f"vpclocal: function code runs as root: user '{user}' cannot run a Python interpreter "
-        f"with awslambdaric from {', '.join(paths)}."),))
+    return Launch(own, version, paths, refused=(
+        "function code runs only as a user of its own, and no Python interpreter with "
+        f"awslambdaric from {', '.join(paths)} runs as one here (install vpclocal where "
+        "others can read it)"))

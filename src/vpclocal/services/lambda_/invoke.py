@@ -88,6 +88,7 @@ class InvokeOperations:
     async def _start_runtime(self) -> None:
         runtime = self.runtime()
         await runtime.start()
+        print(f"vpclocal: {runtime.isolation()}", flush=True)  # said once, at start
         _protect_data_dir(self.app.config.data_dir, runtime)
         loop = asyncio.get_running_loop()
         self._loops = [loop.create_task(self._event_worker()),
