@@ -7,11 +7,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
 from tests.fabric.conftest import as_an_ordinary_user
-from tests.runtime.conftest import until
+from tests.runtime.conftest import Harness, until
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="jails need a root server")
 
@@ -76,7 +79,7 @@ def test_tmp_is_the_environments_own_and_goes_with_it(harness, variant):
     assert first["tmp"] == "0o700"
     for path, outcome in first["shared"].items():
         assert outcome in ("EROFS", "EACCES"), (path, outcome)  # nothing to share or leave
-    assert len(backing) == 3  # two environments, and the empty directory they are shown
+    assert len(backing) == 2  # two environments
     assert not environments.exists()  # the runtime stopped: every environment's /tmp is gone
 
 
@@ -206,3 +209,23 @@ def test_an_ordinary_users_server_runs_no_function_code():
     assert got["isolation"].startswith("Lambda functions will not run: function code runs "
                                        "only in a jail of its own"), got
     assert "run vpclocal as root" in got["invoke"], got
+
+
+@pytest.mark.parametrize("under", ["/tmp", "/var/tmp"])
+def test_a_data_dir_under_a_covered_place(launch, under):
+    """The jail covers /tmp and /var/tmp: a server whose data dir (its functions' code) lies
+    under one still shows each function its code, read-only, and nothing else of it."""
+    base = Path(tempfile.mkdtemp(dir=under))
+    base.chmod(0o755)
+    (base / "data" / "lambda" / "tasks").mkdir(mode=0o755, parents=True)  # passable: the
+    try:  # code stays in the data dir
+        harness = Harness(base, launch)
+        source = ("import os\ndef handler(e, c):\n    return {'root': os.getcwd(), "
+                  "'code': sorted(os.listdir('.')), 'up': os.listdir(os.path.dirname("
+                  "os.getcwd()))}\n")
+        got = out(harness.run(lambda rt: rt.invoke(harness.spec(source), b"{}")))
+        assert got["code"] == ["lambda_function.py"], got
+        assert got["root"].startswith(str(base)), got
+        assert len(got["up"]) == 1, got  # its own code, not the others' beside it
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

@@ -104,7 +104,6 @@ class Jail:
     """One environment's jail: `wrap` a command in it, read its memory, remove what is left."""
 
     directory: Path  # the environment's own, in the server's data dir (0700)
-    empty: Path  # a read-only empty directory shown at SHARED_WRITABLE
     uid: int
     gid: int
     memory_mb: int
@@ -114,19 +113,24 @@ class Jail:
 
     def prepare(self, keep: list[str]) -> None:
         """Make the environment's directories, fstab and cgroups. `keep`: paths the function
-        must still see (its code, the runtime, the CA bundle) that lie under the shared /tmp,
-        which its private /tmp hides: they are bound into the private one at the same place."""
+        must still see (its code, the runtime, the CA bundle) that lie under a place the jail
+        covers (/tmp, SHARED_WRITABLE): each is bound into the cover at the same place."""
         self.directory.mkdir(mode=0o700)
         private = self.directory / "tmp"
         private.mkdir(mode=0o700)
         os.chown(private, self.uid, self.gid)
-        lines = [f"{_escape(str(self.empty))} {path} none bind,ro 0 0"
-                 for path in SHARED_WRITABLE if os.path.isdir(path)]
-        for path in sorted({str(Path(p)) for p in keep}):
-            relative = os.path.relpath(path, "/tmp")
-            if relative.startswith("..") or not os.path.exists(path):
+        covers = {"/tmp": private}
+        for n, path in enumerate(p for p in SHARED_WRITABLE if os.path.isdir(p)):
+            covers[path] = self.directory / f"cover-{n}"  # empty, and read-only to it
+            covers[path].mkdir(mode=0o555)
+        mounts = [(str(cover), path, "rbind" if path == "/tmp" else "rbind,ro")
+                  for path, cover in covers.items()]
+        for path in sorted({os.path.normpath(p) for p in keep if os.path.exists(p)}):
+            covered = next((c for c in covers if path.startswith(c + "/")), None)
+            if covered is None:
                 continue
-            target = private / relative
+            relative = os.path.relpath(path, covered)
+            target = covers[covered] / relative
             # mount points: root's, passable (the server's umask would make them 0700)
             for directory in [*reversed(target.parents[:len(Path(relative).parents) - 1]),
                               *([target] if os.path.isdir(path) else [])]:
@@ -134,9 +138,9 @@ class Jail:
                 directory.chmod(0o755)
             if not os.path.isdir(path):
                 target.touch()
-            lines.append(f"{_escape(path)} {_escape(str(target))} none bind,ro 0 0")
-        # last: sources under /tmp (the data dir may be there) resolve before it is covered
-        lines.append(f"{_escape(str(private))} /tmp none rbind 0 0")
+            mounts.append((path, str(target), "bind,ro"))
+        lines = [f"{_escape(source)} {_escape(target)} none {options} 0 0"
+                 for source, target, options in _in_order(mounts)]
         fstab = self.directory / "fstab"
         fstab.write_text("\n".join(lines) + "\n")
         limit = str(self.memory_mb * 1024 * 1024)
@@ -215,6 +219,21 @@ class Jail:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
+def _in_order(mounts: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """Mounts ordered so that none covers the source of one still to come (the data dir may
+    lie under /tmp or /var/tmp, which the jail covers)."""
+    def covers(target: str, source: str) -> bool:
+        return source == target or source.startswith(target.rstrip("/") + "/")
+
+    ordered, todo = [], list(mounts)
+    while todo:
+        ready = next((m for m in todo if not any(covers(m[1], o[0]) for o in todo if o is not m)),
+                     todo[0])  # a cycle cannot be ordered: the mount then fails, and says so
+        ordered.append(ready)
+        todo.remove(ready)
+    return ordered
+
+
 def _escape(path: str) -> str:
     """A path as fstab writes it (spaces and tabs octal-escaped)."""
     return path.replace("\\", "\\134").replace(" ", "\\040").replace("\t", "\\011")
@@ -264,15 +283,13 @@ class Jails:
         # what a previous run left (it was killed): nothing of it runs any more
         shutil.rmtree(self.root, ignore_errors=True)
         self.root.mkdir(mode=0o700, parents=True)
-        (self.root / "empty").mkdir(mode=0o555)
         if os.environ.get("VPCLOCAL_LAMBDA_CGROUPS") == "none":  # the fallback, forced
             self.cgroups = Cgroups(reason="VPCLOCAL_LAMBDA_CGROUPS=none")
         else:
             self.cgroups = detect_cgroups(f"vpclocal-{os.getpid()}")
 
     def new(self, name: str, uid: int, gid: int, memory_mb: int, storage_mb: int) -> Jail:
-        return Jail(self.root / name, self.root / "empty", uid, gid, memory_mb, storage_mb,
-                    self.cgroups)
+        return Jail(self.root / name, uid, gid, memory_mb, storage_mb, self.cgroups)
 
     def stop(self) -> None:
         self.cgroups.remove()
