@@ -28,6 +28,7 @@ from vpclocal.network import hosts
 from vpclocal.protocols import PROTOCOLS, HttpRequest, HttpResponse
 from vpclocal.protocols.rest_xml import bucket_from_host
 from vpclocal.services.base import Provider, RequestContext
+from vpclocal.services.iam import authorization
 from vpclocal.store import Store
 
 log = logging.getLogger("vpclocal")
@@ -60,6 +61,7 @@ class App:
             config.data_dir.mkdir(parents=True, exist_ok=True)
             store = Store(config.data_dir / "state.db")
         self.store = store
+        self.iam_enforced = authorization.enforced()  # VPCLOCAL_IAM=off: every key is root's
         if config.internet_hosts:  # from the config file: declared at every start
             with store.transaction(hosts.SCOPE) as tx:
                 for host in config.internet_hosts:
@@ -255,6 +257,9 @@ class App:
             params = protocol.parse(request, operation)
             ctx = RequestContext(self.config.account_id, region, rid, signing_name, name, self,
                                  access_key=access_key)
+            if self.iam_enforced and access_key:  # IAM decides what issued credentials may do
+                authorization.authorize(self, ctx, provider.service_name, params,
+                                        request.client)
             if _is_async(method):
                 result = await method(ctx, params)
             else:

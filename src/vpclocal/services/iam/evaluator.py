@@ -148,6 +148,25 @@ def decide(documents, action: str, resource: str = "*", context: dict | None = N
     return ALLOW if allowed else IMPLICIT_DENY
 
 
+def matching(document, action: str, resource: str, context: dict | None = None,
+             principal=None) -> list[dict]:
+    """The statements of one document that apply to a request: with a `principal` (a
+    predicate over a statement's Principal block, for resource-based policies), only those that
+    name it."""
+    found = []
+    for st in statements(_document(document)):
+        if not isinstance(st, dict) or not _applies(st, action, resource, context):
+            continue
+        if principal is not None:
+            if "Principal" in st:
+                if not principal(st["Principal"]):
+                    continue
+            elif "NotPrincipal" not in st or principal(st["NotPrincipal"]):
+                continue
+        found.append(st)
+    return found
+
+
 def is_allowed(documents, action: str, resource: str = "*", context: dict | None = None) -> bool:
     return decide(documents, action, resource, context) == ALLOW
 

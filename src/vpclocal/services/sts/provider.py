@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from vpclocal.errors import ServiceError
 from vpclocal.services.base import Provider
+from vpclocal.services.iam.authorization import decode
 from vpclocal.services.iam.common import SCOPE
 from vpclocal.services.iam.roles import role_by_arn
 from vpclocal.services.sts.sessions import (
@@ -37,8 +38,9 @@ class StsProvider(Provider):
             raise ServiceError(f"User: {caller_arn(tx, ctx)} is not authorized to perform: "
                                f"sts:AssumeRole on resource: {p['RoleArn']}",
                                code="AccessDenied", status=403)
-        # The trust policy is not checked: every caller here signs as the account itself (or a
-        # session of it), which a local cloud lets assume any of its roles.
+        # The trust policy was checked before (iam/authorization.py) for callers vpclocal
+        # issued credentials to; the account's root, which the default credentials are, may
+        # assume any of its roles here (AWS refuses the root: a local cloud's convenience).
         duration = p.get("DurationSeconds") or DEFAULT_DURATION
         if duration > role["MaxSessionDuration"]:
             raise ServiceError("The requested DurationSeconds exceeds the MaxSessionDuration "
@@ -55,3 +57,12 @@ class StsProvider(Provider):
         if p.get("SourceIdentity"):
             out["SourceIdentity"] = p["SourceIdentity"]
         return out
+
+    def decode_authorization_message(self, ctx, p):
+        try:
+            return {"DecodedMessage": decode(p["EncodedMessage"])}
+        except ValueError:
+            # (AWS's wording unconfirmed; the code is the model's)
+            raise ServiceError("The encoded authorization message is not valid.",
+                               code="InvalidAuthorizationMessageException",
+                               status=400) from None

@@ -1,0 +1,299 @@
+"""IAM deciding each request, as AWS does for a principal of the same account.
+
+Who asks: the account root (the default `test` credentials, any key vpclocal did not issue)
+may do anything. A role session (AssumeRole's, or a Lambda execution environment's) and an
+IAM user's access key are principals whose every request is decided here, in AWS's order:
+an explicit Deny in any policy wins; a resource-based policy (S3 bucket policy, Lambda
+function policy, a role's trust policy) that names the principal itself allows; otherwise an
+identity-based policy must allow, and a permissions boundary, if the principal has one, too.
+Each denial names the policy type that denied, in AWS's words, so the error tells what to fix;
+`explain` gives the same decision with the statement that made it (`vpclocal why`).
+
+`VPCLOCAL_IAM=off` turns deciding off (every principal acts as the root).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from vpclocal.errors import ServiceError
+from vpclocal.services.iam.actions import Request, requests
+from vpclocal.services.iam.common import SCOPE
+from vpclocal.services.iam.documents import as_list
+from vpclocal.services.iam.evaluator import ALLOW, DENY, matching
+from vpclocal.services.iam.policies import default_document, find_policy
+from vpclocal.services.iam.roles import role_by_arn
+from vpclocal.services.sts.sessions import ACCESS_KEY_PREFIX, session_for
+
+IDENTITY, RESOURCE, BOUNDARY, TRUST = ("identity-based policy", "resource-based policy",
+                                       "permissions boundary", "role trust policy")
+# how an explicit denial reads, per policy type ("with an explicit deny in a ...")
+ARTICLE = {IDENTITY: "an", RESOURCE: "a", BOUNDARY: "a", TRUST: "the"}
+
+# the error each service answers a denial with: (code, HTTP status)
+DENIALS = {
+    "ec2": ("UnauthorizedOperation", 403),
+    "s3": ("AccessDenied", 403),
+    "lambda": ("AccessDeniedException", 403),
+    "dynamodb": ("AccessDeniedException", 400),
+    "logs": ("AccessDeniedException", 400),
+}
+DEFAULT_DENIAL = ("AccessDenied", 403)  # the query protocol services: IAM, STS, RDS, ...
+
+
+def enforced() -> bool:
+    return os.environ.get("VPCLOCAL_IAM", "on").lower() != "off"
+
+
+@dataclass(frozen=True)
+class Principal:
+    arn: str  # as denials name it: an assumed-role session's ARN, a user's ARN
+    kind: str  # "root" | "role" | "user"
+    entity: dict | None = None  # the role or user record (None: it no longer exists)
+    entity_arn: str = ""  # the role's or user's ARN (aws:PrincipalArn)
+
+
+@dataclass
+class Decision:
+    allowed: bool
+    request: Request
+    policy_type: str = ""  # which type of policy decided a denial (IDENTITY, ...)
+    explicit: bool = False
+    statements: list[tuple[str, dict]] = field(default_factory=list)  # (source, statement)
+
+    @property
+    def reason(self) -> str:
+        """The end of AWS's denial message: why."""
+        if self.explicit:
+            return f"with an explicit deny in {ARTICLE[self.policy_type]} {self.policy_type}"
+        return f"because no {self.policy_type} allows the {self.request.action} action"
+
+
+def principal_for(view, account_id: str, access_key: str) -> Principal:
+    """Who signed a request (raises ExpiredToken / InvalidClientTokenId as AWS does)."""
+    root = Principal(f"arn:aws:iam::{account_id}:root", "root")
+    if access_key.startswith(ACCESS_KEY_PREFIX):
+        session = session_for(view, access_key)
+        if session is None:
+            return root
+        role = role_by_arn(view, session.get("RoleArn") or "")
+        return Principal(session["Arn"], "role", role, session.get("RoleArn") or "")
+    user = _user_for_key(view, access_key)
+    if user is not None:
+        return Principal(user["Arn"], "user", user, user["Arn"])
+    return root
+
+
+def _user_for_key(view, access_key: str) -> dict | None:
+    try:  # IAM users' access keys (issue 13's users, groups and keys)
+        from vpclocal.services.iam import principals
+    except ImportError:
+        return None
+    status = principals.key_status(view, access_key)
+    if status is not None and status != "Active":
+        raise ServiceError("The security token included in the request is invalid.",
+                           code="InvalidClientTokenId", status=403)
+    return principals.user_by_access_key(view, access_key)
+
+
+# ---- the policies that apply -------------------------------------------------------------
+
+
+def identity_policies(view, principal: Principal) -> list[tuple[str, str]]:
+    """(source, document) of every identity-based policy of the principal."""
+    entity = principal.entity
+    if entity is None:
+        return []
+    if principal.kind == "role":
+        out = []
+        for arn in entity.get("_AttachedPolicies", []):
+            policy = find_policy(view, arn)
+            if policy is not None:
+                out.append((arn, default_document(policy)))
+        return out + [(f"{entity['RoleName']} inline policy {name}", doc)
+                      for name, doc in entity.get("_InlinePolicies", {}).items()]
+    from vpclocal.services.iam import principals
+    return [(f"a policy of user {entity.get('UserName')}", doc)
+            for doc in principals.user_policy_documents(view, entity)]
+
+
+def boundary_policy(view, principal: Principal) -> tuple[str, str] | None:
+    entity = principal.entity or {}
+    arn = (entity.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn")
+    policy = find_policy(view, arn) if arn else None
+    return (arn, default_document(policy)) if policy is not None else None
+
+
+def _bucket_policy(view, ctx, params: dict) -> str | None:
+    from vpclocal.services import s3
+    bucket = params.get("Bucket")
+    finder = getattr(s3, "bucket_policy", None)
+    return finder(view, bucket) if finder and isinstance(bucket, str) else None
+
+
+def _function_policy(view, ctx, params: dict) -> str | None:
+    try:
+        from vpclocal.services.lambda_.permissions import function_policy
+    except ImportError:
+        return None
+    name = params.get("FunctionName")
+    if not isinstance(name, str):
+        return None
+    name = name.split(":")[6] if name.startswith("arn:") and name.count(":") >= 6 else name
+    return function_policy(view, ctx.region, name.split(":")[0], params.get("Qualifier"))
+
+
+def _trust_policy(view, ctx, params: dict) -> str | None:
+    """AssumeRole's role's trust policy, its statements about every resource (trust
+    policies name none)."""
+    role = role_by_arn(view, params.get("RoleArn") or "") if ctx.operation == "AssumeRole" \
+        else None
+    if role is None:
+        return None
+    document = role["AssumeRolePolicyDocument"]
+    document = json.loads(document) if isinstance(document, str) else document
+    trusted = [dict(st, Resource="*") if isinstance(st, dict) and "NotResource" not in st
+               else st for st in as_list(document.get("Statement", []))]
+    return json.dumps(dict(document, Statement=trusted))
+
+
+RESOURCE_POLICIES: dict[str, Callable[..., str | None]] = {
+    "s3": _bucket_policy, "lambda": _function_policy, "sts": _trust_policy}
+
+
+def _names(principal: Principal, account_id: str, account: bool = False
+           ) -> Callable[[object], bool]:
+    """Whether a resource policy's Principal block names this principal itself, or with
+    `account` its account too (which, in the same account, delegates to identity policies)."""
+    own = {principal.arn, principal.entity_arn}
+    if account:
+        own |= {account_id, f"arn:aws:iam::{account_id}:root"}
+
+    def test(block) -> bool:
+        if block == "*":
+            return True
+        if not isinstance(block, dict):
+            return False
+        return any(value == "*" or value in own for value in as_list(block.get("AWS", [])))
+    return test
+
+
+# ---- deciding ----------------------------------------------------------------------------
+
+
+def decide(view, ctx, principal: Principal, request: Request, context: dict,
+           resource_policy: str | None) -> Decision:
+    """One action on one resource, for a principal that is not the root."""
+    identity = [(src, st) for src, doc in identity_policies(view, principal)
+                for st in matching(doc, request.action, request.resource, context)]
+    boundary = boundary_policy(view, principal)
+    bounded = [] if boundary is None else \
+        [(boundary[0], st) for st in matching(boundary[1], request.action, request.resource,
+                                              context)]
+    granted = [] if resource_policy is None else \
+        [("resource-based policy", st) for st in matching(
+            resource_policy, request.action, request.resource, context,
+            principal=_names(principal, ctx.account_id))]
+    if request.action == "sts:AssumeRole":  # the trust policy must let the caller in at all
+        trusted = [("role trust policy", st) for st in matching(
+            resource_policy or "{}", request.action, "*", context,
+            principal=_names(principal, ctx.account_id, account=True))]
+        denies = [(src, st) for src, st in trusted if st.get("Effect") == DENY]
+        if denies or not trusted:
+            return Decision(False, request, TRUST, explicit=bool(denies), statements=denies)
+    for kind, found in ((IDENTITY, identity), (RESOURCE, granted), (BOUNDARY, bounded)):
+        denies = [(src, st) for src, st in found if st.get("Effect") == DENY]
+        if denies:
+            return Decision(False, request, kind, explicit=True, statements=denies)
+    allows = {kind: [(src, st) for src, st in found if st.get("Effect") == ALLOW]
+              for kind, found in ((IDENTITY, identity), (RESOURCE, granted),
+                                  (BOUNDARY, bounded))}
+    if allows[RESOURCE] and principal.kind == "user":
+        return Decision(True, request, RESOURCE, statements=allows[RESOURCE])
+    if not allows[IDENTITY] and not allows[RESOURCE]:
+        return Decision(False, request, IDENTITY)
+    if boundary is not None and not allows[BOUNDARY]:
+        return Decision(False, request, BOUNDARY)
+    return Decision(True, request, IDENTITY if allows[IDENTITY] else RESOURCE,
+                    statements=allows[IDENTITY] or allows[RESOURCE])
+
+
+def request_context(ctx, principal: Principal, client: tuple | None, secure: bool) -> dict:
+    """The global condition keys of a request."""
+    context = {"aws:PrincipalArn": principal.entity_arn or principal.arn,
+               "aws:PrincipalAccount": ctx.account_id, "aws:RequestedRegion": ctx.region,
+               "aws:SecureTransport": "true" if secure else "false"}
+    if principal.kind == "user" and principal.entity:
+        context["aws:username"] = principal.entity.get("UserName", "")
+    if client:
+        context["aws:SourceIp"] = client[0]
+    return context
+
+
+def authorize(app, ctx, service: str, params: dict, client: tuple | None = None,
+              secure: bool = False) -> list[Decision]:
+    """Decide a parsed request (every action it needs); raise AWS's denial for the first that
+    is not allowed. Returns the decisions (empty for the root)."""
+    view = app.store.view(SCOPE)
+    principal = principal_for(view, ctx.account_id, ctx.access_key)
+    if principal.kind == "root":
+        return []
+    needed = requests(ctx, service, ctx.operation, params)
+    if not needed:
+        return []
+    context = request_context(ctx, principal, client, secure)
+    finder = RESOURCE_POLICIES.get(service)
+    resource_policy = finder(view, ctx, params) if finder else None
+    decisions = [decide(view, ctx, principal, r, context, resource_policy) for r in needed]
+    for decision in decisions:
+        if not decision.allowed:
+            raise denial(service, principal, decision)
+    return decisions
+
+
+# ---- AWS's denials -----------------------------------------------------------------------
+
+
+def message(service: str, principal: Principal, decision: Decision) -> str:
+    request = decision.request
+    resource = f'"{request.resource}"' if service == "s3" else request.resource
+    return (f"User: {principal.arn} is not authorized to perform: {request.action} on "
+            f"resource: {resource} {decision.reason}")
+
+
+def denial(service: str, principal: Principal, decision: Decision) -> ServiceError:
+    code, status = DENIALS.get(service, DEFAULT_DENIAL)
+    text = message(service, principal, decision)
+    if service == "ec2":
+        text = (f"You are not authorized to perform this operation. {text}. Encoded "
+                f"authorization failure message: {encode(principal, decision)}")
+    return ServiceError(text, code=code, status=status)
+
+
+def encode(principal: Principal, decision: Decision) -> str:
+    """EC2's encoded authorization failure message (what sts decode-authorization-message
+    opens): the decision as JSON, compressed and base64-encoded."""
+    document = {
+        "allowed": decision.allowed, "explicitDeny": decision.explicit,
+        "matchedStatements": {"items": [
+            {"statementId": st.get("Sid", ""), "effect": st.get("Effect"),
+             "source": source} for source, st in decision.statements]},
+        "failures": {"items": []},
+        "context": {"principal": {"arn": principal.arn},
+                    "action": decision.request.action,
+                    "resource": decision.request.resource, "conditions": {"items": []}},
+    }
+    return base64.urlsafe_b64encode(zlib.compress(json.dumps(document).encode())).decode()
+
+
+def decode(encoded: str) -> str:
+    """The JSON text `encode` made; ValueError if it is not one of ours."""
+    try:
+        return zlib.decompress(base64.urlsafe_b64decode(encoded.encode())).decode()
+    except (zlib.error, ValueError, UnicodeError) as exc:
+        raise ValueError(str(exc)) from None
