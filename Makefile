@@ -21,8 +21,12 @@ up: setup
 # --dist loadfile: a test file's tests run in order on one worker (several share a module's
 # server and build on each other's state: restart, delete)
 # (-rfEsx: a summary of what failed, skipped or xfailed)
+# --basetemp: a directory of this run's own, not under /tmp/pytest-of-$USER, whose mode any
+# other pytest run on the machine resets to 0700 (databases run as their own users must pass)
 test: setup
-	$(BIN)/pytest -n 2 --dist loadfile -rfEsx $(ARGS)
+	@base=$$(mktemp -d /tmp/vpclocal-tests-XXXXXX) && \
+	$(BIN)/pytest -n 2 --dist loadfile -rfEsx --basetemp=$$base/run $(ARGS); \
+	status=$$?; rm -rf $$base; exit $$status
 
 # CI: the same run, where a skip of anything core fails (VPCLOCAL_STRICT, tests/conftest.py)
 test-ci:

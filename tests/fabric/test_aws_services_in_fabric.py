@@ -50,7 +50,9 @@ def test_s3_and_dynamodb_need_a_gateway_endpoint(server):
     sg = ec2.create_security_group(VpcId=vpc, GroupName="fn", Description="fn")["GroupId"]
     name = unique()
     lam.create_function(FunctionName=name, Runtime="python3.12", Handler="index.handler",
-                        Role=make_role(server.client("iam"), BASIC, VPC_ACCESS),
+                        Role=make_role(server.client("iam"), BASIC, VPC_ACCESS,
+                                       "arn:aws:iam::aws:policy/AmazonS3FullAccess",
+                                       "arn:aws:iam::aws:policy/AmazonDynamoDBFullAccess"),
                         Code={"ZipFile": zipped(HANDLER)}, Timeout=3,
                         VpcConfig={"SubnetIds": [subnet], "SecurityGroupIds": [sg]})
     wait_state(lam, name)

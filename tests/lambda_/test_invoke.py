@@ -348,7 +348,7 @@ def test_provisioned_concurrency(lam, logs, function):
     lam.delete_provisioned_concurrency_config(FunctionName=name, Qualifier=version)
 
 
-def test_environment_variables_and_boto3_inside(server, lam, function):
+def test_environment_variables_and_boto3_inside(server, lam, iam, function):
     source = """
 import os, boto3
 
@@ -361,7 +361,10 @@ def handler(event, context):
             "sees_itself": context.function_name in names,
             "token": bool(os.environ.get("AWS_SESSION_TOKEN"))}
 """
-    name = function(source, MemorySize=256, Environment={"Variables": {"GREETING": "hello"}})
+    # its role lets it list functions (IAM decides what its credentials may do)
+    role = make_role(iam, BASIC, "arn:aws:iam::aws:policy/AWSLambda_FullAccess")
+    name = function(source, MemorySize=256, Environment={"Variables": {"GREETING": "hello"}},
+                    Role=role)
     response, out = invoke(lam, name)
     assert "FunctionError" not in response, out
     assert out["env"] == {"AWS_ENDPOINT_URL": server.endpoint, "AWS_REGION": "us-east-1",

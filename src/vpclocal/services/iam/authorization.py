@@ -68,7 +68,9 @@ class Decision:
 
     @property
     def reason(self) -> str:
-        """The end of AWS's denial message: why."""
+        """The end of AWS's denial message: why ("" when AWS does not say)."""
+        if not self.policy_type:
+            return ""
         if self.explicit:
             return f"with an explicit deny in {ARTICLE[self.policy_type]} {self.policy_type}"
         return f"because no {self.policy_type} allows the {self.request.action} action"
@@ -123,8 +125,9 @@ def identity_policies(view, principal: Principal) -> list[tuple[str, str]]:
 
 
 def boundary_policy(view, principal: Principal) -> tuple[str, str] | None:
+    """(its ARN, its document) of the principal's permissions boundary, if it has one."""
     entity = principal.entity or {}
-    arn = (entity.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn")
+    arn = entity.get("_Boundary")
     policy = find_policy(view, arn) if arn else None
     return (arn, default_document(policy)) if policy is not None else None
 
@@ -200,6 +203,8 @@ def decide(view, ctx, principal: Principal, request: Request, context: dict,
             resource_policy, request.action, request.resource, context,
             principal=_names(principal, ctx.account_id))]
     if request.action == "sts:AssumeRole":  # the trust policy must let the caller in at all
+        if resource_policy is None:  # no such role: AWS does not say so (no reason given)
+            return Decision(False, request)
         trusted = [("role trust policy", st) for st in matching(
             resource_policy or "{}", request.action, "*", context,
             principal=_names(principal, ctx.account_id, account=True))]
@@ -263,7 +268,7 @@ def message(service: str, principal: Principal, decision: Decision) -> str:
     request = decision.request
     resource = f'"{request.resource}"' if service == "s3" else request.resource
     return (f"User: {principal.arn} is not authorized to perform: {request.action} on "
-            f"resource: {resource} {decision.reason}")
+            f"resource: {resource} {decision.reason}").rstrip()
 
 
 def denial(service: str, principal: Principal, decision: Decision) -> ServiceError:

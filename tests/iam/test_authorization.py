@@ -1,0 +1,188 @@
+"""IAM deciding requests made with credentials vpclocal issued (issue 13): a role session's
+requests are allowed by its policies only, refused in each protocol's words; the account's
+root (the default `test` key) keeps full access."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.conftest import BIN, unique
+
+ACCOUNT = "000000000000"
+TRUST_ACCOUNT = {"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+    "Action": "sts:AssumeRole"}]}
+TRUST_LAMBDA = {"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+    "Action": "sts:AssumeRole"}]}
+
+
+def policy(*statements: dict) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def allow(action, resource="*", **extra) -> dict:
+    return {"Effect": "Allow", "Action": action, "Resource": resource, **extra}
+
+
+def deny(action, resource="*") -> dict:
+    return {"Effect": "Deny", "Action": action, "Resource": resource}
+
+
+class Session:
+    """A role (trusting the account) and a session of it, with clients on its credentials."""
+
+    def __init__(self, server, *inline: dict, trust: dict = TRUST_ACCOUNT) -> None:
+        self.server = server
+        iam = server.client("iam")
+        self.role = unique("role")
+        self.arn = iam.create_role(RoleName=self.role,
+                                   AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+        if inline:
+            iam.put_role_policy(RoleName=self.role, PolicyName="p",
+                                PolicyDocument=policy(*inline))
+        self.credentials = server.client("sts").assume_role(
+            RoleArn=self.arn, RoleSessionName="sess")["Credentials"]
+        self.session_arn = f"arn:aws:sts::{ACCOUNT}:assumed-role/{self.role}/sess"
+
+    def client(self, service: str):
+        c = self.credentials
+        return boto3.client(service, endpoint_url=self.server.endpoint, region_name="us-east-1",
+                            aws_access_key_id=c["AccessKeyId"],
+                            aws_secret_access_key=c["SecretAccessKey"],
+                            aws_session_token=c["SessionToken"])
+
+    def env(self) -> dict[str, str]:
+        c = self.credentials
+        return dict(self.server.env(), AWS_ACCESS_KEY_ID=c["AccessKeyId"],
+                    AWS_SECRET_ACCESS_KEY=c["SecretAccessKey"],
+                    AWS_SESSION_TOKEN=c["SessionToken"])
+
+
+def refused(call) -> tuple[str, str, int]:
+    with pytest.raises(ClientError) as caught:
+        call()
+    response = caught.value.response
+    return (response["Error"]["Code"], response["Error"]["Message"],
+            response["ResponseMetadata"]["HTTPStatusCode"])
+
+
+def because(action: str) -> str:
+    return f"because no identity-based policy allows the {action} action"
+
+
+def test_a_session_without_policies_is_refused_in_each_protocols_words(server):
+    s = Session(server)
+    who = f"User: {s.session_arn} is not authorized to perform:"
+    assert refused(lambda: s.client("lambda").list_functions()) == (
+        "AccessDeniedException",
+        f"{who} lambda:ListFunctions on resource: * {because('lambda:ListFunctions')}", 403)
+    assert refused(lambda: s.client("dynamodb").describe_table(TableName="t")) == (
+        "AccessDeniedException",
+        (f"{who} dynamodb:DescribeTable on resource: arn:aws:dynamodb:us-east-1:{ACCOUNT}:"
+        f"table/t {because('dynamodb:DescribeTable')}"), 400)
+    assert refused(lambda: s.client("s3").list_objects_v2(Bucket="b")) == (
+        "AccessDenied",
+        f'{who} s3:ListBucket on resource: "arn:aws:s3:::b" {because("s3:ListBucket")}', 403)
+    assert refused(lambda: s.client("iam").get_role(RoleName=s.role)) == (
+        "AccessDenied", (f"{who} iam:GetRole on resource: arn:aws:iam::{ACCOUNT}:role/{s.role} "
+        f"{because('iam:GetRole')}"), 403)
+    code, message, status = refused(lambda: s.client("ec2").describe_vpcs())
+    assert (code, status) == ("UnauthorizedOperation", 403)
+    prefix = (f"You are not authorized to perform this operation. {who} ec2:DescribeVpcs on "
+              f"resource: * {because('ec2:DescribeVpcs')}. Encoded authorization failure "
+              "message: ")
+    assert message.startswith(prefix), message
+    # the account's root may decode it
+    decoded = json.loads(server.client("sts").decode_authorization_message(
+        EncodedMessage=message[len(prefix):])["DecodedMessage"])
+    assert decoded["allowed"] is False and decoded["explicitDeny"] is False
+    assert decoded["context"]["action"] == "ec2:DescribeVpcs"
+    assert decoded["context"]["principal"]["arn"] == s.session_arn
+    # who it is needs no permission
+    assert s.client("sts").get_caller_identity()["Arn"] == s.session_arn
+
+
+def test_identity_policies_allow_and_an_explicit_deny_wins(server):
+    s = Session(server, allow("ec2:Describe*"), allow("lambda:*"),
+                deny("lambda:DeleteFunction"))
+    assert isinstance(s.client("ec2").describe_vpcs()["Vpcs"], list)
+    assert isinstance(s.client("lambda").list_functions()["Functions"], list)
+    code, message, _ = refused(lambda: s.client("lambda").delete_function(FunctionName="f"))
+    assert code == "AccessDeniedException"
+    assert message.endswith("lambda:DeleteFunction on resource: arn:aws:lambda:us-east-1:"
+                            f"{ACCOUNT}:function:f with an explicit deny in an identity-based "
+                            "policy"), message
+    code, _, _ = refused(lambda: s.client("ec2").create_vpc(CidrBlock="10.9.0.0/16"))
+    assert code == "UnauthorizedOperation"  # only Describe* was allowed
+
+
+def test_resources_and_conditions_narrow_what_is_allowed(server):
+    s3 = server.client("s3")
+    mine, other = unique("mine"), unique("other")
+    for bucket in (mine, other):
+        s3.create_bucket(Bucket=bucket)
+        s3.put_object(Bucket=bucket, Key="k", Body=b"v")
+    s = Session(server, allow("s3:GetObject", f"arn:aws:s3:::{mine}/*"),
+                allow("ec2:DescribeVpcs", Condition={
+                    "StringEquals": {"aws:RequestedRegion": "eu-west-1"}}))
+    assert s.client("s3").get_object(Bucket=mine, Key="k")["Body"].read() == b"v"
+    code, message, _ = refused(lambda: s.client("s3").get_object(Bucket=other, Key="k"))
+    assert code == "AccessDenied" and f'"arn:aws:s3:::{other}/k"' in message
+    code, _, _ = refused(lambda: s.client("ec2").describe_vpcs())  # us-east-1: not allowed
+    assert code == "UnauthorizedOperation"
+
+
+def test_assume_role_follows_the_trust_policy(server):
+    s = Session(server, allow("sts:AssumeRole"))
+    iam = server.client("iam")
+    trusting = iam.create_role(RoleName=unique("trusting"), AssumeRolePolicyDocument=json.dumps(
+        TRUST_ACCOUNT))["Role"]["Arn"]
+    lambda_only = iam.create_role(RoleName=unique("fn"), AssumeRolePolicyDocument=json.dumps(
+        TRUST_LAMBDA))["Role"]["Arn"]
+    sts = s.client("sts")
+    out = sts.assume_role(RoleArn=trusting, RoleSessionName="chain")
+    assert out["AssumedRoleUser"]["Arn"].endswith("/chain")
+    assert refused(lambda: sts.assume_role(RoleArn=lambda_only, RoleSessionName="chain")) == (
+        "AccessDenied", (f"User: {s.session_arn} is not authorized to perform: sts:AssumeRole "
+        f"on resource: {lambda_only} because no role trust policy allows the sts:AssumeRole "
+        "action"), 403)
+    # trusted by the account, but this session's own policies do not allow it
+    bare = Session(server)
+    assert refused(lambda: bare.client("sts").assume_role(
+        RoleArn=trusting, RoleSessionName="chain"))[1].endswith(because("sts:AssumeRole"))
+
+
+def test_the_cli_shows_the_denial(server):
+    s = Session(server)
+    proc = subprocess.run([str(BIN / "aws"), "lambda", "list-functions"], env=s.env(),
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 254, proc
+    assert ("An error occurred (AccessDeniedException) when calling the ListFunctions "
+            f"operation: User: {s.session_arn} is not authorized to perform: "
+            "lambda:ListFunctions on resource: * because no identity-based policy allows the "
+            "lambda:ListFunctions action") in proc.stderr
+
+
+def test_iam_off_lets_every_key_do_anything(tmp_path):
+    from tests.conftest import Server
+
+    env = dict(os.environ, VPCLOCAL_IAM="off")
+    old = os.environ.copy()
+    os.environ.update(env)
+    try:
+        server = Server(tmp_path / "data").start()
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    try:
+        s = Session(server)
+        assert isinstance(s.client("ec2").describe_vpcs()["Vpcs"], list)
+    finally:
+        server.stop()
