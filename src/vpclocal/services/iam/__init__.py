@@ -1,4 +1,5 @@
-"""IAM: roles, managed and inline policies, and the policy evaluator other services use."""
+"""IAM: roles, users, groups, access keys, managed and inline policies, permissions boundaries,
+and the policy evaluator other services use (principals.py: what the authorizer reads)."""
 
 from vpclocal.services.iam.evaluator import (
     LAMBDA_ENI_ACTIONS,

@@ -14,14 +14,20 @@ from vpclocal.services.iam.errors import STATUS, iam_error
 SCOPE = "global"
 ROLES = "iam_roles"        # keyed by lower-cased role name: IAM names are case-insensitive
 POLICIES = "iam_policies"  # customer managed policies, keyed by lower-cased policy name
+USERS = "iam_users"        # keyed by lower-cased user name
+GROUPS = "iam_groups"      # keyed by lower-cased group name
+ACCESS_KEYS = "iam_access_keys"  # long-term access keys, keyed by AccessKeyId
 
 # IAM unique IDs: a 4-letter type prefix and 17 characters of base 32 (A-Z, 2-7).
 _ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 ROLE_ID_PREFIX = "AROA"
 POLICY_ID_PREFIX = "ANPA"
+USER_ID_PREFIX = "AIDA"
+GROUP_ID_PREFIX = "AGPA"
+ACCESS_KEY_ID_PREFIX = "AKIA"  # long-term keys (16 characters follow); STS's start with ASIA
 
 DEFAULT_MAX_ITEMS = 100
-TAGS_PER_ROLE = 50
+TAGS_PER_ENTITY = 50  # a role, user or policy
 
 
 def unique_id(prefix: str, length: int = 17) -> str:
@@ -96,7 +102,7 @@ def check_tags(tags: list[dict]) -> None:
         raise iam_error("duplicate_tags")
 
 
-def merge_tags(current: list[dict], new: list[dict]) -> list[dict]:
+def merge_tags(current: list[dict], new: list[dict], kind: str = "Role") -> list[dict]:
     """Tags with `new` applied; IAM tag keys are unique regardless of case (a later request's
     key replaces one differing only in case, as AWS does)."""
     check_tags(new)
@@ -104,6 +110,6 @@ def merge_tags(current: list[dict], new: list[dict]) -> list[dict]:
     for tag in new:
         out[tag["Key"].lower()] = {"Key": tag["Key"], "Value": tag.get("Value", "")}
     tags = list(out.values())
-    if len(tags) > TAGS_PER_ROLE:
-        raise iam_error("too_many_tags", TAGS_PER_ROLE)
+    if len(tags) > TAGS_PER_ENTITY:
+        raise iam_error("too_many_tags", kind, TAGS_PER_ENTITY)
     return tags

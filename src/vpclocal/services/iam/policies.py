@@ -8,10 +8,12 @@ from pathlib import Path
 
 from vpclocal.protocols.base import now_iso
 from vpclocal.services.iam.common import (
+    GROUPS,
     POLICIES,
     POLICY_ID_PREFIX,
     ROLES,
     SCOPE,
+    USERS,
     arn_name,
     iam_arn,
     merge_tags,
@@ -65,13 +67,32 @@ def default_document(policy: dict) -> str:
     return next(v["Document"] for v in policy["_Versions"] if v["IsDefaultVersion"])
 
 
+# The entities a managed policy attaches to: their store kind, label, name and ID members, and
+# the ListEntitiesForPolicy member listing them. Roles and users may also have one as their
+# permissions boundary.
+ENTITY_KINDS = (
+    (ROLES, "Role", "RoleName", "RoleId", "PolicyRoles"),
+    (USERS, "User", "UserName", "UserId", "PolicyUsers"),
+    (GROUPS, "Group", "GroupName", "GroupId", "PolicyGroups"),
+)
+BOUNDED_KINDS = (ROLES, USERS)
+
+
 def attachment_count(view, arn: str) -> int:
-    return sum(arn in r["_AttachedPolicies"] for r in view.all(ROLES, scope=SCOPE).values())
+    """How many roles, users and groups the policy is attached to."""
+    return sum(arn in r["_AttachedPolicies"] for kind, *_ in ENTITY_KINDS
+               for r in view.all(kind, scope=SCOPE).values())
+
+
+def boundary_count(view, arn: str) -> int:
+    """How many roles and users have the policy as their permissions boundary."""
+    return sum(r.get("_Boundary") == arn for kind in BOUNDED_KINDS
+               for r in view.all(kind, scope=SCOPE).values())
 
 
 def policy_out(view, policy: dict, fields=GET_FIELDS) -> dict:
     full = dict(policy, AttachmentCount=attachment_count(view, policy["Arn"]),
-                PermissionsBoundaryUsageCount=0)
+                PermissionsBoundaryUsageCount=boundary_count(view, policy["Arn"]))
     return {k: full[k] for k in fields if full.get(k) not in (None, "", [])
             or k in ("AttachmentCount", "PermissionsBoundaryUsageCount")}
 
@@ -102,7 +123,8 @@ class PolicyOperations:
             "PolicyName": name, "PolicyId": unique_id(POLICY_ID_PREFIX),
             "Arn": iam_arn(ctx.account_id, "policy", path, name), "Path": path,
             "DefaultVersionId": "v1", "IsAttachable": True, "CreateDate": now, "UpdateDate": now,
-            "Description": p.get("Description", ""), "Tags": merge_tags([], p.get("Tags") or []),
+            "Description": p.get("Description", ""),
+            "Tags": merge_tags([], p.get("Tags") or [], "Policy"),
             "_Versions": [{"VersionId": "v1", "Document": p["PolicyDocument"],
                            "IsDefaultVersion": True, "CreateDate": now}],
             "_NextVersion": 2,
@@ -131,7 +153,7 @@ class PolicyOperations:
     def delete_policy(self, ctx, p):
         tx = ctx.tx
         policy = _customer_policy(tx, p["PolicyArn"])
-        if attachment_count(tx, policy["Arn"]):
+        if attachment_count(tx, policy["Arn"]) or boundary_count(tx, policy["Arn"]):
             raise iam_error("policy_attached")
         if len(policy["_Versions"]) > 1:
             raise iam_error("policy_has_versions")
@@ -183,14 +205,30 @@ class PolicyOperations:
 
     def list_entities_for_policy(self, ctx, p):
         tx = ctx.tx
-        arn = get_policy_or_404(tx, p["PolicyArn"])["Arn"]
-        roles = [{"RoleName": r["RoleName"], "RoleId": r["RoleId"]}
-                 for r in tx.all(ROLES, scope=SCOPE).values() if arn in r["_AttachedPolicies"]]
-        if p.get("EntityFilter") not in (None, "Role"):
-            roles = []
-        chunk, meta = page(roles, p, key=lambda r: r["RoleName"].lower())
-        return {"PolicyGroups": [], "PolicyUsers": [], "PolicyRoles": chunk, **meta}
-
+        policy = get_policy_or_404(tx, p["PolicyArn"])
+        arn = policy["Arn"]
+        wanted = p.get("EntityFilter")
+        if wanted in ("LocalManagedPolicy", "AWSManagedPolicy"):
+            # the entities a policy of that kind is attached to: this one, if of that kind
+            wanted = None if (wanted == "AWSManagedPolicy") == arn.startswith(
+                AWS_POLICY_PREFIX) else "nothing"
+        usage = p.get("PolicyUsageFilter")
+        found = []
+        for kind, label, name_field, id_field, member in ENTITY_KINDS:
+            if wanted not in (None, label):
+                continue
+            for record in tx.all(kind, scope=SCOPE).values():
+                attached = arn in record["_AttachedPolicies"]
+                bounded = record.get("_Boundary") == arn
+                if (attached and usage in (None, "PermissionsPolicy")) or (
+                        bounded and usage in (None, "PermissionsBoundary")):
+                    found.append((member, {name_field: record[name_field],
+                                           id_field: record[id_field]}))
+        chunk, meta = page(found, p, key=lambda f: f"{f[0]} {next(iter(f[1].values())).lower()}")
+        out = {member: [] for *_, member in ENTITY_KINDS}
+        for member, entity in chunk:
+            out[member].append(entity)
+        return {**out, **meta}
 
 def _customer_policy(view, arn: str) -> dict:
     policy = get_policy_or_404(view, arn)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from vpclocal.protocols.base import now_iso
+from vpclocal.services.iam.boundaries import boundary_out, checked_arn, checked_boundary
 from vpclocal.services.iam.common import (
     ROLE_ID_PREFIX,
     ROLES,
@@ -23,12 +24,12 @@ INLINE_BYTES_PER_ROLE = 10240   # all of a role's inline policies together, whit
 TRUST_POLICY_BYTES = 2048       # AWS's default ACLSizePerRole quota, whitespace excluded
 
 # Which Role members each response carries: CreateRole answers with the basics, ListRoles
-# leaves out tags and last use, GetRole has everything.
+# leaves out the permissions boundary, tags and last use, GetRole has everything.
 CREATE_FIELDS = ("Path", "RoleName", "RoleId", "Arn", "CreateDate", "AssumeRolePolicyDocument",
-                 "Description", "Tags")
+                 "Description", "PermissionsBoundary", "Tags")
 LIST_FIELDS = ("Path", "RoleName", "RoleId", "Arn", "CreateDate", "AssumeRolePolicyDocument",
                "Description", "MaxSessionDuration")
-GET_FIELDS = LIST_FIELDS + ("Tags", "RoleLastUsed")
+GET_FIELDS = LIST_FIELDS + ("PermissionsBoundary", "Tags", "RoleLastUsed")
 
 
 def find_role(view, name: str) -> dict | None:
@@ -53,7 +54,8 @@ def edit_role(tx, name: str) -> dict:
 
 
 def role_out(role: dict, fields=GET_FIELDS) -> dict:
-    out = {k: role[k] for k in fields if role.get(k) not in (None, "", [])}
+    full = dict(role, PermissionsBoundary=boundary_out(role))
+    out = {k: full[k] for k in fields if full.get(k) not in (None, "", [])}
     out["AssumeRolePolicyDocument"] = encode(role["AssumeRolePolicyDocument"])
     if "RoleLastUsed" in fields:
         out["RoleLastUsed"] = {}  # nothing here ever signs in with a role
@@ -69,6 +71,9 @@ class RoleOperations:
         if find_role(tx, name) is not None:
             raise iam_error("role_exists", name)
         check_trust_policy(p["AssumeRolePolicyDocument"])
+        boundary = p.get("PermissionsBoundary")
+        if boundary:
+            checked_boundary(tx, boundary)
         path = p.get("Path") or "/"
         role = {
             "Path": path, "RoleName": name, "RoleId": unique_id(ROLE_ID_PREFIX),
@@ -79,6 +84,7 @@ class RoleOperations:
             "Tags": merge_tags([], p.get("Tags") or []),
             "_AttachedPolicies": [],   # managed policy ARNs, in attachment order
             "_InlinePolicies": {},     # name -> document, as sent
+            "_Boundary": boundary or "",  # the permissions boundary's policy ARN
         }
         tx.put(ROLES, name.lower(), role, scope=SCOPE)
         return {"Role": role_out(role, CREATE_FIELDS)}
@@ -95,9 +101,9 @@ class RoleOperations:
     def delete_role(self, ctx, p):
         role = get_role_or_404(ctx.tx, p["RoleName"])
         if role["_AttachedPolicies"]:
-            raise iam_error("role_has_attached")
+            raise iam_error("has_attached")
         if role["_InlinePolicies"]:
-            raise iam_error("role_has_inline")
+            raise iam_error("has_inline")
         ctx.tx.delete(ROLES, role["RoleName"].lower(), scope=SCOPE)
         return {}
 
@@ -117,6 +123,20 @@ class RoleOperations:
         role = edit_role(ctx.tx, p["RoleName"])
         check_trust_policy(p["PolicyDocument"])
         role["AssumeRolePolicyDocument"] = p["PolicyDocument"]
+        return {}
+
+    # ---- permissions boundary -------------------------------------------------------------
+
+    def put_role_permissions_boundary(self, ctx, p):
+        get_role_or_404(ctx.tx, p["RoleName"])
+        arn = checked_boundary(ctx.tx, p["PermissionsBoundary"])
+        edit_role(ctx.tx, p["RoleName"])["_Boundary"] = arn
+        return {}
+
+    def delete_role_permissions_boundary(self, ctx, p):
+        # Deleting a boundary the role does not have is not an error: Terraform did so on every
+        # role it deleted, and only permissions ever refused it.
+        edit_role(ctx.tx, p["RoleName"])["_Boundary"] = ""
         return {}
 
     # ---- tags -----------------------------------------------------------------------------
@@ -141,7 +161,7 @@ class RoleOperations:
 
     def attach_role_policy(self, ctx, p):
         tx = ctx.tx
-        arn = _checked_arn(p["PolicyArn"])
+        arn = checked_arn(p["PolicyArn"])
         get_role_or_404(tx, p["RoleName"])
         policy = find_policy(tx, arn)
         if policy is None or not policy.get("IsAttachable", True):
@@ -149,13 +169,13 @@ class RoleOperations:
         role = edit_role(tx, p["RoleName"])
         if arn not in role["_AttachedPolicies"]:  # attaching twice is not an error
             if len(role["_AttachedPolicies"]) >= POLICIES_PER_ROLE:
-                raise iam_error("too_many_attached", POLICIES_PER_ROLE)
+                raise iam_error("too_many_attached", "Role", POLICIES_PER_ROLE)
             role["_AttachedPolicies"].append(arn)
         return {}
 
     def detach_role_policy(self, ctx, p):
         tx = ctx.tx
-        arn = _checked_arn(p["PolicyArn"])
+        arn = checked_arn(p["PolicyArn"])
         if arn not in get_role_or_404(tx, p["RoleName"])["_AttachedPolicies"]:
             raise iam_error("policy_not_found", arn)
         role = edit_role(tx, p["RoleName"])
@@ -181,7 +201,8 @@ class RoleOperations:
         check_identity(p["PolicyDocument"])
         inline = dict(role["_InlinePolicies"], **{p["PolicyName"]: p["PolicyDocument"]})
         if sum(size(doc) for doc in inline.values()) > INLINE_BYTES_PER_ROLE:
-            raise iam_error("role_policies_too_large", INLINE_BYTES_PER_ROLE, role["RoleName"])
+            raise iam_error("inline_too_large", INLINE_BYTES_PER_ROLE, "role",
+                            role["RoleName"])
         role["_InlinePolicies"] = inline
         return {}
 
@@ -210,8 +231,3 @@ def check_trust_policy(text: str) -> None:
     if size(text) > TRUST_POLICY_BYTES:
         raise iam_error("trust_too_large", TRUST_POLICY_BYTES)
 
-
-def _checked_arn(arn: str) -> str:
-    if not arn.startswith("arn:") or arn.count(":") < 5:
-        raise iam_error("bad_arn", arn)
-    return arn

@@ -10,9 +10,9 @@ from vpclocal.services.iam.roles import role_by_arn
 from vpclocal.services.sts.sessions import (
     SESSIONS,
     caller_arn,
+    caller_identity,
     forget_expired,
     new_credentials,
-    session_for,
 )
 
 DEFAULT_DURATION = 3600
@@ -23,12 +23,7 @@ class StsProvider(Provider):
     global_scope = True  # credentials work in every region, and roles are global
 
     def get_caller_identity(self, ctx, p):
-        session = session_for(ctx.tx, ctx.access_key)
-        if session is not None:
-            return {"UserId": session["AssumedRoleId"], "Account": session["Account"],
-                    "Arn": session["Arn"]}
-        return {"UserId": ctx.account_id, "Account": ctx.account_id,
-                "Arn": f"arn:aws:iam::{ctx.account_id}:root"}
+        return caller_identity(ctx.tx, ctx)
 
     def assume_role(self, ctx, p):
         tx = ctx.tx

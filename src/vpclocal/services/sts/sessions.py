@@ -13,6 +13,7 @@ import secrets
 from vpclocal.errors import ServiceError
 from vpclocal.protocols.base import now_iso, to_datetime, to_iso
 from vpclocal.services.iam.common import SCOPE
+from vpclocal.services.iam.principals import user_by_access_key
 
 SESSIONS = "sts_sessions"  # keyed by AccessKeyId
 ACCESS_KEY_PREFIX = "ASIA"  # temporary credentials; long-term keys start with AKIA
@@ -48,10 +49,22 @@ def session_for(view, access_key: str) -> dict | None:
     return session
 
 
+def caller_identity(view, ctx) -> dict:
+    """Whoever signed the request, as GetCallerIdentity shows them: UserId, Account, Arn."""
+    session = session_for(view, ctx.access_key)
+    if session is not None:
+        return {"UserId": session["AssumedRoleId"], "Account": session["Account"],
+                "Arn": session["Arn"]}
+    user = user_by_access_key(view, ctx.access_key)
+    if user is not None:
+        return {"UserId": user["UserId"], "Account": ctx.account_id, "Arn": user["Arn"]}
+    return {"UserId": ctx.account_id, "Account": ctx.account_id,
+            "Arn": f"arn:aws:iam::{ctx.account_id}:root"}
+
+
 def caller_arn(view, ctx) -> str:
     """The ARN of whoever signed the request."""
-    session = session_for(view, ctx.access_key)
-    return session["Arn"] if session else f"arn:aws:iam::{ctx.account_id}:root"
+    return caller_identity(view, ctx)["Arn"]
 
 
 def forget_expired(tx) -> None:
