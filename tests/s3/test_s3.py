@@ -362,6 +362,6 @@ def test_unknown_key_on_missing_bucket(server):
 
 def test_operation_not_served_is_not_implemented(server):
     s3 = client(server)
-    s3.create_bucket(Bucket="no-policy")
-    err = error(s3.get_bucket_policy, Bucket="no-policy")
+    s3.create_bucket(Bucket="no-website")
+    err = error(s3.get_bucket_website, Bucket="no-website")
     assert err["Code"] == "NotImplemented"

@@ -265,11 +265,13 @@ class RestXmlProtocol(RestProtocol):
         status = operation.http.get("responseCode", 200)
         headers = {"x-amz-request-id": request_id, "x-amz-id-2": host_id()}
         shape = operation.output_shape
+        # a provider may answer another status than the model's (206 Partial Content, 204 of
+        # PutBucketPolicy, which the model leaves at 200)
+        status = (result or {}).get("_status", status)
         if shape is None:
             return HttpResponse(status, headers, b"")
         payload = shape.serialization.get("payload")
-        # a provider may answer another status than the model's (206 Partial Content)
-        response = HttpResponse(result.get("_status", status), headers)
+        response = HttpResponse(status, headers)
         body: bytes | None = None
         has_body_members = False
         for name, member, value in self.bound_output(shape, result, response):

@@ -8,6 +8,7 @@ addresses the service's public name resolves to when private DNS is enabled.
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import string
 import time
@@ -71,6 +72,28 @@ SERVICE_FILTERS = {
     "service-type": "ServiceType.ServiceType",
     "supported-ip-address-types": "SupportedIpAddressTypes",
 }
+
+
+def endpoint_policy(view, region: str, vpce_id: str) -> str | None:
+    """The policy document of a VPC endpoint (as DescribeVpcEndpoints answers it: the full
+    access policy unless one was given), or None when there is no such endpoint.
+
+    Reads scope `region` (the endpoint's region) whatever scope `view` (a store View or an
+    open Transaction) was opened on: no transaction needed.
+    """
+    endpoint = view.get("vpc_endpoints", vpce_id, scope=region)
+    return endpoint["PolicyDocument"] if endpoint else None
+
+
+def _check_policy(text: str) -> str:
+    """A PolicyDocument EC2 accepts: JSON text, else InvalidPolicyDocument naming the
+    (line, column) where parsing failed."""
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ServiceError(f"The Policy Document is not valid. Syntax error at position "
+                           f"({exc.lineno},{exc.colno})", code="InvalidPolicyDocument") from None
+    return text
 
 
 def _hash(text: str, size: int) -> str:
@@ -249,7 +272,8 @@ class VpcEndpointOperations:
         endpoint = {
             "VpcEndpointId": vpce_id, "VpcEndpointType": kind, "VpcId": vpc["VpcId"],
             "ServiceName": name, "State": "available",
-            "PolicyDocument": p.get("PolicyDocument") or FULL_ACCESS_POLICY,
+            "PolicyDocument": _check_policy(p["PolicyDocument"]) if p.get("PolicyDocument")
+            else FULL_ACCESS_POLICY,
             "RouteTableIds": [], "SubnetIds": [], "Groups": [], "PrivateDnsEnabled": False,
             "RequesterManaged": False, "NetworkInterfaceIds": [], "DnsEntries": [],
             "CreationTimestamp": time.time(), "Tags": tags_for(p, "vpc-endpoint"),
@@ -326,7 +350,7 @@ class VpcEndpointOperations:
         if p.get("ResetPolicy"):
             endpoint["PolicyDocument"] = FULL_ACCESS_POLICY
         elif p.get("PolicyDocument"):
-            endpoint["PolicyDocument"] = p["PolicyDocument"]
+            endpoint["PolicyDocument"] = _check_policy(p["PolicyDocument"])
         return {"Return": True}
 
     def delete_vpc_endpoints(self, ctx, p):

@@ -16,6 +16,7 @@ from vpclocal.services.lambda_.model import (
     revision_id,
     split_name,
 )
+from vpclocal.services.lambda_.permissions import drop_policies
 
 
 def _alias_arn(ctx, name: str, alias: str) -> str:
@@ -82,6 +83,7 @@ class AliasOperations:
         get_function(tx, name, ctx.account_id)
         if tx.get(ALIASES, f"{name}:{p['Name']}") is not None:  # none: 204 too (unconfirmed)
             tx.delete(ALIASES, f"{name}:{p['Name']}")
+            drop_policies(tx, name, p["Name"])
             provisioned = tx.get(FUNCTIONS, name).get("_Provisioned") or {}
             if p["Name"] in provisioned:
                 del tx.edit(FUNCTIONS, name)["_Provisioned"][p["Name"]]

@@ -24,6 +24,7 @@ from vpclocal.services.lambda_.model import (
     split_name,
     versions_of,
 )
+from vpclocal.services.lambda_.permissions import drop_policies
 from vpclocal.services.lambda_.versions import publish
 from vpclocal.services.lambda_.vpc import NO_VPC, collect_enis
 
@@ -137,6 +138,7 @@ class FunctionOperations:
             if users:
                 raise lambda_error("version_in_use", aliases=", ".join(users))
             tx.delete(VERSIONS, f"{name}:{qualifier}")
+            drop_policies(tx, name, qualifier)
             if qualifier in (record.get("_Provisioned") or {}):
                 del tx.edit(FUNCTIONS, name)["_Provisioned"][qualifier]
             paths = {version["_CodePath"]}
@@ -148,6 +150,7 @@ class FunctionOperations:
             for alias in aliases_of(tx, name):
                 tx.delete(ALIASES, f"{name}:{alias['Name']}")
             tx.delete(FUNCTIONS, name)
+            drop_policies(tx, name)
         collect_enis(tx)
         self._prune_later(tx, paths)
         return {"StatusCode": 204}

@@ -12,6 +12,7 @@ from vpclocal.services.lambda_.concurrency import ConcurrencyOperations
 from vpclocal.services.lambda_.functions import FunctionOperations
 from vpclocal.services.lambda_.invoke import InvokeOperations
 from vpclocal.services.lambda_.model import FUNCTIONS
+from vpclocal.services.lambda_.permissions import PermissionOperations
 from vpclocal.services.lambda_.tags import TagOperations
 from vpclocal.services.lambda_.versions import VersionOperations
 from vpclocal.services.lambda_.vpc import combinations, lambda_enis
@@ -24,6 +25,7 @@ class LambdaProvider(
     ConcurrencyOperations,
     AccountOperations,
     TagOperations,
+    PermissionOperations,
     InvokeOperations,
     Provider,
 ):

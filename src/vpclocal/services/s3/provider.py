@@ -22,10 +22,9 @@ from vpclocal.errors import ServiceError
 from vpclocal.protocols.base import now_iso, to_datetime
 from vpclocal.services.base import Provider, RequestContext
 from vpclocal.services.s3 import errors
+from vpclocal.services.s3.policy import BUCKETS, SCOPE, BucketPolicyOperations
 from vpclocal.services.s3.storage import ALGORITHMS, BodyStore, checksum, composite, md5_hex
 
-SCOPE = "global"
-BUCKETS = "s3_buckets"
 UPLOADS = "s3_uploads"
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_KEYS = 1000
@@ -117,7 +116,7 @@ def _encryption(p: dict) -> dict:
     return out
 
 
-class S3Provider(Provider):
+class S3Provider(BucketPolicyOperations, Provider):
     service_name = "s3"
     global_scope = True
     signed_only = True
