@@ -23,6 +23,7 @@ from botocore.model import ServiceModel
 from vpclocal import admin
 from vpclocal.config import Config
 from vpclocal.errors import ServiceError
+from vpclocal.fabric import relay
 from vpclocal.ids import request_id as new_request_id
 from vpclocal.network import hosts
 from vpclocal.protocols import PROTOCOLS, HttpRequest, HttpResponse
@@ -259,7 +260,7 @@ class App:
                                  access_key=access_key)
             if self.iam_enforced and access_key:  # IAM decides what issued credentials may do
                 authorization.authorize(self, ctx, provider.service_name, params,
-                                        request.client)
+                                        request.client, relay.origin(request.client))
             if _is_async(method):
                 result = await method(ctx, params)
             else:

@@ -163,7 +163,7 @@ def test_the_cli_shows_the_denial(server):
     s = Session(server)
     proc = subprocess.run([str(BIN / "aws"), "lambda", "list-functions"], env=s.env(),
                           capture_output=True, text=True, timeout=120, check=False)
-    assert proc.returncode == 254, proc
+    assert proc.returncode == 255, proc  # awscli (v1, from PyPI): a service error
     assert ("An error occurred (AccessDeniedException) when calling the ListFunctions "
             f"operation: User: {s.session_arn} is not authorized to perform: "
             "lambda:ListFunctions on resource: * because no identity-based policy allows the "
@@ -186,3 +186,70 @@ def test_iam_off_lets_every_key_do_anything(tmp_path):
         assert isinstance(s.client("ec2").describe_vpcs()["Vpcs"], list)
     finally:
         server.stop()
+
+
+def user_client(server, service: str, key: dict):
+    return boto3.client(service, endpoint_url=server.endpoint, region_name="us-east-1",
+                        aws_access_key_id=key["AccessKeyId"],
+                        aws_secret_access_key=key["SecretAccessKey"])
+
+
+def test_a_users_keys_are_decided_by_its_and_its_groups_policies(server):
+    iam = server.client("iam")
+    name, group = unique("user"), unique("group")
+    arn = iam.create_user(UserName=name)["User"]["Arn"]
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    ec2 = user_client(server, "ec2", key)
+    code, message, _ = refused(lambda: ec2.describe_vpcs())
+    assert code == "UnauthorizedOperation" and f"User: {arn} is not authorized" in message
+    iam.create_group(GroupName=group)
+    iam.put_group_policy(GroupName=group, PolicyName="describe",
+                         PolicyDocument=policy(allow("ec2:DescribeVpcs")))
+    iam.add_user_to_group(GroupName=group, UserName=name)
+    assert isinstance(ec2.describe_vpcs()["Vpcs"], list)  # through its group
+    assert user_client(server, "sts", key).get_caller_identity()["Arn"] == arn
+    iam.update_access_key(UserName=name, AccessKeyId=key["AccessKeyId"], Status="Inactive")
+    assert refused(lambda: ec2.describe_vpcs())[0] == "InvalidClientTokenId"
+
+
+def test_a_permissions_boundary_caps_what_policies_allow(server):
+    iam = server.client("iam")
+    boundary = iam.create_policy(PolicyName=unique("boundary"), PolicyDocument=policy(
+        allow("s3:*")))["Policy"]["Arn"]
+    s = Session(server, allow(["ec2:*", "s3:*"]))
+    assert isinstance(s.client("ec2").describe_vpcs()["Vpcs"], list)
+    iam.put_role_permissions_boundary(RoleName=s.role, PermissionsBoundary=boundary)
+    code, message, _ = refused(lambda: s.client("ec2").describe_vpcs())
+    assert code == "UnauthorizedOperation"
+    assert ("because no permissions boundary allows the ec2:DescribeVpcs action. Encoded "
+            in message), message
+    assert isinstance(s.client("s3").list_buckets()["Buckets"], list)  # both allow S3
+
+
+def test_resource_policies_grant_and_deny(server):
+    s3, lam = server.client("s3"), server.client("lambda")
+    s = Session(server)  # no identity policy at all
+    bucket = unique("shared")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="k", Body=b"v")
+    s3.put_bucket_policy(Bucket=bucket, Policy=policy(
+        {"Effect": "Allow", "Principal": {"AWS": s.arn}, "Action": "s3:GetObject",
+         "Resource": f"arn:aws:s3:::{bucket}/*"},
+        {"Effect": "Deny", "Principal": "*", "Action": "s3:GetObject",
+         "Resource": f"arn:aws:s3:::{bucket}/secret"}))
+    assert s.client("s3").get_object(Bucket=bucket, Key="k")["Body"].read() == b"v"
+    code, message, _ = refused(lambda: s.client("s3").get_object(Bucket=bucket, Key="secret"))
+    assert code == "AccessDenied"
+    assert message.endswith("with an explicit deny in a resource-based policy"), message
+    # a function policy that names the role lets its sessions invoke
+    from tests.lambda_.conftest import BASIC, make_role, wait_state, zipped
+    name = unique("fn")
+    lam.create_function(FunctionName=name, Runtime="python3.12",
+                        Role=make_role(server.client("iam"), BASIC), Handler="index.handler",
+                        Code={"ZipFile": zipped()})
+    wait_state(lam, name)
+    mine = s.client("lambda")
+    assert refused(lambda: mine.invoke(FunctionName=name))[0] == "AccessDeniedException"
+    lam.add_permission(FunctionName=name, StatementId="role", Action="lambda:InvokeFunction",
+                       Principal=s.arn)
+    assert mine.invoke(FunctionName=name)["StatusCode"] == 200

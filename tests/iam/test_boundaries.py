@@ -20,6 +20,7 @@ TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{
     "Action": "sts:AssumeRole"}]})
 S3_FULL = "arn:aws:iam::aws:policy/AmazonS3FullAccess"
 BASIC = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+IAM_FULL = "arn:aws:iam::aws:policy/IAMFullAccess"
 
 
 def doc(action: str) -> str:
@@ -222,10 +223,18 @@ def test_the_boundary_is_shown_to_a_user_signing_with_its_key(server, iam):
     name = unique("u")
     iam.create_user(UserName=name, PermissionsBoundary=BASIC)
     key = iam.create_access_key(UserName=name)["AccessKey"]
+    # IAM decides: its policy and its boundary must both allow (BASIC allows logs only)
+    iam.put_user_policy(UserName=name, PolicyName="self", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:GetUser",
+                                                "Resource": "*"}]}))
+
     own = boto3.client("iam", endpoint_url=server.endpoint, region_name="us-east-1",
                        aws_access_key_id=key["AccessKeyId"],
                        aws_secret_access_key=key["SecretAccessKey"])
-    assert own.get_user()["User"]["PermissionsBoundary"] == boundary(BASIC)
+    denied = pytest.raises(ClientError, own.get_user)
+    assert "because no permissions boundary allows the iam:GetUser action" in str(denied.value)
+    iam.put_user_permissions_boundary(UserName=name, PermissionsBoundary=IAM_FULL)
+    assert own.get_user()["User"]["PermissionsBoundary"] == boundary(IAM_FULL)
 
 
 def test_cli_boundaries(server):

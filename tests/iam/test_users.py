@@ -198,6 +198,10 @@ def test_a_users_key_acts_as_the_user(server, iam):
     user = new_user(iam, name, Path="/keys/")
     key = iam.create_access_key(UserName=name)["AccessKey"]
     as_user = client_as(server, key)
+    # IAM decides what the key may do: a user that may manage itself
+    iam.put_user_policy(UserName=name, PolicyName="self", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:*",
+                                                "Resource": user["Arn"]}]}))
     assert as_user.get_user()["User"] == user
     identity = client_as(server, key, "sts").get_caller_identity()
     assert (identity["UserId"], identity["Account"], identity["Arn"]) == (
@@ -211,9 +215,10 @@ def test_a_users_key_acts_as_the_user(server, iam):
     as_user.delete_access_key(AccessKeyId=second["AccessKeyId"])
     assert [k["AccessKeyId"] for k in iam.list_access_keys(UserName=name)[
         "AccessKeyMetadata"]] == [key["AccessKeyId"]]
-    # an inactive key no longer names the user: it acts as nobody IAM knows
+    # an inactive key is refused, whatever it asks
     iam.update_access_key(UserName=name, AccessKeyId=key["AccessKeyId"], Status="Inactive")
-    assert client_as(server, key, "sts").get_caller_identity()["Arn"] != user["Arn"]
+    assert refused(client_as(server, key, "sts").get_caller_identity) == (
+        "InvalidClientTokenId", "The security token included in the request is invalid.", 403)
 
 
 def test_a_role_session_must_name_the_user(server, iam):
@@ -226,6 +231,11 @@ def test_a_role_session_must_name_the_user(server, iam):
     for call in (session.get_user, session.list_access_keys, session.create_access_key):
         assert refused(call) == expected, call.__name__
     name = new_user(iam)["UserName"]
+    code, message, _ = refused(lambda: session.get_user(UserName=name))
+    assert code == "AccessDenied" and "iam:GetUser" in message  # IAM decides
+    iam.put_role_policy(RoleName=role["RoleName"], PolicyName="read", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:GetUser",
+                                                 "Resource": "*"}]}))
     assert session.get_user(UserName=name)["User"]["UserName"] == name
 
 

@@ -198,7 +198,7 @@ class Internet:
         self.figures["connections"] += 1
         try:
             if conn.server[0] in RELAYED:
-                await self._relay(reader, writer)
+                await self._relay(reader, writer, conn)
             else:
                 await self._echo(reader, writer, conn)
         except (OSError, ConnectionError, ssl.SSLError, asyncio.IncompleteReadError,
@@ -208,11 +208,13 @@ class Internet:
             with contextlib.suppress(Exception):
                 writer.close()
 
-    async def _relay(self, reader, writer) -> None:
-        """The AWS public endpoints: the connection's bytes to and from the server's own."""
+    async def _relay(self, reader, writer, conn: Conn) -> None:
+        """The AWS public endpoints: the connection's bytes to and from the server's own,
+        which learns the client's address here (IAM's aws:SourceIp, or the router uplink of a
+        gateway endpoint)."""
         if self.endpoint is None:
             return
-        up_reader, up_writer, local = await connect(*self.endpoint)
+        up_reader, up_writer, local = await connect(*self.endpoint, came_from=conn.client[0])
         self.figures["relayed"] += 1
         await splice(reader, writer, up_reader, up_writer, local)
 

@@ -14,7 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-FROM_FABRIC: set[int] = set()  # local ports of the server-side ends of open relays
+# local ports of the server-side ends of open relays -> where the connection came from, as
+# the relay saw it (an internet relay: the client's address on the simulated internet, e.g. a
+# NAT gateway's Elastic IP or a router's uplink; None for a function namespace's own relay)
+FROM_FABRIC: dict[int, str | None] = {}
 
 
 def from_fabric(client: tuple[str, int] | None) -> bool:
@@ -22,12 +25,17 @@ def from_fabric(client: tuple[str, int] | None) -> bool:
     return bool(client) and client[0] == "127.0.0.1" and client[1] in FROM_FABRIC
 
 
-async def connect(host: str, port: int
+def origin(client: tuple[str, int] | None) -> str | None:
+    """The address a relayed request came from on the simulated internet, if it did."""
+    return FROM_FABRIC.get(client[1]) if from_fabric(client) else None
+
+
+async def connect(host: str, port: int, came_from: str | None = None
                   ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, int]:
     """An upstream connection for a relay, recorded in FROM_FABRIC until splice() ends it."""
     up_reader, up_writer = await asyncio.open_connection(host, port)
     local = up_writer.get_extra_info("sockname")[1]
-    FROM_FABRIC.add(local)
+    FROM_FABRIC[local] = came_from
     return up_reader, up_writer, local
 
 
@@ -55,7 +63,7 @@ async def splice(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
     finally:
         for end in ends:
             end.close()
-        FROM_FABRIC.discard(local)
+        FROM_FABRIC.pop(local, None)
 
 
 async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ends) -> None:

@@ -169,6 +169,16 @@ class FabricService:
     def variant(self):
         return self.fabric.variant if self.fabric is not None else None
 
+    def vpc_behind(self, address: str) -> str | None:
+        """The VPC whose router's uplink `address` is: a gateway endpoint's traffic reaches
+        the service from it (IAM's aws:SourceVpc)."""
+        fabric = self.fabric
+        if fabric is None:
+            return None
+        reconciler = fabric.reconciler
+        return next((vpc for vpc in list(reconciler.uplinks)
+                     if reconciler.router_address(vpc) == address), None)
+
     def summary(self) -> str:
         """The start-up line: what the fabric is, and what that means for functions."""
         if not self.running:

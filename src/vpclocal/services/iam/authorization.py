@@ -23,17 +23,24 @@ from dataclasses import dataclass, field
 
 from vpclocal.errors import ServiceError
 from vpclocal.services.iam.actions import Request, requests
-from vpclocal.services.iam.common import SCOPE
+from vpclocal.services.iam.common import GROUPS, ROLES, SCOPE, USERS
 from vpclocal.services.iam.documents import as_list
 from vpclocal.services.iam.evaluator import ALLOW, DENY, matching
 from vpclocal.services.iam.policies import default_document, find_policy
 from vpclocal.services.iam.roles import role_by_arn
 from vpclocal.services.sts.sessions import ACCESS_KEY_PREFIX, session_for
 
-IDENTITY, RESOURCE, BOUNDARY, TRUST = ("identity-based policy", "resource-based policy",
-                                       "permissions boundary", "role trust policy")
+IDENTITY, RESOURCE, BOUNDARY, TRUST, ENDPOINT = (
+    "identity-based policy", "resource-based policy", "permissions boundary",
+    "role trust policy", "VPC endpoint policy")
 # how an explicit denial reads, per policy type ("with an explicit deny in a ...")
-ARTICLE = {IDENTITY: "an", RESOURCE: "a", BOUNDARY: "a", TRUST: "the"}
+ARTICLE = {IDENTITY: "an", RESOURCE: "a", BOUNDARY: "a", TRUST: "the", ENDPOINT: "a"}
+# IAM operations whose UserName defaults to the caller's (a user's own; a role session must
+# name one)
+CALLER_DEFAULTS = {("iam", op) for op in ("GetUser", "ListAccessKeys", "CreateAccessKey",
+                                          "UpdateAccessKey", "DeleteAccessKey")}
+# services a gateway endpoint carries (the rest reach the server through a function's relay)
+GATEWAY_SERVICES = ("s3", "dynamodb")
 
 # the error each service answers a denial with: (code, HTTP status)
 DENIALS = {
@@ -92,10 +99,7 @@ def principal_for(view, account_id: str, access_key: str) -> Principal:
 
 
 def _user_for_key(view, access_key: str) -> dict | None:
-    try:  # IAM users' access keys (issue 13's users, groups and keys)
-        from vpclocal.services.iam import principals
-    except ImportError:
-        return None
+    from vpclocal.services.iam import principals
     status = principals.key_status(view, access_key)
     if status is not None and status != "Active":
         raise ServiceError("The security token included in the request is invalid.",
@@ -132,23 +136,22 @@ def boundary_policy(view, principal: Principal) -> tuple[str, str] | None:
     return (arn, default_document(policy)) if policy is not None else None
 
 
+# Resource-based policies, read from their services' state (imported when first needed:
+# those services import IAM themselves)
+
+
 def _bucket_policy(view, ctx, params: dict) -> str | None:
-    from vpclocal.services import s3
+    from vpclocal.services.s3.policy import bucket_policy
     bucket = params.get("Bucket")
-    finder = getattr(s3, "bucket_policy", None)
-    return finder(view, bucket) if finder and isinstance(bucket, str) else None
+    return bucket_policy(view, bucket) if isinstance(bucket, str) else None
 
 
 def _function_policy(view, ctx, params: dict) -> str | None:
-    try:
-        from vpclocal.services.lambda_.permissions import function_policy
-    except ImportError:
-        return None
+    from vpclocal.services.lambda_.permissions import function_policy
     name = params.get("FunctionName")
     if not isinstance(name, str):
         return None
-    name = name.split(":")[6] if name.startswith("arn:") and name.count(":") >= 6 else name
-    return function_policy(view, ctx.region, name.split(":")[0], params.get("Qualifier"))
+    return function_policy(view, ctx.region, name, params.get("Qualifier"))
 
 
 def _trust_policy(view, ctx, params: dict) -> str | None:
@@ -190,8 +193,15 @@ def _names(principal: Principal, account_id: str, account: bool = False
 
 
 def decide(view, ctx, principal: Principal, request: Request, context: dict,
-           resource_policy: str | None) -> Decision:
-    """One action on one resource, for a principal that is not the root."""
+           resource_policy: str | None, endpoint: str | None = None) -> Decision:
+    """One action on one resource, for a principal that is not the root; `endpoint`: the
+    policy of the VPC endpoint the request came through."""
+    if endpoint is not None:
+        through = matching(endpoint, request.action, request.resource, context,
+                           principal=_names(principal, ctx.account_id, account=True))
+        denies = [("VPC endpoint policy", st) for st in through if st.get("Effect") == DENY]
+        if denies or not through:
+            return Decision(False, request, ENDPOINT, explicit=bool(denies), statements=denies)
     identity = [(src, st) for src, doc in identity_policies(view, principal)
                 for st in matching(doc, request.action, request.resource, context)]
     boundary = boundary_policy(view, principal)
@@ -228,33 +238,83 @@ def decide(view, ctx, principal: Principal, request: Request, context: dict,
                     statements=allows[IDENTITY] or allows[RESOURCE])
 
 
-def request_context(ctx, principal: Principal, client: tuple | None, secure: bool) -> dict:
-    """The global condition keys of a request."""
+IAM_KINDS = {"role": ROLES, "user": USERS, "group": GROUPS}
+
+
+def _with_path(view, resource: str) -> str:
+    """A role's, user's or group's ARN with its path, when it exists (an ARN made from a
+    name alone has none)."""
+    kind, _, name = resource.partition(":")[2].rpartition(":")[2].partition("/")
+    store_kind = IAM_KINDS.get(kind)
+    if not resource.startswith("arn:aws:iam::") or store_kind is None or "/" in name:
+        return resource
+    entity = view.get(store_kind, name.lower(), scope=SCOPE)
+    return entity["Arn"] if entity else resource
+
+
+def request_context(ctx, principal: Principal, client: tuple | None, origin: str | None
+                    ) -> dict:
+    """The global condition keys of a request; `origin`: where a request relayed from the
+    simulated internet came from (a NAT gateway's or a public address; a router's uplink
+    for a gateway endpoint's traffic, which then carries aws:SourceVpc instead)."""
     context = {"aws:PrincipalArn": principal.entity_arn or principal.arn,
                "aws:PrincipalAccount": ctx.account_id, "aws:RequestedRegion": ctx.region,
-               "aws:SecureTransport": "true" if secure else "false"}
+               "aws:SecureTransport": "true" if origin else "false"}  # relays speak TLS
     if principal.kind == "user" and principal.entity:
         context["aws:username"] = principal.entity.get("UserName", "")
-    if client:
-        context["aws:SourceIp"] = client[0]
+    if origin or client:
+        context["aws:SourceIp"] = origin or client[0]
     return context
 
 
+def through_endpoint(app, view, ctx, service: str, context: dict) -> str | None:
+    """When the request came through a gateway endpoint: its VPC and endpoint into the
+    context (aws:SourceVpc, aws:SourceVpce; no aws:SourceIp, as on AWS), and the endpoint's
+    policy. A router's traffic cannot tell which of its VPC's endpoints for the service
+    carried it: the first, by id."""
+    fabric = getattr(app, "fabric", None)
+    source = context.get("aws:SourceIp")
+    if service not in GATEWAY_SERVICES or fabric is None or not source:
+        return None
+    vpc = fabric.vpc_behind(source)
+    if vpc is None:
+        return None
+    del context["aws:SourceIp"]
+    context["aws:SourceVpc"] = vpc
+    name = f"com.amazonaws.{ctx.region}.{service}"
+    endpoints = sorted(
+        (e for e in view.values("vpc_endpoints", scope=ctx.region)
+         if e.get("VpcId") == vpc and e.get("ServiceName") == name
+         and e.get("VpcEndpointType") == "Gateway"), key=lambda e: e["VpcEndpointId"])
+    if not endpoints:
+        return None
+    context["aws:SourceVpce"] = endpoints[0]["VpcEndpointId"]
+    return endpoints[0].get("PolicyDocument")
+
+
 def authorize(app, ctx, service: str, params: dict, client: tuple | None = None,
-              secure: bool = False) -> list[Decision]:
+              origin: str | None = None) -> list[Decision]:
     """Decide a parsed request (every action it needs); raise AWS's denial for the first that
     is not allowed. Returns the decisions (empty for the root)."""
     view = app.store.view(SCOPE)
     principal = principal_for(view, ctx.account_id, ctx.access_key)
     if principal.kind == "root":
         return []
+    if (service, ctx.operation) in CALLER_DEFAULTS and "UserName" not in params:
+        if principal.kind != "user":  # IAM answers it ValidationError itself, unauthorized
+            return []
+        params = dict(params, UserName=(principal.entity or {}).get("UserName"))
     needed = requests(ctx, service, ctx.operation, params)
     if not needed:
         return []
-    context = request_context(ctx, principal, client, secure)
+    if service == "iam":
+        needed = [Request(r.action, _with_path(view, r.resource)) for r in needed]
+    context = request_context(ctx, principal, client, origin)
+    endpoint = through_endpoint(app, view, ctx, service, context) if origin else None
     finder = RESOURCE_POLICIES.get(service)
     resource_policy = finder(view, ctx, params) if finder else None
-    decisions = [decide(view, ctx, principal, r, context, resource_policy) for r in needed]
+    decisions = [decide(view, ctx, principal, r, context, resource_policy, endpoint)
+                 for r in needed]
     for decision in decisions:
         if not decision.allowed:
             raise denial(service, principal, decision)
