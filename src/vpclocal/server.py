@@ -62,7 +62,8 @@ class App:
             config.data_dir.mkdir(parents=True, exist_ok=True)
             store = Store(config.data_dir / "state.db")
         self.store = store
-        self.iam_enforced = authorization.enforced()  # VPCLOCAL_IAM=off: every key is root's
+        # IAM decides what issued credentials may do (VPCLOCAL_IAM=off: every key is root's)
+        self.authorizer = authorization.Authorizer(self) if authorization.enforced() else None
         if config.internet_hosts:  # from the config file: declared at every start
             with store.transaction(hosts.SCOPE) as tx:
                 for host in config.internet_hosts:
@@ -258,9 +259,9 @@ class App:
             params = protocol.parse(request, operation)
             ctx = RequestContext(self.config.account_id, region, rid, signing_name, name, self,
                                  access_key=access_key)
-            if self.iam_enforced and access_key:  # IAM decides what issued credentials may do
-                authorization.authorize(self, ctx, provider.service_name, params,
-                                        request.client, relay.origin(request.client))
+            if self.authorizer is not None and access_key:
+                self.authorizer.authorize(ctx, provider.service_name, params, request.client,
+                                          relay.origin(request.client))
             if _is_async(method):
                 result = await method(ctx, params)
             else:

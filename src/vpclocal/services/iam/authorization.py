@@ -16,16 +16,27 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import os
+import re
+import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from vpclocal.errors import ServiceError
+from vpclocal.protocols.base import to_datetime
 from vpclocal.services.iam.actions import Request, requests
 from vpclocal.services.iam.common import GROUPS, ROLES, SCOPE, USERS
 from vpclocal.services.iam.documents import as_list
-from vpclocal.services.iam.evaluator import ALLOW, DENY, matching
+from vpclocal.services.iam.evaluator import (
+    ALLOW,
+    DENY,
+    action_filter,
+    applies,
+    document_statements,
+    matching,
+)
 from vpclocal.services.iam.policies import default_document, find_policy
 from vpclocal.services.iam.roles import role_by_arn
 from vpclocal.services.sts.sessions import ACCESS_KEY_PREFIX, session_for
@@ -35,6 +46,7 @@ IDENTITY, RESOURCE, BOUNDARY, TRUST, ENDPOINT = (
     "role trust policy", "VPC endpoint policy")
 # how an explicit denial reads, per policy type ("with an explicit deny in a ...")
 ARTICLE = {IDENTITY: "an", RESOURCE: "a", BOUNDARY: "a", TRUST: "the", ENDPOINT: "a"}
+CACHED_KEYS = 10_000
 # IAM operations whose UserName defaults to the caller's (a user's own; a role session must
 # name one)
 CALLER_DEFAULTS = {("iam", op) for op in ("GetUser", "ListAccessKeys", "CreateAccessKey",
@@ -192,8 +204,39 @@ def _names(principal: Principal, account_id: str, account: bool = False
 # ---- deciding ----------------------------------------------------------------------------
 
 
+Statements = list[tuple[str, dict, "re.Pattern | None"]]  # (source, statement, its actions)
+
+
+@dataclass(frozen=True)
+class Policies:
+    """A principal's identity-based statements and its boundary's (None: it has none), each
+    with its source and its actions' regex, taken apart once."""
+
+    identity: Statements
+    boundary: Statements | None
+
+
+def _taken_apart(source: str, document) -> Statements:
+    return [(source, st, action_filter(st)) for st in document_statements(document)]
+
+
+def policies_of(view, principal: Principal) -> Policies:
+    identity = [entry for source, doc in identity_policies(view, principal)
+                for entry in _taken_apart(source, doc)]
+    boundary = boundary_policy(view, principal)
+    return Policies(identity, None if boundary is None else _taken_apart(*boundary))
+
+
+def _applying(statements: Statements, action: str, resource: str, context: dict
+              ) -> list[tuple[str, dict]]:
+    return [(src, st) for src, st, actions in statements
+            if (actions is None or actions.fullmatch(action))
+            and applies(st, action, resource, context)]
+
+
 def decide(view, ctx, principal: Principal, request: Request, context: dict,
-           resource_policy: str | None, endpoint: str | None = None) -> Decision:
+           resource_policy: str | None, endpoint: str | None = None,
+           policies: Policies | None = None) -> Decision:
     """One action on one resource, for a principal that is not the root; `endpoint`: the
     policy of the VPC endpoint the request came through."""
     if endpoint is not None:
@@ -202,12 +245,10 @@ def decide(view, ctx, principal: Principal, request: Request, context: dict,
         denies = [("VPC endpoint policy", st) for st in through if st.get("Effect") == DENY]
         if denies or not through:
             return Decision(False, request, ENDPOINT, explicit=bool(denies), statements=denies)
-    identity = [(src, st) for src, doc in identity_policies(view, principal)
-                for st in matching(doc, request.action, request.resource, context)]
-    boundary = boundary_policy(view, principal)
-    bounded = [] if boundary is None else \
-        [(boundary[0], st) for st in matching(boundary[1], request.action, request.resource,
-                                              context)]
+    policies = policies or policies_of(view, principal)
+    action, resource = request
+    identity = _applying(policies.identity, action, resource, context)
+    bounded = _applying(policies.boundary or [], action, resource, context)
     granted = [] if resource_policy is None else \
         [("resource-based policy", st) for st in matching(
             resource_policy, request.action, request.resource, context,
@@ -232,7 +273,7 @@ def decide(view, ctx, principal: Principal, request: Request, context: dict,
         return Decision(True, request, RESOURCE, statements=allows[RESOURCE])
     if not allows[IDENTITY] and not allows[RESOURCE]:
         return Decision(False, request, IDENTITY)
-    if boundary is not None and not allows[BOUNDARY]:
+    if policies.boundary is not None and not allows[BOUNDARY]:
         return Decision(False, request, BOUNDARY)
     return Decision(True, request, IDENTITY if allows[IDENTITY] else RESOURCE,
                     statements=allows[IDENTITY] or allows[RESOURCE])
@@ -292,12 +333,51 @@ def through_endpoint(app, view, ctx, service: str, context: dict) -> str | None:
     return endpoints[0].get("PolicyDocument")
 
 
+class Authorizer:
+    """The app's decider: who each access key is and that principal's statements, kept until
+    IAM's state changes (decided on every request, it must cost little)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self._principals: dict[str, tuple[Principal, float]] = {}  # key -> (it, expires)
+        self._policies: dict[str, Policies] = {}  # principal ARN -> its statements
+        app.store.watch(self._changed)
+
+    def _changed(self, kinds) -> None:
+        if any(scope == SCOPE for scope, _ in kinds):  # any IAM or session change
+            self._principals.clear()
+            self._policies.clear()
+
+    def principal(self, view, account_id: str, access_key: str) -> Principal:
+        cached = self._principals.get(access_key)
+        if cached is not None and cached[1] > time.time():
+            return cached[0]
+        principal = principal_for(view, account_id, access_key)
+        session = session_for(view, access_key) if principal.kind == "role" else None
+        if len(self._principals) >= CACHED_KEYS:  # any string is a key: keep it bounded
+            self._principals.clear()
+        expires = to_datetime(session["Expiration"]).timestamp() if session else math.inf
+        self._principals[access_key] = (principal, expires)
+        return principal
+
+    def policies(self, view, principal: Principal) -> Policies:
+        found = self._policies.get(principal.arn)
+        if found is None:
+            found = self._policies[principal.arn] = policies_of(view, principal)
+        return found
+
+    def authorize(self, ctx, service: str, params: dict, client: tuple | None = None,
+                  origin: str | None = None) -> list[Decision]:
+        return authorize(self.app, ctx, service, params, client, origin, self)
+
+
 def authorize(app, ctx, service: str, params: dict, client: tuple | None = None,
-              origin: str | None = None) -> list[Decision]:
+              origin: str | None = None, cache: Authorizer | None = None) -> list[Decision]:
     """Decide a parsed request (every action it needs); raise AWS's denial for the first that
     is not allowed. Returns the decisions (empty for the root)."""
     view = app.store.view(SCOPE)
-    principal = principal_for(view, ctx.account_id, ctx.access_key)
+    principal = cache.principal(view, ctx.account_id, ctx.access_key) if cache else \
+        principal_for(view, ctx.account_id, ctx.access_key)
     if principal.kind == "root":
         return []
     if (service, ctx.operation) in CALLER_DEFAULTS and "UserName" not in params:
@@ -313,7 +393,8 @@ def authorize(app, ctx, service: str, params: dict, client: tuple | None = None,
     endpoint = through_endpoint(app, view, ctx, service, context) if origin else None
     finder = RESOURCE_POLICIES.get(service)
     resource_policy = finder(view, ctx, params) if finder else None
-    decisions = [decide(view, ctx, principal, r, context, resource_policy, endpoint)
+    policies = cache.policies(view, principal) if cache else policies_of(view, principal)
+    decisions = [decide(view, ctx, principal, r, context, resource_policy, endpoint, policies)
                  for r in needed]
     for decision in decisions:
         if not decision.allowed:

@@ -148,6 +148,26 @@ def decide(documents, action: str, resource: str = "*", context: dict | None = N
     return ALLOW if allowed else IMPLICIT_DENY
 
 
+def applies(st: dict, action: str, resource: str, context: dict | None) -> bool:
+    """Whether one statement (of an identity-based policy) applies to a request."""
+    return _applies(st, action, resource, context)
+
+
+def action_filter(st: dict) -> re.Pattern | None:
+    """One regex for a statement's Action list (None: it has NotAction, or no usable one):
+    a statement whose Action cannot match is passed over without evaluating the rest."""
+    actions = st.get("Action")
+    if actions is None or not all(isinstance(a, str) for a in as_list(actions)):
+        return None
+    body = "|".join(_regex(a, True).pattern for a in as_list(actions))
+    return re.compile(f"(?:{body})", re.DOTALL | re.IGNORECASE)
+
+
+def document_statements(document) -> list[dict]:
+    """A document's statements (the well-formed ones)."""
+    return [st for st in statements(_document(document)) if isinstance(st, dict)]
+
+
 def matching(document, action: str, resource: str, context: dict | None = None,
              principal=None) -> list[dict]:
     """The statements of one document that apply to a request: with a `principal` (a
