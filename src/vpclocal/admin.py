@@ -48,6 +48,26 @@ def reach(app: App, request: HttpRequest) -> HttpResponse:
     return _json(200, result.to_dict())
 
 
+def why(app: App, request: HttpRequest) -> HttpResponse:
+    """POST {"principal", "action", "resource"?, "region"?, "context"?} -> IAM's decision
+    and what made it (iam/authorization.py)."""
+    from vpclocal.services.iam.authorization import explain
+
+    try:
+        query = json.loads(request.body or b"{}")
+        context = (query.get("context") or {}) if isinstance(query, dict) else None
+        if not isinstance(context, dict):
+            return _json(400, {"error": "the query must be a JSON object, its context an "
+                                        "object of condition keys"})
+        result = explain(app, str(query["principal"]), str(query["action"]),
+                         str(query.get("resource") or "*"), query.get("region") or "", context)
+    except KeyError as exc:
+        return _json(400, {"error": f"missing field {exc.args[0]}"})
+    except ValueError as exc:
+        return _json(400, {"error": str(exc)})
+    return _json(200, result)
+
+
 def lambda_code(app: App, request: HttpRequest) -> HttpResponse:
     """GET /_vpclocal/lambda/code/<sha256>.zip: a Lambda deployment package (Code.Location)."""
     from vpclocal.services.lambda_.code import code_dir
@@ -102,6 +122,7 @@ def internet_remove(app: App, request: HttpRequest) -> HttpResponse:
 
 
 ROUTES = {("GET", "/_vpclocal/health"): health, ("POST", "/_vpclocal/reach"): reach,
+          ("POST", "/_vpclocal/why"): why,
           ("GET", "/_vpclocal/fabric"): fabric, ("GET", "/_vpclocal/internet"): internet_list,
           ("POST", "/_vpclocal/internet"): internet_add,
           ("DELETE", "/_vpclocal/internet"): internet_remove}

@@ -43,6 +43,12 @@ def _reach(args) -> int:
     return run(args)
 
 
+def _why(args) -> int:
+    from vpclocal.why_cli import run
+
+    return run(args)
+
+
 def _internet(args) -> int:
     from vpclocal.internet_cli import run
 
@@ -80,6 +86,19 @@ def build_parser() -> argparse.ArgumentParser:
     reach.add_argument("--endpoint", help="server URL (default $AWS_ENDPOINT_URL or :4566)")
     reach.add_argument("--region", help="default $AWS_DEFAULT_REGION or the server's")
     reach.set_defaults(func=_reach)
+    why = sub.add_parser(
+        "why", help="would IAM let PRINCIPAL do ACTION on RESOURCE? which statement decides",
+        description="PRINCIPAL: a role's, user's or assumed-role session's ARN, or "
+        "function:NAME (its execution role). Exit status 0 allowed, 1 denied, 2 error.")
+    why.add_argument("principal")
+    why.add_argument("action", help="like s3:GetObject")
+    why.add_argument("resource", nargs="?", default="*", help="an ARN (default *)")
+    why.add_argument("--context", action="append", metavar="KEY=VALUE",
+                     help="a condition key's value, like aws:SourceVpce=vpce-0abc (repeatable)")
+    why.add_argument("--json", action="store_true", help="print the decision as JSON")
+    why.add_argument("--endpoint", help="server URL (default $AWS_ENDPOINT_URL or :4566)")
+    why.add_argument("--region", help="default $AWS_DEFAULT_REGION or the server's")
+    why.set_defaults(func=_why)
     internet = sub.add_parser(
         "internet", help="public hosts of the simulated internet: add, list, remove",
         description="Every name under example.com/.net/.org and the AWS endpoints answer out "

@@ -99,3 +99,65 @@ def test_a_bucket_locked_to_an_endpoint(server):
     assert payload[locked] == (f"User: {session} is not authorized to perform: s3:GetObject on "
                                f'resource: "arn:aws:s3:::{locked}/k" with an explicit deny in a '
                                "resource-based policy")
+
+
+ESCAPE = """
+import boto3
+from botocore.exceptions import ClientError
+
+def handler(event, context):
+    ec2, lam = boto3.client("ec2"), boto3.client("lambda")
+    tries = {
+        "read another function": lambda: lam.get_function(FunctionName=event["other"]),
+        "open a security group": lambda: ec2.authorize_security_group_ingress(
+            GroupId=event["sg"], IpProtocol="tcp", FromPort=6379, ToPort=6379,
+            CidrIp="0.0.0.0/0"),
+        "peer with another VPC": lambda: ec2.create_vpc_peering_connection(
+            VpcId=event["vpc"], PeerVpcId=event["other_vpc"]),
+        "describe its network": lambda: ec2.describe_network_interfaces(),
+    }
+    out = {}
+    for what, call in tries.items():
+        try:
+            call()
+            out[what] = "done"
+        except ClientError as exc:
+            out[what] = exc.response["Error"]["Code"]
+    return out
+"""
+
+
+def test_a_functions_role_confines_what_its_code_may_call(server):
+    """The issue's hostile function: with only AWSLambdaVPCAccessExecutionRole it cannot read
+    other functions, open security groups or peer its VPC away (AccessDenied, each one shown in
+    its log with the fix), while what its role allows still works."""
+    ec2, lam = server.client("ec2"), server.client("lambda")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    other_vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.10.0/24")["Subnet"]["SubnetId"]
+    sg = ec2.create_security_group(VpcId=vpc, GroupName="fn", Description="fn")["GroupId"]
+    role = make_role(server.client("iam"), BASIC, VPC_ACCESS)
+    names = [unique("hostile"), unique("victim")]
+    for name in names:
+        lam.create_function(FunctionName=name, Runtime="python3.12", Handler="index.handler",
+                            Role=role, Code={"ZipFile": zipped(ESCAPE)}, Timeout=10,
+                            VpcConfig={"SubnetIds": [subnet], "SecurityGroupIds": [sg]})
+        wait_state(lam, name)
+    payload, error, log = invoke(lam, names[0], {"other": names[1], "sg": sg, "vpc": vpc,
+                                                 "other_vpc": other_vpc})
+    assert error is None, (payload, log)
+    assert payload == {"read another function": "AccessDeniedException",
+                       "open a security group": "UnauthorizedOperation",
+                       "peer with another VPC": "UnauthorizedOperation",
+                       "describe its network": "done"}, payload  # its role allows that one
+    assert ec2.describe_security_groups(GroupIds=[sg])["SecurityGroups"][0][
+        "IpPermissions"] == []
+    assert ec2.describe_vpc_peering_connections()["VpcPeeringConnections"] == []
+    denied = [line for line in log.splitlines() if line.startswith("vpclocal: IAM denied")]
+    assert len(denied) == 3, log
+    session = f"arn:aws:sts::000000000000:assumed-role/{role.rsplit('/', 1)[1]}/{names[0]}"
+    assert denied[0].startswith(
+        f"vpclocal: IAM denied: User: {session} is not authorized to perform: "
+        "lambda:GetFunction on resource: arn:aws:lambda:us-east-1:000000000000:function:"
+        f"{names[1]} because no identity-based policy allows the lambda:GetFunction action. "
+        f"Fix: aws iam put-role-policy --role-name {role.rsplit('/', 1)[1]} "), denied[0]

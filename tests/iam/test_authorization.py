@@ -253,3 +253,51 @@ def test_resource_policies_grant_and_deny(server):
     lam.add_permission(FunctionName=name, StatementId="role", Action="lambda:InvokeFunction",
                        Principal=s.arn)
     assert mine.invoke(FunctionName=name)["StatusCode"] == 200
+
+
+def test_ec2_condition_keys_name_the_resources_vpc(server):
+    ec2 = server.client("ec2")
+    mine, other = (ec2.create_vpc(CidrBlock=block)["Vpc"]["VpcId"]
+                   for block in ("10.20.0.0/16", "10.21.0.0/16"))
+    groups = {vpc: ec2.create_security_group(VpcId=vpc, GroupName=unique("group"),
+                                             Description="sg")["GroupId"]
+              for vpc in (mine, other)}
+    s = Session(server, allow("ec2:AuthorizeSecurityGroupIngress", Condition={"ArnEquals": {
+        "ec2:Vpc": f"arn:aws:ec2:us-east-1:{ACCOUNT}:vpc/{mine}"}}))
+    rule = {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "CidrIp": "10.0.0.0/8"}
+    s.client("ec2").authorize_security_group_ingress(GroupId=groups[mine], **rule)
+    code, message, _ = refused(lambda: s.client("ec2").authorize_security_group_ingress(
+        GroupId=groups[other], **rule))
+    assert code == "UnauthorizedOperation"
+    assert (f"ec2:AuthorizeSecurityGroupIngress on resource: arn:aws:ec2:us-east-1:{ACCOUNT}:"
+            f"security-group/{groups[other]} because no identity-based policy") in message
+
+
+def test_vpclocal_why_names_the_statement(server):
+    s = Session(server, {"Sid": "ThroughMyEndpoint", "Effect": "Allow", "Action": "s3:GetObject",
+                         "Resource": "arn:aws:s3:::data/*",
+                         "Condition": {"StringEquals": {"aws:SourceVpce": "vpce-0abc"}}})
+
+    def why(*args: str):
+        return subprocess.run([str(BIN / "vpclocal"), "why", s.arn, *args],
+                              env=server.env(), capture_output=True, text=True, timeout=60,
+                              check=False)
+
+    denied = why("s3:GetObject", "arn:aws:s3:::data/k")
+    assert denied.returncode == 1, denied
+    assert denied.stdout.splitlines() == [
+        f"{s.arn} -> s3:GetObject on arn:aws:s3:::data/k: DENIED (implicit deny)",
+        "  decided by: identity-based policy",
+        (f"  AWS would answer: User: {s.arn} is not authorized to perform: s3:GetObject on "
+        'resource: "arn:aws:s3:::data/k" because no identity-based policy allows the '
+        "s3:GetObject action"),
+        (f"  would allow it but for its condition ({s.role} inline policy p, "
+        'ThroughMyEndpoint): {"StringEquals":{"aws:SourceVpce":"vpce-0abc"}}')]
+    allowed = why("s3:GetObject", "arn:aws:s3:::data/k", "--context", "aws:SourceVpce=vpce-0abc",
+                  "--json")
+    assert allowed.returncode == 0, allowed
+    got = json.loads(allowed.stdout)
+    assert got["decision"] == "allowed"
+    assert [x["statement"]["Sid"] for x in got["statements"]] == ["ThroughMyEndpoint"]
+    missing = why("s3:GetObject", "--endpoint", "http://127.0.0.1:1")
+    assert missing.returncode == 2 and "cannot reach the server" in missing.stderr

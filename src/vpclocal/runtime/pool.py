@@ -80,6 +80,7 @@ class Runtime:
         self._reaper: asyncio.Task | None = None
         self._uids: dict[tuple[str, str], int] = {}  # (region, function) -> its own uid
         self._uid_block, self._uid_lock = FUNCTION_UIDS, -1  # this server's (claim_uids)
+        self._by_key: dict[str, Environment] = {}  # its credentials' access key -> it
         # each environment in a jail of its own, when functions run as users of their own
         self.jails: Jails | None = None
 
@@ -119,6 +120,12 @@ class Runtime:
             self._uid_lock = -1
         if self.code.root.name.startswith("vpclocal-tasks-"):
             shutil.rmtree(self.code.root, ignore_errors=True)
+
+    def note(self, access_key: str, line: str) -> None:
+        """A line for the log of the environment holding these credentials (any thread)."""
+        env = self._by_key.get(access_key)
+        if env is not None:
+            env.output.append((now_ms(), line))
 
     def isolation(self) -> str:
         """One line for the server's start: how function code runs here, or why it does not."""
@@ -200,6 +207,10 @@ class Runtime:
                           jail=jail)
         credentials = self.config.credentials(spec) if self.config.credentials else {}
         self._envs.add(env)
+        if credentials.get("AccessKeyId"):
+            self._by_key[credentials["AccessKeyId"]] = env
+            env.exited.add_done_callback(
+                lambda _: self._by_key.pop(credentials["AccessKeyId"], None))
         env.exited.add_done_callback(lambda _: self._forget(env))
         try:
             await env.start(credentials)

@@ -1,4 +1,5 @@
-"""What IAM authorizes for one API request: the actions, each on its resource.
+"""What IAM authorizes for one API request: the actions, each on its resource, and the
+request's service-specific condition keys.
 
 An operation's action is `<service prefix>:<OperationName>` (the prefix is botocore's service
 name, which IAM uses for every service served here) unless ACTION_NAMES says otherwise (S3
@@ -217,3 +218,45 @@ def requests(ctx, service: str, operation: str, params: dict) -> list[Request]:
     if service == "s3":
         out += _s3_source(ctx, operation, params)
     return out
+
+
+# ---- service-specific condition keys -----------------------------------------------------
+
+# EC2 id prefixes -> the store kind holding that resource (its VpcId / SubnetId)
+EC2_KINDS = {
+    "vpc": "vpcs", "subnet": "subnets", "sg": "security_groups", "rtb": "route_tables",
+    "acl": "network_acls", "nat": "nat_gateways", "eni": "network_interfaces",
+    "vpce": "vpc_endpoints", "igw": "internet_gateways",
+}
+
+
+def condition_keys(view, ctx, service: str, params: dict) -> dict:
+    """ec2:Vpc and ec2:Subnet of the EC2 resource a request acts on; lambda:VpcIds,
+    lambda:SubnetIds and lambda:SecurityGroupIds of a function's VpcConfig."""
+    region, account = _region_account(ctx)
+    keys: dict = {}
+    if service == "ec2":
+        for param in EC2_ID_PARAMS:
+            value = params.get(param)
+            if not isinstance(value, str) or "-" not in value:
+                continue
+            kind = EC2_KINDS.get(value.split("-", 1)[0])
+            record = view.get(kind, value, scope=region) if kind else None
+            if record is None:
+                continue
+            vpc = value if kind == "vpcs" else record.get("VpcId")
+            if vpc:
+                keys["ec2:Vpc"] = f"arn:aws:ec2:{region}:{account}:vpc/{vpc}"
+            subnet = value if kind == "subnets" else record.get("SubnetId")
+            if subnet:
+                keys["ec2:Subnet"] = f"arn:aws:ec2:{region}:{account}:subnet/{subnet}"
+            break
+    elif service == "lambda" and isinstance(params.get("VpcConfig"), dict):
+        config = params["VpcConfig"]
+        subnets = [s for s in config.get("SubnetIds") or [] if isinstance(s, str)]
+        keys["lambda:SubnetIds"] = subnets
+        keys["lambda:SecurityGroupIds"] = [g for g in config.get("SecurityGroupIds") or []
+                                           if isinstance(g, str)]
+        vpcs = {(view.get("subnets", s, scope=region) or {}).get("VpcId") for s in subnets}
+        keys["lambda:VpcIds"] = sorted(v for v in vpcs if v)
+    return keys

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from vpclocal.errors import ServiceError
 from vpclocal.protocols.base import to_datetime
-from vpclocal.services.iam.actions import Request, requests
+from vpclocal.services.iam.actions import Request, condition_keys, requests
 from vpclocal.services.iam.common import GROUPS, ROLES, SCOPE, USERS
 from vpclocal.services.iam.documents import as_list
 from vpclocal.services.iam.evaluator import (
@@ -341,6 +341,9 @@ class Authorizer:
         self.app = app
         self._principals: dict[str, tuple[Principal, float]] = {}  # key -> (it, expires)
         self._policies: dict[str, Policies] = {}  # principal ARN -> its statements
+        # called (access key, log line) on each denial: Lambda adds the line to the log of
+        # the environment whose credentials were denied
+        self.denied: list[Callable[[str, str], None]] = []
         app.store.watch(self._changed)
 
     def _changed(self, kinds) -> None:
@@ -368,7 +371,14 @@ class Authorizer:
 
     def authorize(self, ctx, service: str, params: dict, client: tuple | None = None,
                   origin: str | None = None) -> list[Decision]:
-        return authorize(self.app, ctx, service, params, client, origin, self)
+        try:
+            return authorize(self.app, ctx, service, params, client, origin, self)
+        except Denied as denied:
+            if self.denied and denied.principal.kind == "role":
+                line = log_line(denied)
+                for hook in self.denied:
+                    hook(ctx.access_key, line)
+            raise
 
 
 def authorize(app, ctx, service: str, params: dict, client: tuple | None = None,
@@ -390,6 +400,7 @@ def authorize(app, ctx, service: str, params: dict, client: tuple | None = None,
     if service == "iam":
         needed = [Request(r.action, _with_path(view, r.resource)) for r in needed]
     context = request_context(ctx, principal, client, origin)
+    context.update(condition_keys(app.store.view(ctx.region), ctx, service, params))
     endpoint = through_endpoint(app, view, ctx, service, context) if origin else None
     finder = RESOURCE_POLICIES.get(service)
     resource_policy = finder(view, ctx, params) if finder else None
@@ -412,13 +423,38 @@ def message(service: str, principal: Principal, decision: Decision) -> str:
             f"resource: {resource} {decision.reason}").rstrip()
 
 
-def denial(service: str, principal: Principal, decision: Decision) -> ServiceError:
+class Denied(ServiceError):
+    """AWS's denial of a request, with what decided it."""
+
+    def __init__(self, text: str, code: str, status: int, service: str, principal: Principal,
+                 decision: Decision) -> None:
+        super().__init__(text, code=code, status=status)
+        self.service, self.principal, self.decision = service, principal, decision
+
+
+def denial(service: str, principal: Principal, decision: Decision) -> Denied:
     code, status = DENIALS.get(service, DEFAULT_DENIAL)
     text = message(service, principal, decision)
     if service == "ec2":
         text = (f"You are not authorized to perform this operation. {text}. Encoded "
                 f"authorization failure message: {encode(principal, decision)}")
-    return ServiceError(text, code=code, status=status)
+    return Denied(text, code, status, service, principal, decision)
+
+
+def log_line(denied: Denied) -> str:
+    """The line a function's log gets for a call IAM denied its role: the decision, and the
+    fix where the role's own policies are what is missing."""
+    principal, request = denied.principal, denied.decision.request
+    line = f"vpclocal: IAM denied: {message(denied.service, principal, denied.decision)}."
+    role = (principal.entity or {}).get("RoleName")
+    if denied.decision.policy_type == IDENTITY and not denied.decision.explicit and role:
+        document = json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": request.action, "Resource": request.resource}]},
+            separators=(",", ":"))
+        return (f"{line} Fix: aws iam put-role-policy --role-name {role} --policy-name "
+                f"allow-{request.action.replace(':', '-')} --policy-document '{document}'")
+    return (f"{line} Which statement: vpclocal why {principal.entity_arn or principal.arn} "
+            f"{request.action} {request.resource}")
 
 
 def encode(principal: Principal, decision: Decision) -> str:
@@ -443,3 +479,87 @@ def decode(encoded: str) -> str:
         return zlib.decompress(base64.urlsafe_b64decode(encoded.encode())).decode()
     except (zlib.error, ValueError, UnicodeError) as exc:
         raise ValueError(str(exc)) from None
+
+
+# ---- explaining a decision (vpclocal why) ------------------------------------------------
+
+
+def principal_named(view, account_id: str, region: str, name: str) -> Principal:
+    """A principal from what a user would type: a role's, user's or assumed-role session's
+    ARN, or function:NAME (its execution role's session). ValueError if there is none."""
+    if name.startswith("function:"):
+        from vpclocal.services.lambda_.model import FUNCTIONS
+        function = view.get(FUNCTIONS, name[len("function:"):], scope=region)
+        if function is None:
+            raise ValueError(f"no function {name[len('function:'):]} in {region}")
+        role = role_by_arn(view, function.get("Role") or "")
+        session = (f"arn:aws:sts::{account_id}:assumed-role/{function['Role'].rsplit('/', 1)[1]}"
+                   f"/{function['FunctionName']}")
+        return Principal(session, "role", role, function.get("Role") or "")
+    parts = name.split(":")
+    if len(parts) == 6 and parts[2] == "sts" and parts[5].startswith("assumed-role/"):
+        role_name = parts[5].split("/")[1]
+        role = view.get(ROLES, role_name.lower(), scope=SCOPE)
+        if role is None:
+            raise ValueError(f"no role {role_name}")
+        return Principal(name, "role", role, role["Arn"])
+    role = role_by_arn(view, name)
+    if role is not None:
+        return Principal(name, "role", role, role["Arn"])
+    user = next((u for u in view.values(USERS, scope=SCOPE) if u["Arn"] == name), None)
+    if user is not None:
+        return Principal(name, "user", user, user["Arn"])
+    raise ValueError(f"no role, user or session {name} (function:NAME names a function's)")
+
+
+def _resource_policy_for(view, region: str, action: str, resource: str) -> str | None:
+    """The resource-based policy a request for `resource` meets, if its service has them."""
+    service = action.partition(":")[0].lower()
+    if service == "s3" and resource.startswith("arn:aws:s3:::"):
+        from vpclocal.services.s3.policy import bucket_policy
+        return bucket_policy(view, resource[len("arn:aws:s3:::"):].split("/", 1)[0])
+    if service == "lambda" and ":function:" in resource:
+        from vpclocal.services.lambda_.permissions import function_policy
+        return function_policy(view, region, resource, None)
+    if action.lower() == "sts:assumerole":
+        return _trust_policy(view, _Asking("AssumeRole"), {"RoleArn": resource})
+    return None
+
+
+@dataclass
+class _Asking:
+    """What `decide` reads of a request's context when nobody made one (vpclocal why)."""
+
+    operation: str
+    account_id: str = ""
+    region: str = ""
+
+
+def explain(app, principal_name: str, action: str, resource: str = "*", region: str = "",
+            context: dict | None = None) -> dict:
+    """The decision IAM would make, and what made it (for `vpclocal why`)."""
+    region = region or app.config.region
+    view = app.store.view(SCOPE)
+    principal = principal_named(view, app.config.account_id, region, principal_name)
+    ctx = _Asking(action.partition(":")[2], app.config.account_id, region)
+    request = Request(action, resource)
+    merged = dict(request_context(ctx, principal, None, None), **(context or {}))
+    decision = decide(view, ctx, principal, request, merged,
+                      _resource_policy_for(view, region, action, resource))
+    service = action.partition(":")[0].lower()
+    # statements that would have allowed it but for their conditions: what to look at first
+    near = [] if decision.allowed else [
+        {"source": src, "statement": st}
+        for src, st, _ in policies_of(view, principal).identity
+        if st.get("Effect") == ALLOW and st.get("Condition")
+        and applies(dict(st, Condition=None), action, resource, merged)]
+    return {
+        "principal": principal.arn, "action": action, "resource": resource,
+        "unmet_conditions": near,
+        "decision": ("allowed" if decision.allowed else
+                     "explicitDeny" if decision.explicit else "implicitDeny"),
+        "decided_by": decision.policy_type,
+        "statements": [{"source": src, "statement": st} for src, st in decision.statements],
+        "message": "" if decision.allowed else message(service, principal, decision),
+        "context": merged,
+    }

@@ -89,6 +89,9 @@ class InvokeOperations:
         runtime = self.runtime()
         await runtime.start()
         print(f"vpclocal: {runtime.isolation()}", flush=True)  # said once, at start
+        authorizer = getattr(self.app, "authorizer", None)
+        if authorizer is not None:  # calls IAM denies a function show in its log
+            authorizer.denied.append(runtime.note)
         _protect_data_dir(self.app.config.data_dir, runtime)
         loop = asyncio.get_running_loop()
         self._loops = [loop.create_task(self._event_worker()),
