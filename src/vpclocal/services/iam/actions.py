@@ -161,7 +161,7 @@ def _iam(ctx, operation: str, p: dict) -> list[str]:
     for param, kind in (("RoleName", "role"), ("UserName", "user"), ("GroupName", "group")):
         if isinstance(p.get(param), str):
             return [f"arn:aws:iam::{account}:{kind}/{p[param]}"]
-    for param in ("PolicyArn", "InstanceProfileArn"):
+    for param in ("PolicyArn", "InstanceProfileArn", "PolicySourceArn"):
         if isinstance(p.get(param), str):
             return [p[param]]
     if operation == "CreatePolicy" and isinstance(p.get("PolicyName"), str):

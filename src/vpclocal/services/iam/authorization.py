@@ -216,18 +216,18 @@ class Policies:
     boundary: Statements | None
 
 
-def _taken_apart(source: str, document) -> Statements:
+def taken_apart(source: str, document) -> Statements:
     return [(source, st, action_filter(st)) for st in document_statements(document)]
 
 
 def policies_of(view, principal: Principal) -> Policies:
     identity = [entry for source, doc in identity_policies(view, principal)
-                for entry in _taken_apart(source, doc)]
+                for entry in taken_apart(source, doc)]
     boundary = boundary_policy(view, principal)
-    return Policies(identity, None if boundary is None else _taken_apart(*boundary))
+    return Policies(identity, None if boundary is None else taken_apart(*boundary))
 
 
-def _applying(statements: Statements, action: str, resource: str, context: dict
+def applying(statements: Statements, action: str, resource: str, context: dict
               ) -> list[tuple[str, dict]]:
     return [(src, st) for src, st, actions in statements
             if (actions is None or actions.fullmatch(action))
@@ -235,7 +235,7 @@ def _applying(statements: Statements, action: str, resource: str, context: dict
 
 
 def decide(view, ctx, principal: Principal, request: Request, context: dict,
-           resource_policy: str | None, endpoint: str | None = None,
+           resource_policy: str | dict | None, endpoint: str | None = None,
            policies: Policies | None = None) -> Decision:
     """One action on one resource, for a principal that is not the root; `endpoint`: the
     policy of the VPC endpoint the request came through."""
@@ -247,13 +247,15 @@ def decide(view, ctx, principal: Principal, request: Request, context: dict,
             return Decision(False, request, ENDPOINT, explicit=bool(denies), statements=denies)
     policies = policies or policies_of(view, principal)
     action, resource = request
-    identity = _applying(policies.identity, action, resource, context)
-    bounded = _applying(policies.boundary or [], action, resource, context)
+    identity = applying(policies.identity, action, resource, context)
+    bounded = applying(policies.boundary or [], action, resource, context)
     granted = [] if resource_policy is None else \
         [("resource-based policy", st) for st in matching(
             resource_policy, request.action, request.resource, context,
             principal=_names(principal, ctx.account_id))]
-    if request.action == "sts:AssumeRole":  # the trust policy must let the caller in at all
+    if request.action == "sts:AssumeRole" and ctx.operation == "AssumeRole":
+        # the trust policy must let the caller in at all (the policy simulator asks about the
+        # action alone, its ResourcePolicy as any resource-based policy)
         if resource_policy is None:  # no such role: AWS does not say so (no reason given)
             return Decision(False, request)
         trusted = [("role trust policy", st) for st in matching(

@@ -8,10 +8,11 @@ from vpclocal.services.iam.access_keys import AccessKeyOperations
 from vpclocal.services.iam.groups import GroupOperations
 from vpclocal.services.iam.policies import PolicyOperations
 from vpclocal.services.iam.roles import RoleOperations
+from vpclocal.services.iam.simulator import SimulatorOperations
 from vpclocal.services.iam.users import UserOperations
 
 
 class IamProvider(RoleOperations, UserOperations, GroupOperations, AccessKeyOperations,
-                  PolicyOperations, Provider):
+                  PolicyOperations, SimulatorOperations, Provider):
     service_name = "iam"
     global_scope = True
