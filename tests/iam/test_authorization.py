@@ -301,3 +301,35 @@ def test_vpclocal_why_names_the_statement(server):
     assert [x["statement"]["Sid"] for x in got["statements"]] == ["ThroughMyEndpoint"]
     missing = why("s3:GetObject", "--endpoint", "http://127.0.0.1:1")
     assert missing.returncode == 2 and "cannot reach the server" in missing.stderr
+
+
+def test_ip_date_and_numeric_conditions(server):
+    s = Session(server,
+                allow("ec2:DescribeVpcs", Condition={"IpAddress": {"aws:SourceIp": "127.0.0.0/8"},
+                                                    "DateGreaterThan": {
+                                                        "aws:CurrentTime": "2020-01-01T00:00:00Z"},
+                                                    "NumericGreaterThan": {
+                                                        "aws:EpochTime": "1577836800"}}),
+                allow("ec2:DescribeSubnets", Condition={
+                    "NotIpAddress": {"aws:SourceIp": "127.0.0.0/8"}}))
+    assert isinstance(s.client("ec2").describe_vpcs()["Vpcs"], list)  # from loopback, now
+    assert refused(lambda: s.client("ec2").describe_subnets())[0] == "UnauthorizedOperation"
+
+
+def test_giving_a_function_a_role_needs_iam_pass_role(server):
+    from tests.lambda_.conftest import BASIC, make_role, zipped
+
+    execution = make_role(server.client("iam"), BASIC)
+    s = Session(server, allow("lambda:CreateFunction"))
+    create = {"Runtime": "python3.12", "Role": execution, "Handler": "index.handler",
+              "Code": {"ZipFile": zipped()}}
+    code, message, status = refused(lambda: s.client("lambda").create_function(
+        FunctionName=unique("fn"), **create))
+    assert (code, status) == ("AccessDeniedException", 403)
+    assert message == (f"User: {s.session_arn} is not authorized to perform: iam:PassRole on "
+                       f"resource: {execution} {because('iam:PassRole')}")
+    can = Session(server, allow("lambda:CreateFunction"), allow("iam:PassRole", execution,
+                  Condition={"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}}))
+    name = unique("fn")
+    assert can.client("lambda").create_function(FunctionName=name, **create)[
+        "FunctionName"] == name

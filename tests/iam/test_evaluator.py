@@ -114,7 +114,19 @@ CONDITIONS = [
     ({"ArnLike": {"aws:SourceArn": "arn:aws:lambda:*:111:function:*"}},
      {"aws:SourceArn": "arn:aws:lambda:us-east-1:111:function:f"}, True),
     ({"DateGreaterThan": {"aws:CurrentTime": "2020-01-01T00:00:00Z"}},
-     {"aws:CurrentTime": "2030-01-01T00:00:00Z"}, False),  # unsupported operator: not applied
+     {"aws:CurrentTime": "2030-01-01T00:00:00Z"}, True),
+    ({"DateLessThan": {"aws:CurrentTime": "2020-01-01T00:00:00Z"}},
+     {"aws:CurrentTime": "2030-01-01T00:00:00Z"}, False),
+    ({"DateLessThan": {"aws:EpochTime": "1577836800"}}, {"aws:EpochTime": "1500000000"}, True),
+    ({"IpAddress": {"aws:SourceIp": ["203.0.113.0/24", "10.0.0.0/8"]}},
+     {"aws:SourceIp": "10.1.2.3"}, True),
+    ({"IpAddress": {"aws:SourceIp": "203.0.113.0/24"}}, {"aws:SourceIp": "10.1.2.3"}, False),
+    ({"NotIpAddress": {"aws:SourceIp": "203.0.113.0/24"}}, {"aws:SourceIp": "10.1.2.3"}, True),
+    ({"IpAddress": {"aws:SourceIp": "not-a-network"}}, {"aws:SourceIp": "10.1.2.3"}, False),
+    ({"NumericLessThanEquals": {"s3:max-keys": "10"}}, {"s3:max-keys": "10"}, True),
+    ({"NumericGreaterThan": {"s3:max-keys": "10"}}, {"s3:max-keys": "ten"}, False),
+    ({"NumericNotEquals": {"s3:max-keys": "10"}}, {"s3:max-keys": "9"}, True),
+    ({"SomeUnknownOperator": {"a": "1"}}, {"a": "1"}, False),  # not applied
     ({"StringEquals": {"a": "1"}, "StringLike": {"b": "x*"}}, {"a": "1", "b": "xy"}, True),
     ({"StringEquals": {"a": "1"}, "StringLike": {"b": "x*"}}, {"a": "1", "b": "yy"}, False),
 ]

@@ -11,7 +11,7 @@ from tests.iam.test_authorization import ACCOUNT, Session, allow, deny, policy, 
 
 ADMIN_PRETTY = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Action": "*", "Resource": "*"}]}, indent=2)
-# the AWS CLI's own example policy (one statement object), with a condition vpclocal evaluates
+# the AWS CLI's own example policy (one statement object), with a date condition
 CLI_EXAMPLE = ('{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"dynamodb:*",'
                '"Resource":"*","Condition":{"DateGreaterThan":{"aws:CurrentTime":'
                '"2018-08-16T12:00:00Z"}}}}')
@@ -55,8 +55,8 @@ def test_the_cli_simulates_a_custom_policy_as_in_awss_example(server):
     out = server.aws("iam", "simulate-custom-policy", "--policy-input-list", CLI_EXAMPLE,
                      "--action-names", "dynamodb:CreateBackup")
     result = out["EvaluationResults"][0]
-    # DateGreaterThan is not evaluated by vpclocal (no Allow under it applies), but the
-    # statement's position and the key it needs are AWS's
+    # a simulation sees only the context entries it is given: without aws:CurrentTime the
+    # condition does not hold, and the key is reported missing, as AWS does
     assert result["EvalActionName"] == "dynamodb:CreateBackup"
     assert result["EvalDecision"] == "implicitDeny"
     assert result["MissingContextValues"] == ["aws:CurrentTime"]

@@ -52,6 +52,10 @@ ACTION_NAMES: dict[tuple[str, str], tuple[str, ...]] = {
 }
 
 
+# operations that hand a role to the service (its Role parameter): iam:PassRole is decided too
+PASSES_ROLE = {("lambda", "CreateFunction"), ("lambda", "UpdateFunctionConfiguration")}
+
+
 def _region_account(ctx) -> tuple[str, str]:
     return ctx.region, ctx.account_id
 
@@ -217,6 +221,9 @@ def requests(ctx, service: str, operation: str, params: dict) -> list[Request]:
     out = [Request(f"{service}:{name}", resource) for name in names for resource in resources]
     if service == "s3":
         out += _s3_source(ctx, operation, params)
+    role = params.get("Role")
+    if (service, operation) in PASSES_ROLE and isinstance(role, str):
+        out.append(Request("iam:PassRole", role))  # giving a service a role is asked too
     return out
 
 
@@ -251,7 +258,9 @@ def condition_keys(view, ctx, service: str, params: dict) -> dict:
             if subnet:
                 keys["ec2:Subnet"] = f"arn:aws:ec2:{region}:{account}:subnet/{subnet}"
             break
-    elif service == "lambda" and isinstance(params.get("VpcConfig"), dict):
+    if service == "lambda" and isinstance(params.get("Role"), str):
+        keys["iam:PassedToService"] = "lambda.amazonaws.com"
+    if service == "lambda" and isinstance(params.get("VpcConfig"), dict):
         config = params["VpcConfig"]
         subnets = [s for s in config.get("SubnetIds") or [] if isinstance(s, str)]
         keys["lambda:SubnetIds"] = subnets

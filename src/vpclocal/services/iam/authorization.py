@@ -300,7 +300,10 @@ def request_context(ctx, principal: Principal, client: tuple | None, origin: str
     """The global condition keys of a request; `origin`: where a request relayed from the
     simulated internet came from (a NAT gateway's or a public address; a router's uplink
     for a gateway endpoint's traffic, which then carries aws:SourceVpc instead)."""
+    now = time.time()
     context = {"aws:PrincipalArn": principal.entity_arn or principal.arn,
+               "aws:CurrentTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+               "aws:EpochTime": str(int(now)),
                "aws:PrincipalAccount": ctx.account_id, "aws:RequestedRegion": ctx.region,
                "aws:SecureTransport": "true" if origin else "false"}  # relays speak TLS
     if principal.kind == "user" and principal.entity:

@@ -12,7 +12,10 @@ Plus two store adapters the Lambda service calls: `role_allows` and `role_trusts
 
 from __future__ import annotations
 
+import datetime as dt
+import ipaddress
 import json
+import math
 import re
 from functools import lru_cache
 
@@ -70,7 +73,48 @@ CONDITION_OPERATORS = {
     "ArnLike": (False, lambda have, want: wildcard_match(want, have)),
     "ArnNotLike": (True, lambda have, want: wildcard_match(want, have)),
     "Bool": (False, lambda have, want: have.lower() == want.lower()),
+    "IpAddress": (False, lambda have, want: _in_network(have, want)),
+    "NotIpAddress": (True, lambda have, want: _in_network(have, want)),
+    "NumericEquals": (False, lambda have, want: _number(have) == _number(want)),
+    "NumericNotEquals": (True, lambda have, want: _number(have) == _number(want)),
+    "NumericLessThan": (False, lambda have, want: _number(have) < _number(want)),
+    "NumericLessThanEquals": (False, lambda have, want: _number(have) <= _number(want)),
+    "NumericGreaterThan": (False, lambda have, want: _number(have) > _number(want)),
+    "NumericGreaterThanEquals": (False, lambda have, want: _number(have) >= _number(want)),
+    "DateEquals": (False, lambda have, want: _date(have) == _date(want)),
+    "DateNotEquals": (True, lambda have, want: _date(have) == _date(want)),
+    "DateLessThan": (False, lambda have, want: _date(have) < _date(want)),
+    "DateLessThanEquals": (False, lambda have, want: _date(have) <= _date(want)),
+    "DateGreaterThan": (False, lambda have, want: _date(have) > _date(want)),
+    "DateGreaterThanEquals": (False, lambda have, want: _date(have) >= _date(want)),
 }
+
+
+def _in_network(address: str, network: str) -> bool:
+    try:
+        return ipaddress.ip_address(address) in ipaddress.ip_network(network, strict=False)
+    except ValueError:
+        return False
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan  # compares false with everything: the condition does not hold
+
+
+def _date(text: str) -> float:
+    """A date condition's value: ISO 8601 text or epoch seconds; NaN if neither."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return math.nan
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).timestamp()
 
 
 def _text(value) -> str:
