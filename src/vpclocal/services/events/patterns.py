@@ -57,9 +57,15 @@ def invalid(text: str, exc: PatternError) -> ServiceError:
 
 @dataclass
 class Token:
+    """A token and where Jackson's parser stands while it is the current one: after a string
+    value's opening quote (its text is read lazily: `text_end` once it is), and after a field
+    name, past the colon and the first character of its value (the whole value if a number
+    or a literal), which Jackson reads ahead."""
+
     kind: str  # { } [ ] field string number true false null
     value: object
-    end: int  # offset just after the token
+    end: int
+    text_end: int = 0
 
 
 def _tokens(text: str) -> Iterator[Token]:
@@ -114,7 +120,7 @@ def _tokens(text: str) -> Iterator[Token]:
                                    "separate field name and value", min(pos + 1, n))
             pos += 1
             expect = "value"
-            yield Token("field", name, pos)
+            yield Token("field", name, _lookahead(text, pos))
             continue
         # a value
         if c in "{[":
@@ -133,8 +139,11 @@ def _tokens(text: str) -> Iterator[Token]:
             raise PatternError(f"Unexpected character ('{c}' (code {ord(c)})): expected a "
                                "value", pos + 1)
         if c == '"':
+            opened = pos + 1
             value, pos = _string(text, pos)
-            kind = "string"
+            expect = "after" if stack else "done"
+            yield Token("string", value, opened, pos)
+            continue
         elif c == "-" or c.isdigit():
             found = _NUMBER.match(text, pos)
             if found is None:
@@ -158,6 +167,21 @@ def _tokens(text: str) -> Iterator[Token]:
                                    pos + len(word))
         expect = "after" if stack else "done"
         yield Token(kind, value, pos)
+
+
+def _lookahead(text: str, pos: int) -> int:
+    """Where Jackson stands after reading a field name whose value starts at or after pos."""
+    while pos < len(text) and text[pos] in " \t\r\n":
+        pos += 1
+    if pos >= len(text):
+        return pos
+    number = _NUMBER.match(text, pos)
+    if number is not None:
+        return number.end()
+    for word in ("true", "false", "null"):
+        if text.startswith(word, pos):
+            return pos + len(word)
+    return pos + 1
 
 
 def _only_space_since(text: str, pos: int, opener: str) -> bool:
@@ -201,8 +225,12 @@ class _Compiler:
         self.last = next(self.tokens)
         return self.last
 
-    def fail(self, reason: str):
-        raise PatternError(reason, self.last.end if self.last else 0)
+    def fail(self, reason: str, read: bool = False):
+        """Refuse the pattern where the parser stands (past the current string's text if it
+        was read)."""
+        last = self.last
+        end = 0 if last is None else (last.text_end if read and last.text_end else last.end)
+        raise PatternError(reason, end)
 
     def compile(self) -> list[Rule]:
         try:
@@ -349,7 +377,7 @@ class _Compiler:
             self.fail(f"Bad value in numeric range: {_text(token)}")
         top_op = token.value
         if top_op not in ("<", "<="):
-            self.fail(f"Bad numeric range operator: {top_op}")
+            self.fail(f"Bad numeric range operator: {top_op}", read=True)
         top = self.next()
         if top.kind != "number":
             self.fail(f"Value of {top_op} must be numeric")
@@ -392,7 +420,7 @@ class _Compiler:
                           "not supported.")
             values = [token.value]
         if variant in ("prefix", "suffix") and any(v == "" for v in values):
-            self.fail("Null prefix/suffix not allowed")
+            self.fail("Null prefix/suffix not allowed", read=True)
         if variant == "wildcard":
             for value in values:
                 self.check_wildcard(value)
