@@ -6,7 +6,6 @@ in AWS/Events: TriggeredRules once per rule, Invocations or FailedInvocations pe
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import uuid
@@ -92,7 +91,3 @@ def deliver(app: App, region: str, account: str, rule: dict, event: dict) -> Non
 
 def _point(name: str, dimensions: list[dict]) -> dict:
     return {"MetricName": name, "Dimensions": dimensions, "Value": 1.0, "Unit": "Count"}
-
-
-def event_json(event: dict) -> str:
-    return json.dumps(event, separators=(",", ":"))
