@@ -121,11 +121,56 @@ def internet_remove(app: App, request: HttpRequest) -> HttpResponse:
     return _json(200, {"Host": found})
 
 
+def clock_now(app: App, request: HttpRequest) -> HttpResponse:
+    """GET /_vpclocal/clock: the scheduler clock's time and how far it is ahead of the real
+    one."""
+    from vpclocal import clock
+
+    return _json(200, _clock_state(app.store, clock))
+
+
+def clock_move(app: App, request: HttpRequest) -> HttpResponse:
+    """POST /_vpclocal/clock {"advance": "5m"} (or seconds as a number): move the scheduler
+    clock forward; the schedules it passes fire before the answer."""
+    from vpclocal import clock
+
+    try:
+        query = json.loads(request.body or b"{}")
+    except ValueError as exc:
+        return _json(400, {"error": f"the body is not JSON: {exc}"})
+    if not isinstance(query, dict) or "advance" not in query:
+        return _json(400, {"error": "missing field advance (a duration like 90s, 5m, 1h30m)"})
+    value = query["advance"]
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return _json(400, {"error": "advance is a duration like 90s, 5m, 1h30m, or seconds"})
+    try:
+        seconds = float(value) if not isinstance(value, str) else clock.duration(value)
+        if not 0 <= seconds <= 10 * 365 * 86400:
+            raise ValueError("the clock moves forward, by at most ten years at a time")
+    except ValueError as exc:
+        return _json(400, {"error": str(exc)})
+    clock.advance(app.store, seconds)
+    for provider in app.providers.values():
+        moved = getattr(provider, "clock_moved", None)
+        if moved is not None:
+            moved()
+    return _json(200, _clock_state(app.store, clock))
+
+
+def _clock_state(store, clock) -> dict:
+    import datetime as dt
+
+    now = clock.now(store)
+    return {"Now": dt.datetime.fromtimestamp(now, dt.UTC).isoformat().replace("+00:00", "Z"),
+            "Epoch": now, "OffsetSeconds": clock.offset(store)}
+
+
 ROUTES = {("GET", "/_vpclocal/health"): health, ("POST", "/_vpclocal/reach"): reach,
           ("POST", "/_vpclocal/why"): why,
           ("GET", "/_vpclocal/fabric"): fabric, ("GET", "/_vpclocal/internet"): internet_list,
           ("POST", "/_vpclocal/internet"): internet_add,
-          ("DELETE", "/_vpclocal/internet"): internet_remove}
+          ("DELETE", "/_vpclocal/internet"): internet_remove,
+          ("GET", "/_vpclocal/clock"): clock_now, ("POST", "/_vpclocal/clock"): clock_move}
 PREFIX_ROUTES = {("GET", "/_vpclocal/lambda/code/"): lambda_code}
 
 

@@ -46,6 +46,7 @@ PROVIDERS = {
     "elasticache": "vpclocal.services.elasticache.provider:ElastiCacheProvider",
     "s3": "vpclocal.services.s3.provider:S3Provider",
     "dynamodb": "vpclocal.services.dynamodb.provider:DynamoDbProvider",
+    "events": "vpclocal.services.events.provider:EventsProvider",
 }
 
 _CREDENTIAL = re.compile(r"Credential=([^/]*)/[^/]*/([^/]*)/([^/]*)/")

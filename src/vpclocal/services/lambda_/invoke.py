@@ -215,14 +215,22 @@ class InvokeOperations:
 
     def _enqueue(self, ctx, name: str, qualifier: str | None, payload: bytes,
                  client_context: str | None) -> None:
+        self.queue_event(ctx.region, ctx.account_id, ctx.request_id, name, qualifier, payload,
+                         client_context)
+
+    def queue_event(self, region: str, account: str, request_id: str, name: str,
+                    qualifier: str | None, payload: bytes,
+                    client_context: str | None = None) -> None:
+        """Queue an asynchronous (Event) invocation durably, as Invoke's Event type does: what
+        other services (EventBridge) call to invoke a function. Runs on the server's loop."""
         self.runtime()
         now = time.time()
-        item = {"RequestId": ctx.request_id, "Region": ctx.region, "Account": ctx.account_id,
+        item = {"RequestId": request_id, "Region": region, "Account": account,
                 "FunctionName": name, "Qualifier": qualifier,
                 "Payload": base64.b64encode(payload).decode(), "ClientContext": client_context,
                 "Attempt": 0, "Queued": now, "NotBefore": now}
         with self.app.store.transaction(EVENTS_SCOPE) as tx:
-            tx.put(EVENTS, ctx.request_id, item)
+            tx.put(EVENTS, request_id, item)
         self._event_wake.set()
 
     async def _event_worker(self) -> None:
