@@ -78,8 +78,13 @@ def raw_invoker(port: int, path: str, headers: dict[str, str]):
     conn = http.client.HTTPConnection("127.0.0.1", port)
 
     def call() -> bytes:
-        conn.request("POST", path, b"{}", headers)
-        response = conn.getresponse()
+        try:
+            conn.request("POST", path, b"{}", headers)
+            response = conn.getresponse()
+        except (ConnectionError, http.client.HTTPException):
+            conn.close()  # the server closed the idle keep-alive connection: once more
+            conn.request("POST", path, b"{}", headers)
+            response = conn.getresponse()
         body = response.read()
         if response.status != 200:
             raise RuntimeError(f"{response.status}: {body[:200]!r}")
