@@ -99,6 +99,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def into_closed_pipe(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Run a command whose stdout is a pipe nobody reads any more (`cmd | head` once head has
+    exited): its first write fails. stderr is captured."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        return subprocess.run(argv, stdout=write, stderr=subprocess.PIPE, env=env, text=True,
+                              timeout=60, check=False)
+    finally:
+        os.close(write)
+
+
 class Server:
     """A `vpclocal up` subprocess on a free port with its own data directory."""
 
