@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup up test test-ci bench lint clean
+.PHONY: setup up test test-ci bench lint reset clean
 
 setup: $(STAMP)
 	@scripts/install-debs.sh
@@ -38,6 +38,10 @@ lint: setup
 bench: setup
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements-bench.txt
 	$(BIN)/python bench/control_plane.py
+
+# forget every resource (the server's state in .vpclocal), keep the venv; stop the server first
+reset:
+	rm -rf .vpclocal
 
 clean:
 	rm -rf $(VENV) .vpclocal

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -99,13 +100,28 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def into_closed_pipe(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Run a command whose stdout is a pipe nobody reads any more (`cmd | head` once head has
+    exited): its first write fails. stderr is captured."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        return subprocess.run(argv, stdout=write, stderr=subprocess.PIPE, env=env, text=True,
+                              timeout=60, check=False)
+    finally:
+        os.close(write)
+
+
 class Server:
     """A `vpclocal up` subprocess on a free port with its own data directory."""
 
-    def __init__(self, data_dir: Path, port: int | None = None, args: tuple[str, ...] = ()
-                 ) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None, args: tuple[str, ...] = (),
+                 terminal: bool = False) -> None:
         self.data_dir = data_dir
         self.args = args  # more `vpclocal up` flags
+        # started as a shell starts a foreground job: a process group of its own, which
+        # interrupt() signals as a Ctrl-C in the terminal does
+        self.terminal = terminal
         if port is None:
             # the port stays ours while this object lives, across restarts: no other server is
             # given it (nor answers this one's health check)
@@ -122,7 +138,8 @@ class Server:
         self.proc = subprocess.Popen(
             [str(BIN / "vpclocal"), "up", "--port", str(self.port),
              "--data-dir", str(self.data_dir), *self.args],
-            stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
+            stdout=self.log.open("ab"), stderr=subprocess.STDOUT,
+            start_new_session=self.terminal)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -143,6 +160,13 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+    def interrupt(self) -> int:
+        """Ctrl-C in the server's terminal: SIGINT to its whole process group (a `terminal`
+        server's); its exit status."""
+        assert self.terminal and self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGINT)
+        return self.proc.wait(30)
 
     def client(self, service: str, region: str = "us-east-1"):
         return boto3.client(service, endpoint_url=self.endpoint, region_name=region,

@@ -8,11 +8,12 @@ Exit status: 0 done, 2 error, with one clear line on stderr and never a tracebac
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 
 import pytest
 
-from tests.conftest import BIN, Server, free_port, held_port
+from tests.conftest import BIN, Server, free_port, held_port, into_closed_pipe
 from vpclocal.network.names import stable_address
 
 
@@ -63,6 +64,16 @@ def test_add_list_remove(server):
     assert "hooks.slack.com removed" in removed.stdout
     assert "hooks.slack.com" not in listed(server)
     assert vpclocal(server, "internet", "remove", "api.stripe.com").returncode == 0
+
+
+def test_a_reader_that_goes_away_ends_it_quietly(server):
+    """`vpclocal internet list | head -1`: no BrokenPipeError traceback, the end `cat` has."""
+    assert vpclocal(server, "internet", "add", "pipe.example.org").returncode == 0
+    for args in (["internet", "list"], ["internet", "list", "--json"]):
+        proc = into_closed_pipe([str(BIN / "vpclocal"), *args], server.env())
+        assert proc.returncode == -signal.SIGPIPE, (proc.returncode, proc.stderr)
+        assert proc.stderr == ""
+    assert vpclocal(server, "internet", "remove", "pipe.example.org").returncode == 0
 
 
 @pytest.mark.parametrize(("args", "words"), [

@@ -11,12 +11,13 @@ import http.server
 import json
 import re
 import shlex
+import signal
 import subprocess
 import threading
 
 import pytest
 
-from tests.conftest import BIN, held_port
+from tests.conftest import BIN, held_port, into_closed_pipe
 from vpclocal.network.addr import DEFAULT_INTERNET_HOST
 from vpclocal.network.names import public_address
 
@@ -131,6 +132,15 @@ def test_reachable_path_through_the_nat_gateway_to_a_hostname(server, net):
     assert kinds[net["nat"]] == "natgateway" and kinds[net["igw"]] == "internet-gateway"
     assert kinds[address] == "internet"
     assert f"route 0.0.0.0/0 -> {net['nat']}" in out.stdout
+
+
+def test_a_reader_that_goes_away_ends_it_quietly(server, net):
+    """`vpclocal reach --json | head`: no BrokenPipeError traceback, the end `cat` has."""
+    for extra in ([], ["--json"]):
+        argv = ["vpclocal", "reach", net["client"], net["db"], "--port", "5432", *extra]
+        proc = into_closed_pipe(argv, server.env())
+        assert proc.returncode == -signal.SIGPIPE, (proc.returncode, proc.stderr)
+        assert proc.stderr == ""
 
 
 def test_protocol_icmp(server, net):

@@ -13,14 +13,18 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/env.sh"
 mkdir -p "$WORK" && cd "$WORK"
+WORK=$PWD
 cp "$HERE/lambda_function.py" .  # step 4: "Create lambda_function.py"
+
+ids() {  # the ids made so far, for cleanup.sh: written however the walkthrough ends
+  cat > "$WORK/ids.sh" <<IDS
+VPC_ID=${VPC_ID:-} IGW_ID=${IGW_ID:-} PRIVATE_SUBNET_1=${PRIVATE_SUBNET_1:-} PRIVATE_SUBNET_2=${PRIVATE_SUBNET_2:-}
+LAMBDA_SG=${LAMBDA_SG:-} RDS_SG=${RDS_SG:-}
+IDS
+}
+trap ids EXIT
 
 for step in "$HERE"/steps/[1-7]-*.sh; do
   echo "# ---- $(basename "$step" .sh)"
   . "$step"
 done
-
-cat > ids.sh <<IDS
-VPC_ID=$VPC_ID IGW_ID=$IGW_ID PRIVATE_SUBNET_1=$PRIVATE_SUBNET_1 PRIVATE_SUBNET_2=$PRIVATE_SUBNET_2
-LAMBDA_SG=$LAMBDA_SG RDS_SG=$RDS_SG
-IDS

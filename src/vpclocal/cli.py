@@ -1,9 +1,10 @@
-"""The `vpclocal` command."""
+"""The `vpclocal` command: `up` serves; `reach`, `why` and `internet` ask a running server."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -67,60 +68,81 @@ def _version() -> str:
     return __version__
 
 
+ENDPOINT_HELP = "the server's URL (default: $AWS_ENDPOINT_URL, else http://127.0.0.1:4566)"
+REGION_HELP = "the region to look in (default: $AWS_DEFAULT_REGION, else the server's)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vpclocal", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    up = sub.add_parser("up", help="serve the local cloud in the foreground")
-    up.add_argument("--host", default="127.0.0.1")
-    up.add_argument("--port", type=int, default=4566)
-    up.add_argument("--data-dir", default=".vpclocal")
+    parser = argparse.ArgumentParser(
+        prog="vpclocal", description="vpclocal: a local AWS cloud for serverless applications "
+        "that live in a VPC, served over the AWS wire protocols. `vpclocal up` serves it; the "
+        "other commands ask a running server.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    up = sub.add_parser(
+        "up", help="serve the local cloud in the foreground (Ctrl-C stops it)",
+        description="Serve every service on one endpoint until Ctrl-C or SIGTERM; state "
+        "survives restarts in the data directory.")
+    up.add_argument("--host", default="127.0.0.1",
+                    help="the address to listen on (default: %(default)s)")
+    up.add_argument("--port", type=int, default=4566,
+                    help="the port to listen on (default: %(default)s)")
+    up.add_argument("--data-dir", default=".vpclocal",
+                    help="where the state, logs and objects live (default: %(default)s)")
     up.add_argument("--fabric", action=argparse.BooleanOptionalAction, default=None,
-                    help="enforce the VPC model in Linux namespaces (the default; "
-                    "--no-fabric or VPCLOCAL_FABRIC=0 turns it off)")
-    up.add_argument("--config", help="config file (default DATA_DIR/vpclocal.toml if present)")
+                    help="realize the VPCs in Linux namespaces (default: on; --no-fabric or "
+                    "VPCLOCAL_FABRIC=0 turns it off)")
+    up.add_argument("--config", metavar="FILE",
+                    help="a config file (default: DATA_DIR/vpclocal.toml if present)")
     up.set_defaults(func=_up)
     reach = sub.add_parser(
         "reach", help="can SOURCE reach DESTINATION? hop by hop, with the fix if not",
         description="SOURCE and DESTINATION: resource ids or ARNs (eni-, nat-, igw-, vpce-), "
         "function:NAME, rds:ID, proxy:NAME, cache:ID, IP addresses or hostnames. "
         "Exit status 0 reachable, 1 blocked, 2 error.")
-    reach.add_argument("source")
-    reach.add_argument("destination")
-    reach.add_argument("--port", type=int)
-    reach.add_argument("--protocol", default="tcp", choices=["tcp", "udp", "icmp", "-1"])
+    reach.add_argument("source", metavar="SOURCE", help="where the traffic starts")
+    reach.add_argument("destination", metavar="DESTINATION", help="where it goes")
+    reach.add_argument("--port", type=int, help="the destination port (required for tcp and udp)")
+    reach.add_argument("--protocol", default="tcp", choices=["tcp", "udp", "icmp", "-1"],
+                       help="the protocol, -1 for any (default: %(default)s)")
     reach.add_argument("--json", action="store_true", help="print the analysis as JSON")
-    reach.add_argument("--endpoint", help="server URL (default $AWS_ENDPOINT_URL or :4566)")
-    reach.add_argument("--region", help="default $AWS_DEFAULT_REGION or the server's")
+    reach.add_argument("--endpoint", help=ENDPOINT_HELP)
+    reach.add_argument("--region", help=REGION_HELP)
     reach.set_defaults(func=_reach)
     why = sub.add_parser(
         "why", help="would IAM let PRINCIPAL do ACTION on RESOURCE? which statement decides",
         description="PRINCIPAL: a role's, user's or assumed-role session's ARN, or "
         "function:NAME (its execution role). Exit status 0 allowed, 1 denied, 2 error.")
-    why.add_argument("principal")
+    why.add_argument("principal", help="an ARN, or function:NAME")
     why.add_argument("action", help="like s3:GetObject")
-    why.add_argument("resource", nargs="?", default="*", help="an ARN (default *)")
+    why.add_argument("resource", nargs="?", default="*",
+                     help="an ARN (default: %(default)s)")
     why.add_argument("--context", action="append", metavar="KEY=VALUE",
-                     help="a condition key's value, like aws:SourceVpce=vpce-0abc (repeatable)")
+                     help="a condition key's value, like aws:SourceVpce=vpce-0abc "
+                     "(default: none; repeatable)")
     why.add_argument("--json", action="store_true", help="print the decision as JSON")
-    why.add_argument("--endpoint", help="server URL (default $AWS_ENDPOINT_URL or :4566)")
-    why.add_argument("--region", help="default $AWS_DEFAULT_REGION or the server's")
+    why.add_argument("--endpoint", help=ENDPOINT_HELP)
+    why.add_argument("--region", help=REGION_HELP)
     why.set_defaults(func=_why)
     internet = sub.add_parser(
         "internet", help="public hosts of the simulated internet: add, list, remove",
         description="Every name under example.com/.net/.org and the AWS endpoints answer out "
         "of the box; declare the other public names your code calls. Exit status 0 done, "
         "2 error.")
-    action = internet.add_subparsers(dest="action", required=True)
-    add = action.add_parser("add", help="declare a public host (or move it to another address)")
+    action = internet.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = action.add_parser("add", help="declare a public host (or move it to another address)",
+                            description="Declare a public host: it answers HTTP and HTTPS "
+                            "with a JSON echo of each request.")
     add.add_argument("name", help="host name, like api.stripe.com")
     add.add_argument("--address", help="in 198.51.100.0/24 or 203.0.113.0/27 (default: one "
                      "chosen from the name, the same every time)")
-    listing = action.add_parser("list", help="the declared hosts")
+    listing = action.add_parser("list", help="list the declared hosts",
+                                description="List the declared hosts and their addresses.")
     listing.add_argument("--json", action="store_true", help="print them as JSON")
-    remove = action.add_parser("remove", help="forget a declared host")
-    remove.add_argument("name")
+    remove = action.add_parser("remove", help="forget a declared host",
+                               description="Forget a declared host.")
+    remove.add_argument("name", help="host name, like api.stripe.com")
     for parser_ in (add, listing, remove):
-        parser_.add_argument("--endpoint", help="server URL (default $AWS_ENDPOINT_URL or :4566)")
+        parser_.add_argument("--endpoint", help=ENDPOINT_HELP)
     internet.set_defaults(func=_internet)
     clock = sub.add_parser(
         "clock", help="the clock schedules fire by: show it, or move it forward",
@@ -140,6 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command != "up":
+        # a client command whose reader goes away (`vpclocal reach --json | head`) ends
+        # quietly, as `cat` does, instead of with a BrokenPipeError traceback
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     return args.func(args)
 
 

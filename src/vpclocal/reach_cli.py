@@ -39,7 +39,7 @@ def _print_path(title: str, hops: list[dict]) -> None:
         mark = "ok " if hop["allowed"] else "XX "
         comp = hop["component"]
         print(f"  {hop['sequence']:>2} {mark}{comp['id']:<{width}}  {comp['type']:<22} "
-              f"{_rule_text(hop)}")
+              f"{_rule_text(hop)}".rstrip())
 
 
 def render(result: dict) -> None:

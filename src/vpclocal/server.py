@@ -12,6 +12,7 @@ import importlib
 import json
 import logging
 import re
+import signal
 import traceback
 import zlib
 from dataclasses import replace
@@ -29,6 +30,7 @@ from vpclocal.network import hosts
 from vpclocal.protocols import PROTOCOLS, HttpRequest, HttpResponse
 from vpclocal.protocols.rest_xml import bucket_from_host
 from vpclocal.services.base import Provider, RequestContext
+from vpclocal.services.ec2.defaults import ensure_region
 from vpclocal.services.iam import authorization
 from vpclocal.store import Store
 
@@ -89,6 +91,11 @@ class App:
             model = session.get_service_model(provider_cls.service_name)
             self.providers[signing_name] = provider_cls(self)
             self.models[signing_name] = model
+        # the home region starts as a new account does, with its default VPC (built into the
+        # fabric at start); other regions get theirs with their first request
+        ctx = RequestContext(config.account_id, config.region, "", "ec2", "", self)
+        with store.transaction(config.region) as tx:
+            ensure_region(tx, ctx)
         self._by_target = {m.metadata.get("targetPrefix"): name for name, m in self.models.items()
                            if m.metadata.get("targetPrefix")}
         self._by_version = {m.api_version: name for name, m in self.models.items()}
@@ -336,11 +343,22 @@ def _plain_error(status: int, code: str, message: str) -> HttpResponse:
 
 
 def serve(config: Config) -> None:
-    """Run the server in the foreground until SIGINT/SIGTERM."""
+    """Run the server in the foreground until SIGINT/SIGTERM; say so when it stops."""
     import uvicorn
 
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame) -> None:
+            if not self.should_exit:  # the first signal: a second one forces the exit
+                print(f"vpclocal: {signal.Signals(sig).name}: stopping", flush=True)
+            super().handle_exit(sig, frame)
+            # uvicorn raises the signal again once it has stopped (a KeyboardInterrupt
+            # traceback for SIGINT): a stop asked for is a normal end here
+            self._captured_signals.clear()
+
     app = App(config)
-    server = uvicorn.Server(uvicorn.Config(
+    server = Server(uvicorn.Config(
         app, host=config.host, port=config.port, loop="uvloop", http="httptools",
         lifespan="on", log_level="warning", access_log=False))
     server.run()
+    if server.started:
+        print(f"vpclocal: stopped (state kept in {config.data_dir})", flush=True)

@@ -33,7 +33,7 @@ def test_built_from_the_store_and_a_burst_is_applied_once():
     n, enis, store, service = started_service()
     try:
         assert set(enis) <= set(service.fabric.reconciler.enis)
-        assert service.summary().startswith("fabric on: 1 VPCs, 2 ENIs")
+        assert service.summary().startswith("fabric on: 1 VPC, 2 ENIs")
         applies, seq = service.figures["applies"], service.seq
         group = next(iter(n.t.security_groups))
         for i in range(50):  # 50 commits, microseconds apart

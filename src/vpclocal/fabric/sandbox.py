@@ -131,8 +131,11 @@ class Sandbox:
         argv = [shutil.which("setpriv") or "setpriv", "--pdeathsig", "KILL", *unshare_argv(form),
                 sys.executable, "-I", AGENT, str(theirs.fileno())]
         try:
+            # a session of its own: a Ctrl-C in the server's terminal is the server's to
+            # handle (it stops the sandbox last), not a signal that kills the sandbox under it
             self.proc = subprocess.Popen(argv, pass_fds=(theirs.fileno(),),
-                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         start_new_session=True)
         finally:
             theirs.close()
         self.sock = ours

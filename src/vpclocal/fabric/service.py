@@ -195,7 +195,8 @@ class FabricService:
             return (f"fabric FAILED to apply ({how}): {self.failed}; functions in VPCs do not "
                     "run until it applies")
         plan = self.fabric.reconciler.plan if self.fabric else Plan()
-        return (f"fabric on: {len(plan.routers)} VPCs, {len(plan.enis)} ENIs built in "
+        return (f"fabric on: {_count(len(plan.routers), 'VPC')}, "
+                f"{_count(len(plan.enis), 'ENI')} built in "
                 f"{self.figures['last_apply_ms']:.0f} ms; {how}")
 
     def stop(self) -> None:
@@ -533,6 +534,10 @@ class FabricService:
         if self.flow_logs is not None:
             out["flow_logs"] = dict(self.flow_logs.figures)
         return out
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" if n == 1 else f"{n} {what}s"
 
 
 def refused_statement(error: str) -> str:
