@@ -49,6 +49,7 @@ PROVIDERS = {
     "s3": "vpclocal.services.s3.provider:S3Provider",
     "dynamodb": "vpclocal.services.dynamodb.provider:DynamoDbProvider",
     "events": "vpclocal.services.events.provider:EventsProvider",
+    "scheduler": "vpclocal.services.scheduler.provider:SchedulerProvider",
 }
 
 _CREDENTIAL = re.compile(r"Credential=([^/]*)/[^/]*/([^/]*)/([^/]*)/")

@@ -118,3 +118,58 @@ def test_the_clock_cli(server):
     bad = subprocess.run([str(BIN / "vpclocal"), "clock", "advance", "soon", "--endpoint",
                           server.endpoint], capture_output=True, text=True, check=False)
     assert bad.returncode == 2 and "not a duration" in bad.stderr
+
+
+# The guide's keep-warm handler (section 6, issue 3), logging the event it gets
+KEEP_WARM = ("import json\n"
+             "def lambda_handler(event, context):\n"
+             "    print('EVENT ' + json.dumps(event))\n"
+             "    if event.get('source') == 'aws.events':\n"
+             "        return {'status': 'warmed'}\n"
+             "    return {'status': 'processed'}\n")
+
+
+def report_lines(server, function: str, count: int, timeout: float = 60.0) -> list[str]:
+    import time
+
+    logs = server.client("logs")
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = [e["message"] for page in logs.get_paginator("filter_log_events").paginate(
+            logGroupName=f"/aws/lambda/{function}", filterPattern="REPORT")
+            for e in page["events"] if e["message"].startswith("REPORT")]
+        if len(lines) >= count or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.2)
+
+
+def test_the_guides_keep_warm_rule(server, events, lam):
+    from tests.lambda_.conftest import BASIC, make_role, wait_state, zipped
+
+    function = unique("keep-warm")
+    lam.create_function(FunctionName=function, Runtime="python3.12",
+                        Role=make_role(server.client("iam"), BASIC),
+                        Handler="index.lambda_handler", Code={"ZipFile": zipped(KEEP_WARM)})
+    assert wait_state(lam, function)["State"] == "Active"
+    rule = unique("keep-warm")
+    arn = events.put_rule(Name=rule, ScheduleExpression="rate(5 minutes)")["RuleArn"]
+    allow(lam, function, arn)
+    events.put_targets(Rule=rule, Targets=[{"Id": "warm", "Arn": fn_arn(function)}])
+    for minutes in (5, 10, 15):  # fifteen minutes, five at a time: one firing each
+        advance(server, "5m")
+        assert len(scheduled(received(server, function, minutes // 5))) == minutes // 5
+    events.disable_rule(Name=rule)
+    got = scheduled(received(server, function, 3))
+    assert len(got) == 3
+    for event in got:
+        assert set(event) == {"version", "id", "detail-type", "source", "account", "time",
+                              "region", "resources", "detail"}
+        assert (event["source"], event["detail-type"], event["resources"], event["detail"]) == (
+            "aws.events", "Scheduled Event", [arn], {})
+    times = sorted(dt.datetime.fromisoformat(e["time"]) for e in got)
+    assert [(b - a).total_seconds() for a, b in itertools.pairwise(times)] == [300.0] * 2
+    reports = report_lines(server, function, 3)
+    assert len(reports) == 3
+    # one cold start, then the environment stays warm
+    assert "Init Duration" in reports[0]
+    assert not any("Init Duration" in line for line in reports[1:])

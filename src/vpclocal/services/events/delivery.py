@@ -51,7 +51,7 @@ def may_invoke(app: App, function_arn: str, rule_arn: str, account: str) -> bool
         st.get("Effect") == "Deny" for st in statements)
 
 
-def _function_exists(app: App, function_arn: str) -> bool:
+def function_exists(app: App, function_arn: str) -> bool:
     found = LAMBDA_ARN.fullmatch(function_arn)
     if found is None:
         return False
@@ -74,7 +74,7 @@ def deliver(app: App, region: str, account: str, rule: dict, event: dict) -> Non
     for target in targets:
         arn = target["Arn"]
         found = LAMBDA_ARN.fullmatch(arn)
-        ok = (found is not None and lam is not None and _function_exists(app, arn)
+        ok = (found is not None and lam is not None and function_exists(app, arn)
               and may_invoke(app, arn, rule["Arn"], account))
         if ok:
             _, fn_account, name, qualifier = found.groups()

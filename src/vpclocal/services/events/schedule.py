@@ -1,11 +1,14 @@
 """Schedule expressions: `rate(value unit)` and `cron(min hour day-of-month month day-of-week
-year)` in EventBridge's syntax (UTC, minute precision), and the firings they make.
+year)` in EventBridge's syntax (minute precision), and the firings they make.
 
     schedule = parse("cron(0/15 8-17 ? * MON-FRI *)")   # ValueError when AWS refuses it
     schedule.next_after(epoch_seconds, anchor)           # the next firing, epoch seconds
 
 A rate schedule fires every period counted from its anchor (when the rule was enabled); a cron
-schedule at each minute its fields allow.
+schedule at each minute its fields allow, read in UTC (EventBridge rules) or in a time zone
+(EventBridge Scheduler: `next_after(t, tz=ZoneInfo("Europe/Paris"))`). Across a daylight saving
+change a cron schedule fires as Scheduler does: a wall-clock time the spring change skips is
+skipped, one the autumn change repeats fires once.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ FIRST_YEAR, LAST_YEAR = 1970, 2199
 class Rate:
     seconds: int
 
-    def next_after(self, t: float, anchor: float) -> float:
+    def next_after(self, t: float, anchor: float, tz: dt.tzinfo = dt.UTC) -> float:
+        """The next firing after t; a rate counts real seconds, whatever the time zone."""
         if t < anchor:
             return anchor + self.seconds
         return anchor + (int((t - anchor) // self.seconds) + 1) * self.seconds
@@ -43,8 +47,8 @@ class Cron:
     weekdays: str  # the day-of-week field ("?" when the day of the month decides)
     years: frozenset
 
-    def next_after(self, t: float, anchor: float = 0.0) -> float:
-        start = dt.datetime.fromtimestamp((int(t) // 60 + 1) * 60, dt.UTC)
+    def next_after(self, t: float, anchor: float = 0.0, tz: dt.tzinfo = dt.UTC) -> float:
+        start = dt.datetime.fromtimestamp((int(t) // 60 + 1) * 60, tz)
         day = start.date()
         first = (start.hour, start.minute)
         while day.year <= LAST_YEAR:
@@ -59,9 +63,9 @@ class Cron:
                 for hour in sorted(self.hours):
                     for minute in sorted(self.minutes):
                         if (hour, minute) >= first:
-                            moment = dt.datetime(day.year, day.month, day.day, hour, minute,
-                                                 tzinfo=dt.UTC)
-                            return moment.timestamp()
+                            moment = _moment(day, hour, minute, tz)
+                            if moment is not None and moment.timestamp() > t:
+                                return moment.timestamp()
             day, first = day + dt.timedelta(days=1), (0, 0)
         return float("inf")
 
@@ -69,6 +73,16 @@ class Cron:
         if self.days != "?":
             return _day_of_month_matches(self.days, day)
         return _day_of_week_matches(self.weekdays, day)
+
+
+def _moment(day: dt.date, hour: int, minute: int, tz: dt.tzinfo) -> dt.datetime | None:
+    """That wall-clock time in the zone (its first occurrence when the clocks go back), or None
+    when the clocks skip it."""
+    moment = dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz)
+    if tz is not dt.UTC and moment.astimezone(dt.UTC).astimezone(tz).replace(
+            tzinfo=None) != moment.replace(tzinfo=None):
+        return None
+    return moment
 
 
 def _next_month(day: dt.date) -> dt.date:
