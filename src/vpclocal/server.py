@@ -47,6 +47,7 @@ PROVIDERS = {
     "s3": "vpclocal.services.s3.provider:S3Provider",
     "dynamodb": "vpclocal.services.dynamodb.provider:DynamoDbProvider",
     "events": "vpclocal.services.events.provider:EventsProvider",
+    "cloudformation": "vpclocal.services.cloudformation.provider:CloudFormationProvider",
 }
 
 _CREDENTIAL = re.compile(r"Credential=([^/]*)/[^/]*/([^/]*)/([^/]*)/")
