@@ -50,6 +50,7 @@ PROVIDERS = {
     "dynamodb": "vpclocal.services.dynamodb.provider:DynamoDbProvider",
     "events": "vpclocal.services.events.provider:EventsProvider",
     "scheduler": "vpclocal.services.scheduler.provider:SchedulerProvider",
+    "cloudformation": "vpclocal.services.cloudformation.provider:CloudFormationProvider",
 }
 
 _CREDENTIAL = re.compile(r"Credential=([^/]*)/[^/]*/([^/]*)/([^/]*)/")

@@ -1,0 +1,1 @@
+"""CloudFormation: stacks, change sets and exports, deployed onto the other providers."""

@@ -1,0 +1,9 @@
+"""Resource type name -> its handler (one module per service family)."""
+
+from __future__ import annotations
+
+from vpclocal.services.cloudformation.resources import data, ec2, iam, lambda_
+from vpclocal.services.cloudformation.resources.base import Handler
+
+HANDLERS: dict[str, Handler] = {cls.type_name: cls() for module in (ec2, iam, lambda_, data)
+                                for cls in module.HANDLERS}
