@@ -150,12 +150,16 @@ def build_parser() -> argparse.ArgumentParser:
         "forward: `vpclocal clock advance 5m` makes the firings of the next five minutes now. "
         "Exit status 0 done, 2 error.")
     clock_action = clock.add_subparsers(dest="action", required=True)
-    advance = clock_action.add_parser("advance", help="move the clock forward")
+    advance = clock_action.add_parser(
+        "advance", help="move the clock forward",
+        description="Move vpclocal's clock forward: the schedules' firings in between happen "
+        "now, each as AWS would have made it.")
     advance.add_argument("duration", help="like 90s, 5m, 1h30m, 2d")
-    now = clock_action.add_parser("now", help="the clock's time")
+    now = clock_action.add_parser("now", help="the clock's time",
+                                  description="Show vpclocal's clock and how far it is ahead.")
     for parser_ in (advance, now):
         parser_.add_argument("--json", action="store_true", help="print the answer as JSON")
-        parser_.add_argument("--endpoint", help="server URL (default $AWS_ENDPOINT_URL or :4566)")
+        parser_.add_argument("--endpoint", help=ENDPOINT_HELP)
     clock.set_defaults(func=_clock)
     return parser
 
