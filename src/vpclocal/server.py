@@ -51,6 +51,7 @@ PROVIDERS = {
     "events": "vpclocal.services.events.provider:EventsProvider",
     "scheduler": "vpclocal.services.scheduler.provider:SchedulerProvider",
     "cloudformation": "vpclocal.services.cloudformation.provider:CloudFormationProvider",
+    "fis": "vpclocal.services.fis.provider:FisProvider",
 }
 
 _CREDENTIAL = re.compile(r"Credential=([^/]*)/[^/]*/([^/]*)/([^/]*)/")

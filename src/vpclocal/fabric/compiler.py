@@ -83,6 +83,7 @@ from .plan import ALL, EniPlan, NftChain, NftSet, Plan, RouterPlan, merge, nft_n
 
 RESOLVER_LINK_LOCAL = "169.254.169.253"  # AmazonProvidedDNS's other address (dns.py)
 RESOLVER_PORT = 53
+DISRUPTED = "disrupted"  # the chain a disrupted subnet's ACL becomes: drop
 
 
 # ---- helpers --------------------------------------------------------------------------------
@@ -259,8 +260,11 @@ def _memoized(key, make):
 # ---- the compiler ----------------------------------------------------------------------------
 
 
-def compile_plan(topology: Topology, nat: str = "rewrite") -> Plan:
-    """The plan of a topology; `nat` is the internet gateway's 1:1 NAT form (variant.py)."""
+def compile_plan(topology: Topology, nat: str = "rewrite",
+                 disrupted: frozenset[str] = frozenset()) -> Plan:
+    """The plan of a topology; `nat` is the internet gateway's 1:1 NAT form (variant.py);
+    `disrupted`: subnets whose traffic in and out is dropped (an FIS
+    aws:network:disrupt-connectivity action, scope `all`: see _router_plan)."""
     ix = Index(topology)
     plan = Plan()
     nat_enis = nat_interfaces(topology)
@@ -274,7 +278,7 @@ def compile_plan(topology: Topology, nat: str = "rewrite") -> Plan:
     logged = flow_logged_vpcs(topology)
     for vpc_id in topology.vpcs:
         router = plan.routers[vpc_id] = _router_plan(ix, vpc_id, by_vpc[vpc_id], nat_enis,
-                                                     plan.peerings, nat)
+                                                     plan.peerings, nat, disrupted)
         if vpc_id in logged:
             defer_drops(router)
     # the internet namespace routes a public address to the router that owns it, when the
@@ -312,7 +316,8 @@ def _eni_plan(ix: Index, eni_id: str, eni: dict, nat: bool = False) -> EniPlan |
 
 
 def _router_plan(ix: Index, vpc_id: str, enis: list[EniPlan], nat_enis: dict[str, str],
-                 peerings: dict[str, tuple[str, str, str]], nat: str = "rewrite") -> RouterPlan:
+                 peerings: dict[str, tuple[str, str, str]], nat: str = "rewrite",
+                 disrupted: frozenset[str] = frozenset()) -> RouterPlan:
     t = ix.topo
     r = RouterPlan(vpc_id, resolver=resolver_addresses(t.vpcs[vpc_id]))
     sets, chains = r.sets, r.chains
@@ -354,6 +359,14 @@ def _router_plan(ix: Index, vpc_id: str, enis: list[EniPlan], nat_enis: dict[str
             if not everything:
                 add((more_sets, more_chains))
                 acl_chain[(subnet_id, egress)] = more_chains[0].name
+    # -- disrupted subnets (FIS disrupt-connectivity, scope `all`): as AWS does it, by the
+    # subnet's network ACL: both directions deny everything, so all traffic entering or
+    # leaving the subnet is dropped, whatever it belongs to (ACLs are stateless: established
+    # connections break too); traffic within the subnet and DNS to the VPC resolver pass --
+    if disrupted & subnets.keys():
+        add_chain(DISRUPTED, ["drop"])
+        for subnet_id in disrupted & subnets.keys():
+            acl_chain[(subnet_id, True)] = acl_chain[(subnet_id, False)] = DISRUPTED
 
     # -- per source subnet: its outbound ACL, then its route table, whose local routes lead
     # to the destination subnet's inbound ACL --

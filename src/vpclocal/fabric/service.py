@@ -67,8 +67,13 @@ from .resolvers import Resolvers
 
 log = logging.getLogger("vpclocal.fabric")
 
-# kinds whose commits re-apply the fabric: the network model, and the endpoints it publishes
-NETWORK_KINDS = frozenset(KINDS) | frozenset(PUBLISHED_KINDS)
+# faults injected into the network (FIS aws:network:disrupt-connectivity), region scope: one
+# record per experiment action and subnet, {"SubnetId", "Scope", "ExperimentId"}; a subnet
+# with any record is compiled disrupted (compiler.compile_plan) until the last one goes
+DISRUPTIONS = "fabric.disruption"
+# kinds whose commits re-apply the fabric: the network model, the endpoints it publishes, and
+# the disruptions in force
+NETWORK_KINDS = frozenset(KINDS) | frozenset(PUBLISHED_KINDS) | {DISRUPTIONS}
 QUIET = 0.005  # seconds without another network commit before applying
 SETTLE = 0.03  # ... but never waiting longer than this after the first one
 CONVERGE_TIMEOUT = 5.0  # a placement waits this long for the fabric to catch up
@@ -388,12 +393,14 @@ class FabricService:
         with store.transaction("global"):  # the store's lock; writes nothing
             regions = sorted({r for kind in KINDS for r in store.scopes(kind)})
             topologies = [Topology.from_view(_Snapshot(store.view(r))) for r in regions]
+            disrupted = [frozenset(d["SubnetId"] for d in store.view(r).values(DISRUPTIONS))
+                         for r in regions]
             endpoints = wanted(store)
         self.regions = {v: r for r, t in zip(regions, topologies, strict=True) for v in t.vpcs}
         plan = Plan()
         nat = self.fabric.reconciler.nat if self.fabric is not None else "rewrite"
-        for topology in topologies:
-            plan.update(compile_plan(topology, nat))
+        for topology, subnets in zip(topologies, disrupted, strict=True):
+            plan.update(compile_plan(topology, nat, subnets))
         return (plan, endpoints) if with_endpoints else plan
 
     def wait_applied(self, timeout: float = CONVERGE_TIMEOUT) -> bool:

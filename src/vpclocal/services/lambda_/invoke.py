@@ -19,7 +19,9 @@ import time
 
 from vpclocal.errors import ServiceError
 from vpclocal.runtime import FunctionSpec, Runtime, RuntimeConfig, Throttled, Unplaceable
+from vpclocal.runtime.types import Result
 from vpclocal.services.cloudwatch import api as metrics_api
+from vpclocal.services.fis import faults
 from vpclocal.services.iam.common import SCOPE as IAM_SCOPE
 from vpclocal.services.iam.roles import role_by_arn
 from vpclocal.services.lambda_ import model
@@ -155,11 +157,11 @@ class InvokeOperations:
         spec = self._spec(ctx.region, ctx.account_id, record, version)
         await self._network_caught_up()
         try:
-            result = await self.runtime().invoke(
+            result = await self._faulted(view, spec, lambda: self.runtime().invoke(
                 spec, payload, request_id=ctx.request_id, client_context=client_context,
                 invoked_arn=model.function_arn(ctx.region, ctx.account_id, name, qualifier),
                 log_tail=p.get("LogType") == "Tail",
-                reserved=model.reserved_concurrency(view, name))
+                reserved=model.reserved_concurrency(view, name)))
         except Throttled as exc:
             raise _throttled(exc) from None
         except Unplaceable as exc:
@@ -170,6 +172,23 @@ class InvokeOperations:
         if p.get("LogType") == "Tail":
             out["LogResult"] = result.log_tail
         return out
+
+    async def _faulted(self, view, spec: FunctionSpec, run) -> Result:
+        """Run an invocation (`run()`) through the FIS faults in force for its function
+        (services/fis/faults.py): a delay before it runs, an error instead of its result (or
+        instead of running it, with preventExecution)."""
+        fault = faults.sample(view, faults.unqualified(spec.arn))
+        if not fault.any:
+            return await run()
+        if fault.delay_ms:
+            await asyncio.sleep(fault.delay_ms / 1000)
+        if fault.error and fault.prevent_execution:
+            return Result(faults.error_payload(), function_error="Unhandled", status="error")
+        result = await run()
+        if fault.error:
+            result.payload, result.function_error = faults.error_payload(), "Unhandled"
+            result.status = "error"
+        return result
 
     def _spec(self, region: str, account: str, record: dict, version: str) -> FunctionSpec:
         """The runtime's view of a configuration record (cached while the record lives)."""
@@ -275,12 +294,12 @@ class InvokeOperations:
         spec = self._spec(region, account, record, version)
         await self._network_caught_up()
         try:
-            result = await self.runtime().invoke(
+            result = await self._faulted(view, spec, lambda: self.runtime().invoke(
                 spec, base64.b64decode(item["Payload"]), request_id=item["RequestId"],
                 client_context=item.get("ClientContext"),
                 invoked_arn=model.function_arn(region, account, item["FunctionName"],
                                                item["Qualifier"]),
-                reserved=model.reserved_concurrency(view, item["FunctionName"]))
+                reserved=model.reserved_concurrency(view, item["FunctionName"])))
         except (Throttled, Unplaceable):  # AWS retries both for the event's maximum age
             if time.time() - item["Queued"] > MAX_EVENT_AGE:
                 return self._dequeue(item)
