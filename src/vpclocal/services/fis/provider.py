@@ -244,11 +244,12 @@ class FisProvider(Provider):
             for r in shown], "nextToken": token}
 
     def list_experiment_resolved_targets(self, ctx, p):
-        record = model.get_experiment(ctx.tx, p["id"])
+        record = model.get_experiment(ctx.tx, p["experimentId"])
         resolved = record.get("_Resolved") or {}
         wanted = p.get("targetName")
         if wanted and wanted not in record["targets"]:
-            raise validation(f"Target {wanted} does not exist in experiment {p['id']}.")
+            raise validation(f"Target {wanted} does not exist in experiment "
+                             f"{p['experimentId']}.")
         rows = [{"resourceType": record["targets"][name]["resourceType"],
                  "targetName": name, "targetInformation": {"arn": arn}}
                 for name, found in sorted(resolved.items()) if not wanted or name == wanted
