@@ -60,7 +60,7 @@ class Env:
             if time.monotonic() > deadline:
                 raise HandlerError(f"Resource {self.logical_id} did not stabilize: {what}")
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.5)
+            delay = min(delay * 2, 0.1)  # an in-process read: cheap to repeat
 
 
 class Handler:
