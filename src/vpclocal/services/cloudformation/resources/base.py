@@ -118,7 +118,8 @@ def as_bool(value) -> bool:
 
 
 _SERVICE_NAMES = {"ec2": "Ec2", "iam": "Iam", "lambda": "Lambda", "rds": "Rds", "s3": "S3",
-                  "dynamodb": "DynamoDb", "logs": "CloudWatchLogs"}
+                  "dynamodb": "DynamoDb", "logs": "CloudWatchLogs",
+                  "elasticache": "ElastiCache"}
 
 
 def handler_message(service: str, exc: ServiceError) -> str:
