@@ -60,7 +60,7 @@ class Env:
             if time.monotonic() > deadline:
                 raise HandlerError(f"Resource {self.logical_id} did not stabilize: {what}")
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.5)
+            delay = min(delay * 2, 0.1)  # an in-process read: cheap to repeat
 
 
 class Handler:
@@ -118,7 +118,8 @@ def as_bool(value) -> bool:
 
 
 _SERVICE_NAMES = {"ec2": "Ec2", "iam": "Iam", "lambda": "Lambda", "rds": "Rds", "s3": "S3",
-                  "dynamodb": "DynamoDb", "logs": "CloudWatchLogs"}
+                  "dynamodb": "DynamoDb", "logs": "CloudWatchLogs",
+                  "elasticache": "ElastiCache"}
 
 
 def handler_message(service: str, exc: ServiceError) -> str:

@@ -1,11 +1,15 @@
-"""Handlers of data stores: AWS::RDS::*, AWS::S3::Bucket, AWS::DynamoDB::Table,
-AWS::Logs::LogGroup."""
+"""Handlers of data stores: AWS::RDS::*, AWS::S3::Bucket and BucketPolicy,
+AWS::DynamoDB::Table, AWS::Logs::LogGroup."""
 
 from __future__ import annotations
+
+import json
 
 from vpclocal.services.cloudformation.resources.base import (
     Handler,
     HandlerError,
+    NeedsReplacement,
+    as_bool,
     ignore_missing,
     required,
     tags,
@@ -73,6 +77,85 @@ class DbInstance(Handler):
             "DBInstanceIdentifier": physical_id, "SkipFinalSnapshot": True}))
 
 
+class DbProxy(Handler):
+    type_name = "AWS::RDS::DBProxy"
+
+    async def create(self, env, props):
+        required(props, "DBProxyName", "EngineFamily", "RoleArn", "VpcSubnetIds")
+        name = props["DBProxyName"]
+        params = {k: props[k] for k in ("DBProxyName", "EngineFamily", "Auth", "RoleArn",
+                                        "VpcSubnetIds", "VpcSecurityGroupIds",
+                                        "IdleClientTimeout") if props.get(k) is not None}
+        for key in ("RequireTLS", "DebugLogging"):
+            if key in props:
+                params[key] = as_bool(props[key])
+        if tags(props):
+            params["Tags"] = tags(props)
+        await env.call("rds", "CreateDBProxy", params)
+
+        async def ready():
+            proxy = (await env.call("rds", "DescribeDBProxies",
+                                    {"DBProxyName": name}))["DBProxies"][0]
+            if proxy["Status"] in ("incompatible-network", "insufficient-resource-limits"):
+                raise HandlerError(f"DB proxy {name} is {proxy['Status']}")
+            return proxy if proxy["Status"] == "available" else None
+
+        proxy = await env.wait(ready, "DB proxy available")
+        return proxy["DBProxyName"], {"DBProxyArn": proxy["DBProxyArn"],
+                                      "Endpoint": proxy["Endpoint"], "VpcId": proxy["VpcId"]}
+
+    async def delete(self, env, physical_id, attrs, props):
+        await ignore_missing(env.call("rds", "DeleteDBProxy", {"DBProxyName": physical_id}))
+
+
+# AWS::RDS::DBProxyTargetGroup ConnectionPoolConfigurationInfo -> ConnectionPoolConfig
+_POOL = ("MaxConnectionsPercent", "MaxIdleConnectionsPercent", "ConnectionBorrowTimeout",
+         "SessionPinningFilters", "InitQuery")
+
+
+class DbProxyTargetGroup(Handler):
+    type_name = "AWS::RDS::DBProxyTargetGroup"
+
+    async def _converge(self, env, old: dict, new: dict) -> dict:
+        proxy = new["DBProxyName"]
+        group = {"DBProxyName": proxy, "TargetGroupName": new["TargetGroupName"]}
+        pool = new.get("ConnectionPoolConfigurationInfo") or {}
+        if pool != (old.get("ConnectionPoolConfigurationInfo") or {}):
+            await env.call("rds", "ModifyDBProxyTargetGroup", {
+                **group, "ConnectionPoolConfig": {k: pool[k] for k in _POOL if k in pool}})
+        before = [i.lower() for i in old.get("DBInstanceIdentifiers") or []]
+        after = [i.lower() for i in new.get("DBInstanceIdentifiers") or []]
+        gone = [i for i in before if i not in after]
+        added = [i for i in after if i not in before]
+        if gone:
+            await ignore_missing(env.call("rds", "DeregisterDBProxyTargets", {
+                **group, "DBInstanceIdentifiers": gone}))
+        if added or new.get("DBClusterIdentifiers"):
+            await env.call("rds", "RegisterDBProxyTargets", {
+                **group, **({"DBInstanceIdentifiers": added} if added else {}),
+                **({"DBClusterIdentifiers": new["DBClusterIdentifiers"]}
+                   if new.get("DBClusterIdentifiers") else {})})
+        return (await env.call("rds", "DescribeDBProxyTargetGroups", group))["TargetGroups"][0]
+
+    async def create(self, env, props):
+        required(props, "DBProxyName", "TargetGroupName")
+        found = await self._converge(env, {}, props)
+        return found["TargetGroupArn"], {"TargetGroupArn": found["TargetGroupArn"]}
+
+    async def update(self, env, physical_id, attrs, old, new):
+        if any(old.get(k) != new.get(k) for k in ("DBProxyName", "TargetGroupName")):
+            raise NeedsReplacement
+        await self._converge(env, old, new)
+        return physical_id, attrs
+
+    async def delete(self, env, physical_id, attrs, props):
+        targets = props.get("DBInstanceIdentifiers") or []
+        if targets:
+            await ignore_missing(env.call("rds", "DeregisterDBProxyTargets", {
+                "DBProxyName": props["DBProxyName"], "TargetGroupName": props["TargetGroupName"],
+                "DBInstanceIdentifiers": targets}))
+
+
 class Bucket(Handler):
     type_name = "AWS::S3::Bucket"
 
@@ -93,6 +176,30 @@ class Bucket(Handler):
 
     async def delete(self, env, physical_id, attrs, props):
         await ignore_missing(env.call("s3", "DeleteBucket", {"Bucket": physical_id}))
+
+
+class BucketPolicy(Handler):
+    type_name = "AWS::S3::BucketPolicy"
+
+    async def _put(self, env, props):
+        policy = props["PolicyDocument"]
+        await env.call("s3", "PutBucketPolicy", {
+            "Bucket": props["Bucket"],
+            "Policy": policy if isinstance(policy, str) else json.dumps(policy)})
+
+    async def create(self, env, props):
+        required(props, "Bucket", "PolicyDocument")
+        await self._put(env, props)
+        return props["Bucket"], {}
+
+    async def update(self, env, physical_id, attrs, old, new):
+        if old.get("Bucket") != new.get("Bucket"):
+            raise NeedsReplacement
+        await self._put(env, new)
+        return physical_id, attrs
+
+    async def delete(self, env, physical_id, attrs, props):
+        await ignore_missing(env.call("s3", "DeleteBucketPolicy", {"Bucket": physical_id}))
 
 
 class Table(Handler):
@@ -138,4 +245,5 @@ class LogGroup(Handler):
         await ignore_missing(env.call("logs", "DeleteLogGroup", {"logGroupName": physical_id}))
 
 
-HANDLERS = [DbSubnetGroup, DbInstance, Bucket, Table, LogGroup]
+HANDLERS = [DbSubnetGroup, DbInstance, DbProxy, DbProxyTargetGroup, Bucket, BucketPolicy, Table,
+            LogGroup]

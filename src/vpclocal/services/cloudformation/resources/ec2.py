@@ -360,6 +360,148 @@ class VpcEndpoint(Handler):
                                       {"VpcEndpointIds": [physical_id]}))
 
 
+class NetworkAcl(Handler):
+    type_name = "AWS::EC2::NetworkAcl"
+
+    async def create(self, env, props):
+        required(props, "VpcId")
+        acl = (await env.call("ec2", "CreateNetworkAcl", {
+            "VpcId": props["VpcId"], **_spec("network-acl", props)}))["NetworkAcl"]
+        return acl["NetworkAclId"], {"Id": acl["NetworkAclId"]}
+
+    async def delete(self, env, physical_id, attrs, props):
+        await ignore_missing(env.call("ec2", "DeleteNetworkAcl", {"NetworkAclId": physical_id}))
+
+
+def _acl_entry(props: dict) -> dict:
+    """AWS::EC2::NetworkAclEntry's properties as CreateNetworkAclEntry's parameters."""
+    params = {"NetworkAclId": props["NetworkAclId"], "RuleNumber": props["RuleNumber"],
+              "Protocol": str(props["Protocol"]), "RuleAction": props["RuleAction"],
+              "Egress": as_bool(props.get("Egress", False))}
+    for key in ("CidrBlock", "Ipv6CidrBlock"):
+        if props.get(key):
+            params[key] = props[key]
+    if props.get("PortRange"):
+        params["PortRange"] = props["PortRange"]
+    if props.get("Icmp"):
+        params["IcmpTypeCode"] = props["Icmp"]
+    return params
+
+
+class NetworkAclEntry(Handler):
+    type_name = "AWS::EC2::NetworkAclEntry"
+    create_only = ("NetworkAclId", "RuleNumber", "Egress")
+
+    async def create(self, env, props):
+        required(props, "NetworkAclId", "Protocol", "RuleAction", "RuleNumber")
+        if not props.get("CidrBlock") and not props.get("Ipv6CidrBlock"):
+            raise HandlerError("Either CidrBlock or Ipv6CidrBlock must be specified")
+        await env.call("ec2", "CreateNetworkAclEntry", _acl_entry(props))
+        physical = env.physical_name(255)
+        return physical, {"Id": physical}
+
+    async def update(self, env, physical_id, attrs, old, new):
+        if any(str(old.get(k)) != str(new.get(k)) for k in self.create_only):
+            raise NeedsReplacement
+        await env.call("ec2", "ReplaceNetworkAclEntry", _acl_entry(new))
+        return physical_id, attrs
+
+    async def delete(self, env, physical_id, attrs, props):
+        await ignore_missing(env.call("ec2", "DeleteNetworkAclEntry", {
+            "NetworkAclId": props["NetworkAclId"], "RuleNumber": props["RuleNumber"],
+            "Egress": as_bool(props.get("Egress", False))}))
+
+
+async def _acl_association(env: Env, subnet_id: str) -> tuple[str, str]:
+    """The subnet's network ACL association ID and its VPC's default ACL."""
+    acl = await _one(env, "DescribeNetworkAcls", "NetworkAcls", {"Filters": [
+        {"Name": "association.subnet-id", "Values": [subnet_id]}]})
+    association = next(a["NetworkAclAssociationId"] for a in acl["Associations"]
+                       if a["SubnetId"] == subnet_id)
+    default = await _one(env, "DescribeNetworkAcls", "NetworkAcls", {"Filters": [
+        {"Name": "vpc-id", "Values": [acl["VpcId"]]}, {"Name": "default", "Values": ["true"]}]})
+    return association, default["NetworkAclId"]
+
+
+class SubnetNetworkAclAssociation(Handler):
+    type_name = "AWS::EC2::SubnetNetworkAclAssociation"
+    create_only = ("NetworkAclId", "SubnetId")
+
+    async def create(self, env, props):
+        required(props, "NetworkAclId", "SubnetId")
+        await env.call("ec2", "DescribeSubnets", {"SubnetIds": [props["SubnetId"]]})
+        association, _default = await _acl_association(env, props["SubnetId"])
+        out = await env.call("ec2", "ReplaceNetworkAclAssociation", {
+            "AssociationId": association, "NetworkAclId": props["NetworkAclId"]})
+        return out["NewAssociationId"], {"AssociationId": out["NewAssociationId"]}
+
+    async def delete(self, env, physical_id, attrs, props):
+        # the subnet goes back to its VPC's default network ACL
+        try:
+            association, default = await _acl_association(env, props["SubnetId"])
+        except HandlerError:
+            return  # the subnet is gone
+        if association == physical_id:
+            await ignore_missing(env.call("ec2", "ReplaceNetworkAclAssociation", {
+                "AssociationId": association, "NetworkAclId": default}))
+
+
+class VpcPeeringConnection(Handler):
+    type_name = "AWS::EC2::VPCPeeringConnection"
+
+    async def create(self, env, props):
+        required(props, "VpcId", "PeerVpcId")
+        params = {k: props[k] for k in ("VpcId", "PeerVpcId", "PeerOwnerId", "PeerRegion")
+                  if props.get(k)}
+        peering = (await env.call("ec2", "CreateVpcPeeringConnection", {
+            **params, **_spec("vpc-peering-connection", props)}))["VpcPeeringConnection"]
+        pcx = peering["VpcPeeringConnectionId"]
+        same = str(props.get("PeerOwnerId") or env.account) == env.account and \
+            (props.get("PeerRegion") or env.region) == env.region
+        if same:  # within the account, CloudFormation accepts the connection itself
+            await env.call("ec2", "AcceptVpcPeeringConnection",
+                           {"VpcPeeringConnectionId": pcx})
+
+            async def active():
+                found = await _one(env, "DescribeVpcPeeringConnections",
+                                   "VpcPeeringConnections", {"VpcPeeringConnectionIds": [pcx]})
+                code = found["Status"]["Code"]
+                if code in ("failed", "rejected", "expired", "deleted"):
+                    raise HandlerError(found["Status"].get("Message") or code)
+                return found if code == "active" else None
+
+            await env.wait(active, "VPC peering connection active")
+        return pcx, {"Id": pcx}
+
+    async def delete(self, env, physical_id, attrs, props):
+        await ignore_missing(env.call("ec2", "DeleteVpcPeeringConnection",
+                                      {"VpcPeeringConnectionId": physical_id}))
+
+
+class FlowLog(Handler):
+    type_name = "AWS::EC2::FlowLog"
+
+    async def create(self, env, props):
+        required(props, "ResourceId", "ResourceType")
+        params = {"ResourceIds": [props["ResourceId"]], "ResourceType": props["ResourceType"],
+                  **{k: props[k] for k in ("TrafficType", "LogDestinationType",
+                                           "LogDestination", "LogGroupName",
+                                           "DeliverLogsPermissionArn", "LogFormat",
+                                           "MaxAggregationInterval", "DestinationOptions")
+                     if props.get(k) is not None},
+                  **_spec("vpc-flow-log", props)}
+        out = await env.call("ec2", "CreateFlowLogs", params)
+        if out.get("Unsuccessful"):
+            error = out["Unsuccessful"][0].get("Error") or {}
+            raise HandlerError(error.get("Message") or "The flow log could not be created")
+        flow_log = out["FlowLogIds"][0]
+        return flow_log, {"Id": flow_log}
+
+    async def delete(self, env, physical_id, attrs, props):
+        await ignore_missing(env.call("ec2", "DeleteFlowLogs", {"FlowLogIds": [physical_id]}))
+
+
 HANDLERS = [Vpc, Subnet, InternetGateway, VpcGatewayAttachment, RouteTable, Route,
             SubnetRouteTableAssociation, Eip, NatGateway, SecurityGroup, SecurityGroupIngress,
-            SecurityGroupEgress, VpcEndpoint]
+            SecurityGroupEgress, VpcEndpoint, NetworkAcl, NetworkAclEntry,
+            SubnetNetworkAclAssociation, VpcPeeringConnection, FlowLog]
