@@ -44,6 +44,25 @@ class Account:
         return out
 
     @cached_property
+    def function_groups(self) -> dict[str, list[str]]:
+        """The security groups of the VPC functions, per VPC."""
+        out: dict[str, set[str]] = {}
+        for fn in self.vpc_functions:
+            out.setdefault(fn["VpcConfig"].get("VpcId", ""), set()).update(
+                fn["VpcConfig"]["SecurityGroupIds"])
+        return {vpc_id: sorted(groups) for vpc_id, groups in out.items()}
+
+    @cached_property
+    def private_subnets_by_zone(self) -> dict[tuple[str, str], list[str]]:
+        """The private subnets, per (VPC, Availability Zone)."""
+        out: dict[tuple[str, str], list[str]] = {}
+        for subnet_id, sub in sorted(self.topo.subnets.items()):
+            if self.is_private(subnet_id):
+                out.setdefault((sub.get("VpcId", ""), sub.get("AvailabilityZone", "")),
+                               []).append(subnet_id)
+        return out
+
+    @cached_property
     def database_vpcs(self) -> set[str]:
         """The VPCs with a database (RDS instance or proxy, ElastiCache node) in them."""
         return {eni.get("VpcId", "") for eni in self.topo.network_interfaces.values()

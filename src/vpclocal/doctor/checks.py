@@ -15,6 +15,8 @@ SEVERITIES = ("info", "warning", "error")  # in rising order
 DATABASE_PORTS = {3306: "MySQL", 5432: "PostgreSQL", 6379: "Redis", 1433: "SQL Server",
                   5439: "Redshift"}
 VPC_ACCESS_POLICY = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+# the function security groups a fix allows in by name; beyond, one placeholder
+MAX_SOURCES = 3
 GATEWAY_SERVICES = ("s3", "dynamodb")
 # a connect to a database in the VPC (name lookup, TCP, TLS, authentication) on a cold start
 # can take seconds: the guide's functions use 30
@@ -65,13 +67,13 @@ def function_single_az(acct: Account) -> Iterator[Problem]:
         if len(zones) != 1:
             continue
         zone = zones.pop()
-        other = next((sid for sid, sub in sorted(acct.topo.subnets.items())
-                      if sub.get("VpcId") == config.get("VpcId")
-                      and sub.get("AvailabilityZone") != zone and acct.is_private(sid)), None)
+        vpc_id = config.get("VpcId", "")
+        other = next((found[0] for (vpc, az), found in acct.private_subnets_by_zone.items()
+                      if vpc == vpc_id and az != zone), None)
         fix = []
         if other is None:
             other_zone = next(acct.region + z for z in "abc" if acct.region + z != zone)
-            fix.append(f"aws ec2 create-subnet --vpc-id {config.get('VpcId')} "
+            fix.append(f"aws ec2 create-subnet --vpc-id {vpc_id} "
                        f"--cidr-block <FREE-CIDR> --availability-zone {other_zone}")
             other = "<NEW-SUBNET-ID>"
         fix.append(f"aws lambda update-function-configuration --function-name "
@@ -114,16 +116,16 @@ def _revoke_cli(group_id: str, perm: dict) -> str:
 def open_database_port(acct: Account) -> Iterator[Problem]:
     for group_id, group in sorted(acct.topo.security_groups.items()):
         vpc_id = group.get("VpcId", "")
-        function_groups = sorted({g for fn in acct.vpc_functions
-                                  if fn["VpcConfig"].get("VpcId") == vpc_id
-                                  for g in fn["VpcConfig"]["SecurityGroupIds"]} - {group_id})
+        sources = [g for g in acct.function_groups.get(vpc_id, []) if g != group_id]
+        if not 0 < len(sources) <= MAX_SOURCES:  # which functions need it is for the user
+            sources = ["<FUNCTION-SECURITY-GROUP-ID>"]
         for perm in group.get("IpPermissions") or ():
             ports = _open_database_ports(perm)
             if not ports:
                 continue
             names = ", ".join(f"{port} ({DATABASE_PORTS[port]})" for port in ports)
             fix = [_revoke_cli(group_id, perm)]
-            for source in function_groups or ["<FUNCTION-SECURITY-GROUP-ID>"]:
+            for source in sources:
                 fix += [f"aws ec2 authorize-security-group-ingress --group-id {group_id} "
                         f"--protocol tcp --port {port} --source-group {source}"
                         for port in ports]
