@@ -1,5 +1,5 @@
 """vpclocal's own endpoints under /_vpclocal/: health, the reachability query, the fabric's
-status and the simulated internet's declared hosts."""
+status, the simulated internet's declared hosts, and the doctor's findings."""
 
 from __future__ import annotations
 
@@ -66,6 +66,16 @@ def why(app: App, request: HttpRequest) -> HttpResponse:
     except ValueError as exc:
         return _json(400, {"error": str(exc)})
     return _json(200, result)
+
+
+def doctor(app: App, request: HttpRequest) -> HttpResponse:
+    """GET /_vpclocal/doctor?region=R: the guide's checklist over the region's current state
+    (doctor/)."""
+    from vpclocal.doctor import Account, run
+
+    region = (request.query.get("region") or [""])[0] or app.config.region
+    findings = run(Account(app.store.view(region), region))
+    return _json(200, {"region": region, "findings": [f.to_dict() for f in findings]})
 
 
 def lambda_code(app: App, request: HttpRequest) -> HttpResponse:
@@ -167,6 +177,7 @@ def _clock_state(store, clock) -> dict:
 
 ROUTES = {("GET", "/_vpclocal/health"): health, ("POST", "/_vpclocal/reach"): reach,
           ("POST", "/_vpclocal/why"): why,
+          ("GET", "/_vpclocal/doctor"): doctor,
           ("GET", "/_vpclocal/fabric"): fabric, ("GET", "/_vpclocal/internet"): internet_list,
           ("POST", "/_vpclocal/internet"): internet_add,
           ("DELETE", "/_vpclocal/internet"): internet_remove,

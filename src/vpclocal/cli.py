@@ -1,4 +1,5 @@
-"""The `vpclocal` command: `up` serves; `reach`, `why` and `internet` ask a running server."""
+"""The `vpclocal` command: `up` serves; `reach`, `why`, `doctor`, `internet` and `clock` ask a
+running server."""
 
 from __future__ import annotations
 
@@ -46,6 +47,12 @@ def _reach(args) -> int:
 
 def _why(args) -> int:
     from vpclocal.why_cli import run
+
+    return run(args)
+
+
+def _doctor(args) -> int:
+    from vpclocal.doctor_cli import run
 
     return run(args)
 
@@ -123,6 +130,20 @@ def build_parser() -> argparse.ArgumentParser:
     why.add_argument("--endpoint", help=ENDPOINT_HELP)
     why.add_argument("--region", help=REGION_HELP)
     why.set_defaults(func=_why)
+    doctor = sub.add_parser(
+        "doctor", help="check the account against the guide's best practices, with the fixes",
+        description="Findings over the current state (single-AZ functions, database ports open "
+        "to the world, shared NAT gateways, S3/DynamoDB through a NAT, missing flow logs, "
+        "roles without the VPC permissions, ...), each with its severity, the resources "
+        "involved, why it matters and the `aws` commands that fix it. Exit status 0 when no "
+        "finding reaches --fail-on, 1 when one does, 2 on error.")
+    doctor.add_argument("--fail-on", default="error", choices=["info", "warning", "error"],
+                        help="the least severity that makes the exit status 1 "
+                        "(default: %(default)s)")
+    doctor.add_argument("--json", action="store_true", help="print the findings as JSON")
+    doctor.add_argument("--endpoint", help=ENDPOINT_HELP)
+    doctor.add_argument("--region", help=REGION_HELP)
+    doctor.set_defaults(func=_doctor)
     internet = sub.add_parser(
         "internet", help="public hosts of the simulated internet: add, list, remove",
         description="Every name under example.com/.net/.org and the AWS endpoints answer out "

@@ -1,0 +1,119 @@
+"""A read-only view of one region's state for the doctor's checks: the VPC model (the same
+Topology and Index the reachability engine reads), the Lambda functions, and questions the
+checks share (which route table a subnet uses, whether it is private, ...)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from vpclocal.network.index import Index
+from vpclocal.network.topology import Topology
+from vpclocal.services.lambda_.model import FUNCTIONS
+
+# who owns a database's network interface (RDS instances and proxies, ElastiCache nodes)
+DATABASE_REQUESTERS = ("amazon-rds", "amazon-elasticache")
+
+
+class Account:
+    """One region of the store, read once. `view` is a store view of the region (IAM records
+    are read through it from the global scope)."""
+
+    def __init__(self, view, region: str) -> None:
+        self.view = view
+        self.region = region
+        self.topo = Topology.from_view(view)
+        self.index = Index(self.topo)
+
+    @cached_property
+    def functions(self) -> list[dict]:
+        """The functions (latest configuration), by name."""
+        found = self.view.all(FUNCTIONS)
+        return [found[name] for name in sorted(found)]
+
+    @cached_property
+    def vpc_functions(self) -> list[dict]:
+        """The functions connected to a VPC."""
+        return [fn for fn in self.functions if (fn.get("VpcConfig") or {}).get("SubnetIds")]
+
+    @cached_property
+    def functions_by_subnet(self) -> dict[str, list[dict]]:
+        out: dict[str, list[dict]] = {}
+        for fn in self.vpc_functions:
+            for subnet_id in fn["VpcConfig"]["SubnetIds"]:
+                out.setdefault(subnet_id, []).append(fn)
+        return out
+
+    @cached_property
+    def function_groups(self) -> dict[str, list[str]]:
+        """The security groups of the VPC functions, per VPC."""
+        out: dict[str, set[str]] = {}
+        for fn in self.vpc_functions:
+            out.setdefault(fn["VpcConfig"].get("VpcId", ""), set()).update(
+                fn["VpcConfig"]["SecurityGroupIds"])
+        return {vpc_id: sorted(groups) for vpc_id, groups in out.items()}
+
+    @cached_property
+    def private_subnets_by_zone(self) -> dict[tuple[str, str], list[str]]:
+        """The private subnets, per (VPC, Availability Zone)."""
+        out: dict[tuple[str, str], list[str]] = {}
+        for subnet_id, sub in sorted(self.topo.subnets.items()):
+            if self.is_private(subnet_id):
+                out.setdefault((sub.get("VpcId", ""), sub.get("AvailabilityZone", "")),
+                               []).append(subnet_id)
+        return out
+
+    @cached_property
+    def database_vpcs(self) -> set[str]:
+        """The VPCs with a database (RDS instance or proxy, ElastiCache node) in them."""
+        return {eni.get("VpcId", "") for eni in self.topo.network_interfaces.values()
+                if eni.get("RequesterId") in DATABASE_REQUESTERS}
+
+    @cached_property
+    def vpcs_with_interfaces(self) -> set[str]:
+        return {eni.get("VpcId", "") for eni in self.topo.network_interfaces.values()}
+
+    def az(self, subnet_id: str) -> str:
+        return (self.topo.subnets.get(subnet_id) or {}).get("AvailabilityZone", "")
+
+    def route_table_id(self, subnet_id: str) -> str | None:
+        return self.index.rtb_id_for_subnet(subnet_id)
+
+    def routes(self, subnet_id: str) -> list[dict]:
+        rtb = self.topo.route_tables.get(self.route_table_id(subnet_id) or "")
+        return list(rtb.get("Routes") or ()) if rtb else []
+
+    def default_target(self, subnet_id: str) -> str:
+        """Where the subnet's 0.0.0.0/0 route goes (an igw-, nat-, ... id), "" if none."""
+        for route in self.routes(subnet_id):
+            if route.get("DestinationCidrBlock") == "0.0.0.0/0" and \
+                    route.get("State", "active") == "active":
+                return route.get("NatGatewayId") or route.get("GatewayId") or ""
+        return ""
+
+    def is_private(self, subnet_id: str) -> bool:
+        """No route to an internet gateway."""
+        return not any((r.get("GatewayId") or "").startswith("igw-")
+                       for r in self.routes(subnet_id))
+
+    def nat_of(self, subnet_id: str) -> str:
+        """The NAT gateway the subnet's default route goes to, "" if none."""
+        target = self.default_target(subnet_id)
+        return target if target.startswith("nat-") else ""
+
+    def gateway_endpoint_services(self, subnet_id: str) -> set[str]:
+        """The services (com.amazonaws.REGION.s3, ...) of the gateway endpoints on the
+        subnet's route table."""
+        rtb_id = self.route_table_id(subnet_id)
+        return {ep.get("ServiceName", "") for ep in self.topo.vpc_endpoints.values()
+                if ep.get("VpcEndpointType") == "Gateway" and rtb_id in
+                (ep.get("RouteTableIds") or ()) and ep.get("State", "available") == "available"}
+
+    def endpoints_in(self, vpc_id: str) -> list[dict]:
+        return [ep for ep in self.topo.vpc_endpoints.values() if ep.get("VpcId") == vpc_id
+                and ep.get("State", "available") not in ("deleted", "deleting", "failed")]
+
+    def public_subnet_in(self, vpc_id: str, az: str) -> str | None:
+        """A subnet of the VPC in that zone with a route to an internet gateway."""
+        return next((sid for sid, sub in sorted(self.topo.subnets.items())
+                     if sub.get("VpcId") == vpc_id and sub.get("AvailabilityZone") == az
+                     and not self.is_private(sid)), None)
