@@ -285,3 +285,25 @@ def test_refused_to_code_in_the_fabric():
     finally:
         del FROM_FABRIC[port]
     assert answer.status == 403
+
+
+def test_a_fix_that_adds_a_nat_gateway_says_what_it_costs(own):
+    """A function in a private subnet with no way out: the fix creates a NAT gateway (and
+    its Elastic IP), so it costs a month of both; the region's bill has no hourly line."""
+    region = "us-west-2"
+    ec2, lam = own.client("ec2", region), own.client("lambda", region)
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24",
+                               AvailabilityZone="us-west-2a")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(VpcId=vpc, GroupName="fn", Description="fn")["GroupId"]
+    name = unique("fn")
+    lam.create_function(FunctionName=name, Runtime="python3.12",
+                        Role=make_role(own.client("iam"), BASIC, VPC_ACCESS),
+                        Handler="index.handler", Code={"ZipFile": zipped()},
+                        VpcConfig={"SubnetIds": [subnet], "SecurityGroupIds": [group]})
+    assert wait_state(lam, name)["State"] == "Active"
+    bill = get_bill(own, region=region)
+    assert bill["lines"] == [] and bill["total"] == 0
+    saving, = [s for s in bill["savings"] if s["id"] == "private-subnet-without-egress"]
+    assert saving["monthly_saving"] == pytest.approx(-36.50)
+    assert saving["note"].startswith("a cost increase: a NAT gateway and its Elastic IP, $36.50")
