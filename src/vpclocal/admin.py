@@ -1,5 +1,5 @@
 """vpclocal's own endpoints under /_vpclocal/: health, the reachability query, the fabric's
-status, the simulated internet's declared hosts, and the doctor's findings."""
+status, the simulated internet's declared hosts, the doctor's findings and the bill."""
 
 from __future__ import annotations
 
@@ -76,6 +76,21 @@ def doctor(app: App, request: HttpRequest) -> HttpResponse:
     region = (request.query.get("region") or [""])[0] or app.config.region
     findings = run(Account(app.store.view(region), region))
     return _json(200, {"region": region, "findings": [f.to_dict() for f in findings]})
+
+
+def cost(app: App, request: HttpRequest) -> HttpResponse:
+    """GET /_vpclocal/cost?region=R&month=YYYY-MM: the month's AWS bill of the region as
+    configured now, and the saving of each doctor fix (doctor/cost.py)."""
+    from vpclocal.doctor import Account
+    from vpclocal.doctor.cost import bill
+
+    region = (request.query.get("region") or [""])[0] or app.config.region
+    month = (request.query.get("month") or [""])[0] or None
+    try:
+        result = bill(Account(app.store.view(region), region), month)
+    except ValueError as exc:
+        return _json(400, {"error": str(exc)})
+    return _json(200, result.to_dict())
 
 
 def lambda_code(app: App, request: HttpRequest) -> HttpResponse:
@@ -177,7 +192,7 @@ def _clock_state(store, clock) -> dict:
 
 ROUTES = {("GET", "/_vpclocal/health"): health, ("POST", "/_vpclocal/reach"): reach,
           ("POST", "/_vpclocal/why"): why,
-          ("GET", "/_vpclocal/doctor"): doctor,
+          ("GET", "/_vpclocal/doctor"): doctor, ("GET", "/_vpclocal/cost"): cost,
           ("GET", "/_vpclocal/fabric"): fabric, ("GET", "/_vpclocal/internet"): internet_list,
           ("POST", "/_vpclocal/internet"): internet_add,
           ("DELETE", "/_vpclocal/internet"): internet_remove,
