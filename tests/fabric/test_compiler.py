@@ -141,3 +141,63 @@ def test_ipv6_configuration_compiles_to_the_ipv4_plan():
     after = compile_plan(n.t)
     assert after.enis == before.enis
     assert after.routers == before.routers
+
+
+def test_disrupted_subnets_deny_their_cidrs_both_ways_ahead_of_their_acl():
+    """FIS disrupt-connectivity: scope `all` makes both ACL directions `disrupted` (drop);
+    the other scopes' CIDRs (merged: touching and overlapping ones join) are dropped both ways
+    ahead of the subnet's own ACL, which still decides the rest (or nothing, the default
+    ACL); a subnet not disrupted, and the other VPC, are unchanged."""
+    from vpclocal.fabric.service import disruptions
+
+    n = Net()
+    vpc, other = n.vpc("10.0.0.0/16"), n.vpc("10.1.0.0/16")
+    a, b, c = (n.subnet(vpc, f"10.0.{i}.0/24") for i in (1, 2, 3))
+    d = n.subnet(other, "10.1.1.0/24")
+    acl = n.acl(vpc, [b])
+    n.acl_entry(acl, 10, True, "deny", "6", "192.0.2.0/24", (22, 22))
+    for s in (a, b, c, d):
+        n.eni(s, [n.sg(n.t.subnets[s]["VpcId"])])
+    before = compile_plan(n.t)
+    many = [f"198.51.100.{i * 16}/28" for i in range(0, 16, 2)]  # 8 disjoint: a set
+    plan = compile_plan(n.t, disrupted=disruptions([
+        {"SubnetId": a, "Scope": "s3", "Cidrs": ["203.0.113.192/28", "203.0.113.200/29"]},
+        {"SubnetId": a, "Scope": "dynamodb", "Cidrs": ["203.0.113.208/28"]},
+        {"SubnetId": b, "Scope": "prefix-list", "Cidrs": many},
+        {"SubnetId": c, "Scope": "availability-zone", "Cidrs": []},  # nothing to deny
+        {"SubnetId": d, "Scope": "all"}]))
+    r, old = plan.routers[vpc], before.routers[vpc]
+    name = {s: "dis_" + s.replace("-", "_") for s in (a, b)}
+    assert r.chains[name[a] + "_o"].rules == ("ip daddr 203.0.113.192-203.0.113.223 drop",)
+    assert r.chains[name[a] + "_i"].rules == ("ip saddr 203.0.113.192-203.0.113.223 drop",)
+    acl_out = f"{acl.replace('-', '_')}_out"
+    assert r.chains[name[b] + "_o"].rules == (f"ip daddr @{name[b]}_os drop", f"goto {acl_out}")
+    assert r.chains[name[b] + "_i"].rules == (f"ip saddr @{name[b]}_is drop",
+                                              f"goto {acl_out[:-4]}_in")  # (denies all)
+    assert len(r.sets[name[b] + "_os"].elements) == 8
+    subnet_chain = {s: r.chains[s.replace("-", "_")].rules for s in (a, b, c)}
+    assert f"jump {name[a]}_o" in subnet_chain[a] and f"jump {name[b]}_o" in subnet_chain[b]
+    # c denies nothing (no chain of its own); its traffic to a meets a's inbound disruption
+    assert not any(ch.startswith("dis_" + c.replace("-", "_")) for ch in r.chains)
+    assert tuple(rule.replace(f"goto {name[a]}_i", "return").replace(
+        f"goto {name[b]}_i", f"goto {acl_out[:-4]}_in") for rule in subnet_chain[c]) == (
+        old.chains[c.replace("-", "_")].rules)
+    assert any(e.endswith(f"goto {name[a]}_i") for e in r.sets["arrive"].elements)
+    assert "disrupted" not in r.chains
+    assert plan.routers[other].chains["disrupted"].rules == ("drop",)
+    assert "jump disrupted" in plan.routers[other].chains[d.replace("-", "_")].rules
+    # the records gone: the plan is what it was
+    assert compile_plan(n.t, disrupted=disruptions([])).routers == before.routers
+
+
+def test_disruption_records_combine_per_subnet_and_fail_closed():
+    from vpclocal.fabric.service import disruptions
+
+    assert disruptions([
+        {"SubnetId": "s1", "Scope": "s3", "Cidrs": ["203.0.113.192/28"]},
+        {"SubnetId": "s1", "Scope": "prefix-list", "Cidrs": ["192.0.2.0/24"]},
+        {"SubnetId": "s2", "Scope": "s3", "Cidrs": ["203.0.113.192/28"]},
+        {"SubnetId": "s2", "Scope": "all"},
+        {"SubnetId": "s2", "Scope": "dynamodb", "Cidrs": ["203.0.113.208/28"]},
+        {"SubnetId": "s3", "Scope": "availability-zone"},  # unresolved: everything
+    ]) == {"s1": frozenset({"203.0.113.192/28", "192.0.2.0/24"}), "s2": None, "s3": None}

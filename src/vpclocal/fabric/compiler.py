@@ -84,6 +84,9 @@ from .plan import ALL, EniPlan, NftChain, NftSet, Plan, RouterPlan, merge, nft_n
 RESOLVER_LINK_LOCAL = "169.254.169.253"  # AmazonProvidedDNS's other address (dns.py)
 RESOLVER_PORT = 53
 DISRUPTED = "disrupted"  # the chain a disrupted subnet's ACL becomes: drop
+# what is disrupted, per subnet: the CIDRs whose traffic to and from the subnet is dropped,
+# or None for all of it (FIS aws:network:disrupt-connectivity; see _router_plan)
+Disrupted = dict[str, frozenset[str] | None]
 
 
 # ---- helpers --------------------------------------------------------------------------------
@@ -261,10 +264,13 @@ def _memoized(key, make):
 
 
 def compile_plan(topology: Topology, nat: str = "rewrite",
-                 disrupted: frozenset[str] = frozenset()) -> Plan:
+                 disrupted: Disrupted | frozenset[str] = frozenset()) -> Plan:
     """The plan of a topology; `nat` is the internet gateway's 1:1 NAT form (variant.py);
-    `disrupted`: subnets whose traffic in and out is dropped (an FIS
-    aws:network:disrupt-connectivity action, scope `all`: see _router_plan)."""
+    `disrupted`: subnets whose traffic in and out is dropped, each with the CIDRs it loses
+    the traffic to and from, None for all of it (FIS aws:network:disrupt-connectivity: see
+    _router_plan); a set of subnets stands for {subnet: None}."""
+    if not isinstance(disrupted, dict):
+        disrupted = dict.fromkeys(disrupted)
     ix = Index(topology)
     plan = Plan()
     nat_enis = nat_interfaces(topology)
@@ -317,8 +323,9 @@ def _eni_plan(ix: Index, eni_id: str, eni: dict, nat: bool = False) -> EniPlan |
 
 def _router_plan(ix: Index, vpc_id: str, enis: list[EniPlan], nat_enis: dict[str, str],
                  peerings: dict[str, tuple[str, str, str]], nat: str = "rewrite",
-                 disrupted: frozenset[str] = frozenset()) -> RouterPlan:
+                 disrupted: Disrupted | None = None) -> RouterPlan:
     t = ix.topo
+    disrupted = disrupted or {}
     r = RouterPlan(vpc_id, resolver=resolver_addresses(t.vpcs[vpc_id]))
     sets, chains = r.sets, r.chains
 
@@ -359,14 +366,34 @@ def _router_plan(ix: Index, vpc_id: str, enis: list[EniPlan], nat_enis: dict[str
             if not everything:
                 add((more_sets, more_chains))
                 acl_chain[(subnet_id, egress)] = more_chains[0].name
-    # -- disrupted subnets (FIS disrupt-connectivity, scope `all`): as AWS does it, by the
-    # subnet's network ACL: both directions deny everything, so all traffic entering or
-    # leaving the subnet is dropped, whatever it belongs to (ACLs are stateless: established
-    # connections break too); traffic within the subnet and DNS to the VPC resolver pass --
-    if disrupted & subnets.keys():
-        add_chain(DISRUPTED, ["drop"])
-        for subnet_id in disrupted & subnets.keys():
+    # -- disrupted subnets (FIS disrupt-connectivity): as AWS does it, by the subnet's
+    # network ACL. Scope `all` (None): both directions deny everything, so all traffic
+    # entering or leaving the subnet is dropped, whatever it belongs to (ACLs are stateless:
+    # established connections break too). The other scopes (availability-zone, prefix-list,
+    # s3, dynamodb: the CIDRs the FIS provider resolved) deny those CIDRs in both directions
+    # ahead of the subnet's own ACL, which decides the rest. Traffic within the subnet and
+    # DNS to the VPC resolver pass --
+    for subnet_id in sorted(disrupted.keys() & subnets.keys()):
+        denied = disrupted[subnet_id]
+        if denied is None:
+            add_chain(DISRUPTED, ["drop"])
             acl_chain[(subnet_id, True)] = acl_chain[(subnet_id, False)] = DISRUPTED
+            continue
+        spans = merge([_span(*cidr(c)[:2]) for c in denied])
+        if not spans:
+            continue
+        for egress in (True, False):
+            peer = "daddr" if egress else "saddr"
+            name = f"dis_{nft_name(subnet_id)}_{'o' if egress else 'i'}"
+            if len(spans) > INLINE:
+                add_set(f"{name}s", "type ipv4_addr; flags interval;",
+                        [_range(lo, hi, ip_str) for lo, hi in spans])
+                rules = [f"ip {peer} @{name}s drop"]
+            else:
+                rules = [f"ip {peer} {_range(lo, hi, ip_str)} drop" for lo, hi in spans]
+            after = acl_chain[(subnet_id, egress)]
+            add_chain(name, [*rules, *([f"goto {after}"] if after else [])])
+            acl_chain[(subnet_id, egress)] = name
 
     # -- per source subnet: its outbound ACL, then its route table, whose local routes lead
     # to the destination subnet's inbound ACL --

@@ -117,8 +117,10 @@ def defer_drops(r: RouterPlan) -> None:
             chains[name] = c  # (a conntrack-invalid packet) is no rejected flow
             continue
         # the destination's side: inbound ACL (acl_…_in) and ingress rules (ei_<port>)
+        # (and a disruption's inbound chain, dis_…_i)
         side = "dst" if name.startswith("ei_") or (name.startswith("acl_")
-                                                  and name.endswith("_in")) else "src"
+                                                  and name.endswith("_in")) or (
+            name.startswith("dis_") and name.endswith("_i")) else "src"
         chains[name] = NftChain(name, tuple(_DROP.sub(rf"\1goto reject_{side}", rule)
                                             for rule in c.rules), c.hook)
     r.chains = chains

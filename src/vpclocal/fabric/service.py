@@ -68,8 +68,10 @@ from .resolvers import Resolvers
 log = logging.getLogger("vpclocal.fabric")
 
 # faults injected into the network (FIS aws:network:disrupt-connectivity), region scope: one
-# record per experiment action and subnet, {"SubnetId", "Scope", "ExperimentId"}; a subnet
-# with any record is compiled disrupted (compiler.compile_plan) until the last one goes
+# record per experiment action and subnet, {"SubnetId", "Scope", "ExperimentId", "Cidrs"}
+# (Cidrs: what a scope other than `all` denies, resolved when the action starts); a subnet
+# with any record is compiled disrupted (compiler.compile_plan, by disruptions()) until the
+# last one goes
 DISRUPTIONS = "fabric.disruption"
 # kinds whose commits re-apply the fabric: the network model, the endpoints it publishes, and
 # the disruptions in force
@@ -79,6 +81,20 @@ SETTLE = 0.03  # ... but never waiting longer than this after the first one
 CONVERGE_TIMEOUT = 5.0  # a placement waits this long for the fabric to catch up
 FAIL_LIMIT = 3  # failures in a row, the same way, before the fabric counts as failed
 RETRY_FAILED = 30.0  # seconds between tries of a failed fabric, without a change
+
+
+def disruptions(records) -> dict[str, frozenset[str] | None]:
+    """The compiler's disruption input from the records in force: per subnet, the union of
+    the CIDRs its records deny, or None (everything) when one is scope `all`, or has no
+    CIDRs (fail closed: a record the provider did not resolve disrupts everything)."""
+    out: dict[str, frozenset[str] | None] = {}
+    for d in records:
+        subnet, cidrs = d["SubnetId"], d.get("Cidrs")
+        if d.get("Scope", "all") == "all" or cidrs is None:
+            out[subnet] = None
+        elif subnet not in out or out[subnet] is not None:
+            out[subnet] = (out.get(subnet) or frozenset()) | frozenset(cidrs)
+    return out
 
 
 class _Snapshot:
@@ -393,8 +409,7 @@ class FabricService:
         with store.transaction("global"):  # the store's lock; writes nothing
             regions = sorted({r for kind in KINDS for r in store.scopes(kind)})
             topologies = [Topology.from_view(_Snapshot(store.view(r))) for r in regions]
-            disrupted = [frozenset(d["SubnetId"] for d in store.view(r).values(DISRUPTIONS))
-                         for r in regions]
+            disrupted = [disruptions(store.view(r).values(DISRUPTIONS)) for r in regions]
             endpoints = wanted(store)
         self.regions = {v: r for r, t in zip(regions, topologies, strict=True) for v in t.vpcs}
         plan = Plan()

@@ -105,7 +105,8 @@ ACTIONS = {
         {"Subnets": "aws:ec2:subnet"},
         {"duration": DURATION,
          "scope": Param(kind="choice", choices=("all", "availability-zone", "dynamodb",
-                                                 "prefix-list", "s3", "s3express"))}),
+                                                 "prefix-list", "s3", "s3express")),
+         "prefixListIdentifier": Param()}),
     "aws:lambda:invocation-add-delay": Action(
         "Add a delay before the execution of the target Lambda functions.",
         {"Functions": "aws:lambda:function"},
@@ -120,8 +121,6 @@ ACTIONS = {
         "Reboot the target Amazon RDS DB instances.", {"DBInstances": "aws:rds:db"},
         {"forceFailover": Param(kind="bool")}),
 }
-# what vpclocal implements of an action's scope parameter
-SCOPES_RUN = ("all",)
 RESOURCE_TYPES = ("aws:ec2:subnet", "aws:lambda:function", "aws:rds:db")
 
 

@@ -6,9 +6,11 @@ An action with effects puts them in force before it reports `running`, and remov
 before it reports `completed` (or `stopped`), so what GetExperiment says is what the system
 does:
 
-- aws:network:disrupt-connectivity (scope `all`): the target subnets go into the fabric's
-  disrupted set (fabric.service.DISRUPTIONS), compiled as deny-all network ACLs by the same
-  reconciler as every other change; the action waits until the kernel reflects it. A
+- aws:network:disrupt-connectivity: the target subnets go into the fabric's disrupted set
+  (fabric.service.DISRUPTIONS) with what their scope denies (scopes.py: everything for
+  `all`, else the CIDRs of other AZs' subnets, a prefix list, S3's or DynamoDB's addresses),
+  compiled as network ACL entries denying it both ways and applied by the same reconciler as
+  every other change; the action waits until the kernel reflects it. A
   disruption the fabric cannot apply fails the action and the experiment, with the reason.
 - aws:lambda:invocation-add-delay / invocation-error: fault records the Lambda invoke path
   samples (faults.py).
@@ -32,7 +34,7 @@ from vpclocal.errors import ServiceError
 from vpclocal.fabric.service import DISRUPTIONS
 from vpclocal.services.base import Provider, RequestContext
 from vpclocal.services.events.model import page
-from vpclocal.services.fis import faults, model, targets
+from vpclocal.services.fis import faults, model, scopes, targets
 from vpclocal.services.fis.model import ACTIONS, EXPERIMENTS, TEMPLATES, TERMINAL, validation
 
 log = logging.getLogger("vpclocal.fis")
@@ -511,19 +513,23 @@ class FisProvider(Provider):
             return None
         if aid == "aws:network:disrupt-connectivity":
             scope = params.get("scope", "all")
-            if scope not in model.SCOPES_RUN:
-                raise _Failed(f"vpclocal does not run disrupt-connectivity scope {scope} yet "
-                              "(issue 15): only scope all.")
+            subnets = [arn.rpartition("/")[2] for arn in arns]
+            view = store.view(region)
+            try:
+                denied = {s: scopes.denied(view, region, scope, params, s) for s in subnets}
+            except scopes.Unsupported as exc:
+                raise _Failed(str(exc)) from None
             fabric = self.app.fabric
             if not fabric.vpc or not fabric.running:
                 raise _Failed("The subnets cannot be disrupted: vpclocal's fabric is not "
                               f"running ({fabric.reason or 'the server runs --no-fabric'}).")
-            subnets = [arn.rpartition("/")[2] for arn in arns]
             keys = [f"{eid}|{name}|{s}" for s in subnets]
             with store.transaction(region) as tx:
                 for key, subnet in zip(keys, subnets, strict=True):
-                    tx.put(DISRUPTIONS, key, {"SubnetId": subnet, "Scope": scope,
-                                              "ExperimentId": eid})
+                    row = {"SubnetId": subnet, "Scope": scope, "ExperimentId": eid}
+                    if denied[subnet] is not None:
+                        row["Cidrs"] = denied[subnet]
+                    tx.put(DISRUPTIONS, key, row)
 
             async def converge(what: str) -> None:
                 if not await asyncio.to_thread(fabric.wait_applied):
