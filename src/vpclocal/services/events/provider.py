@@ -5,7 +5,6 @@ through delivery.py; schedules fire by vpclocal's scheduler clock (vpclocal.cloc
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import logging
@@ -29,8 +28,9 @@ def iso(epoch: float) -> str:
     return dt.datetime.fromtimestamp(int(epoch), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class EventsProvider(Provider):
+class EventsProvider(clock.ClockDriven, Provider):
     service_name = "events"
+    DUE_KIND = RULES  # scheduled rules fire by vpclocal's clock
 
     def prepare(self, ctx: RequestContext) -> None:
         if ctx.tx.get(BUSES, DEFAULT) is None:  # every account and region has it
@@ -309,57 +309,17 @@ class EventsProvider(Provider):
         tags = ctx.tx.get(kind, key)["_Tags"]
         return {"Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]}
 
-    # ---- the scheduler -------------------------------------------------------------------
-
-    _wake: asyncio.Event | None = None
-    _task: asyncio.Task | None = None
-
-    async def start(self) -> None:
-        self._wake = asyncio.Event()
-        self._skip_missed()
-        self._task = asyncio.get_running_loop().create_task(self._schedule_loop())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
-
-    def wake(self) -> None:
-        if self._wake is not None:
-            self._wake.set()
-
-    def clock_moved(self) -> None:
-        """Called when vpclocal's clock moves: the firings it passed happen now."""
-        self.fire_due()
-        self.wake()
-
-    def _scheduled_rules(self) -> list[tuple[str, dict]]:
-        store = self.app.store
-        with store.transaction(clock.SCOPE):  # scopes() walks the store's maps: its lock
-            regions = store.scopes(RULES)
-        return [(region, rule) for region in regions
-                for rule in store.view(region).values(RULES) if "_NextFire" in rule]
+    # ---- the scheduler (clock.ClockDriven: the loop) ------------------------------------
 
     def _skip_missed(self) -> None:
         """Firings due while the server was down are not made late (nor are they on AWS)."""
         now = clock.now(self.app.store)
-        for region, rule in self._scheduled_rules():
+        for region, rule in self._due_records():
             if rule["_NextFire"] < now - 60:
                 with self.app.store.transaction(region) as tx:
                     record = tx.edit(RULES, rule_id(rule["EventBusName"], rule["Name"]))
                     record["_NextFire"] = schedule.parse(record["ScheduleExpression"]
                                                          ).next_after(now, record["_Anchor"])
-
-    def fire_due(self) -> float | None:
-        """Make every firing due by the scheduler clock; the time of the next one."""
-        now = clock.now(self.app.store)
-        next_due = None
-        for region, rule in self._scheduled_rules():
-            due = rule["_NextFire"]
-            if due <= now:
-                due = self._fire(region, rule, now)
-            next_due = due if next_due is None else min(next_due, due)
-        return next_due
 
     def _fire(self, region: str, rule: dict, now: float) -> float:
         account = rule["Arn"].split(":")[4]
@@ -385,21 +345,6 @@ class EventsProvider(Provider):
                      "region": region, "resources": [rule["Arn"]], "detail": {}}
             delivery.deliver(self.app, region, account, rule, event)
         return due
-
-    async def _schedule_loop(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                next_due = self.fire_due()
-            except Exception:  # a bug of ours must not stop every schedule
-                log.exception("scheduled rules")
-                next_due = None
-            wait = 60.0 if next_due is None else max(
-                0.0, min(60.0, next_due - clock.now(self.app.store)))
-            try:
-                await asyncio.wait_for(self._wake.wait(), wait)
-            except TimeoutError:
-                pass
 
 
 def _target_problem(target: dict) -> str | None:

@@ -5,7 +5,6 @@ within their flexible time window, and invoke their Lambda targets through deliv
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
@@ -29,8 +28,9 @@ def _epoch(value) -> float | None:
     return None if value is None else value.timestamp()
 
 
-class SchedulerProvider(Provider):
+class SchedulerProvider(clock.ClockDriven, Provider):
     service_name = "scheduler"
+    DUE_KIND = SCHEDULES  # schedules fire by vpclocal's clock
 
     def prepare(self, ctx) -> None:
         if ctx.tx.get(GROUPS, DEFAULT) is None:  # every account and region has it
@@ -237,35 +237,6 @@ class SchedulerProvider(Provider):
 
     # ---- firing --------------------------------------------------------------------------
 
-    _wake: asyncio.Event | None = None
-    _task: asyncio.Task | None = None
-
-    async def start(self) -> None:
-        self._wake = asyncio.Event()
-        self._skip_missed()
-        self._task = asyncio.get_running_loop().create_task(self._loop())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
-
-    def wake(self) -> None:
-        if self._wake is not None:
-            self._wake.set()
-
-    def clock_moved(self) -> None:
-        """Called when vpclocal's clock moves: the firings it passed happen now."""
-        self.fire_due()
-        self.wake()
-
-    def _scheduled(self) -> list[tuple[str, dict]]:
-        store = self.app.store
-        with store.transaction(clock.SCOPE):  # scopes() walks the store's maps: its lock
-            regions = store.scopes(SCHEDULES)
-        return [(region, record) for region in regions
-                for record in store.view(region).values(SCHEDULES) if "_NextFire" in record]
-
     @staticmethod
     def _parsed(record: dict):
         tz = model.zone(record.get("ScheduleExpressionTimezone"))
@@ -275,25 +246,13 @@ class SchedulerProvider(Provider):
         """Recurring firings due while the server was down are not made late; a one-time
         schedule still fires once."""
         now = clock.now(self.app.store)
-        for region, record in self._scheduled():
+        for region, record in self._due_records():
             if record["_NextFire"] < now - 60 and not record["ScheduleExpression"].startswith(
                     "at("):
                 when, tz = self._parsed(record)
                 with self.app.store.transaction(region) as tx:
                     fresh = tx.edit(SCHEDULES, schedule_id(record["GroupName"], record["Name"]))
                     self._set_due(fresh, when.next_after(now, fresh.get("_Anchor", 0.0), tz))
-
-    def fire_due(self) -> float | None:
-        """Make every firing due by the scheduler clock; the time of the next one."""
-        now = clock.now(self.app.store)
-        next_fire = None
-        for region, record in self._scheduled():
-            fire = record["_NextFire"]
-            if fire <= now:
-                fire = self._fire(region, record, now)
-            if fire is not None:
-                next_fire = fire if next_fire is None else min(next_fire, fire)
-        return next_fire
 
     def _fire(self, region: str, record: dict, now: float) -> float | None:
         when, tz = self._parsed(record)
@@ -321,17 +280,3 @@ class SchedulerProvider(Provider):
             delivery.invoke(self.app, region, record)
         return following.get("_NextFire")
 
-    async def _loop(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                next_fire = self.fire_due()
-            except Exception:  # a bug of ours must not stop every schedule
-                log.exception("schedules")
-                next_fire = None
-            wait = 60.0 if next_fire is None else max(
-                0.0, min(60.0, next_fire - clock.now(self.app.store)))
-            try:
-                await asyncio.wait_for(self._wake.wait(), wait)
-            except TimeoutError:
-                pass
