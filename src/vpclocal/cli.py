@@ -4,6 +4,7 @@ ask a running server."""
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import signal
 import sys
@@ -39,40 +40,12 @@ def _up(args) -> int:
     return 0
 
 
-def _reach(args) -> int:
-    from vpclocal.reach_cli import run
-
-    return run(args)
-
-
-def _why(args) -> int:
-    from vpclocal.why_cli import run
-
-    return run(args)
-
-
-def _doctor(args) -> int:
-    from vpclocal.doctor_cli import run
-
-    return run(args)
-
-
-def _cost(args) -> int:
-    from vpclocal.cost_cli import run
-
-    return run(args)
-
-
-def _internet(args) -> int:
-    from vpclocal.internet_cli import run
-
-    return run(args)
-
-
-def _clock(args) -> int:
-    from vpclocal.clock_cli import run
-
-    return run(args)
+def _client(module: str):
+    """The command whose `run(args)` lives in `module`, imported only when it runs (a
+    client command starts without loading the server)."""
+    def run(args) -> int:
+        return importlib.import_module(module).run(args)
+    return run
 
 
 def _version() -> str:
@@ -83,6 +56,14 @@ def _version() -> str:
 
 ENDPOINT_HELP = "the server's URL (default: $AWS_ENDPOINT_URL, else http://127.0.0.1:4566)"
 REGION_HELP = "the region to look in (default: $AWS_DEFAULT_REGION, else the server's)"
+
+
+def _asks_the_server(parser: argparse.ArgumentParser, printed: str, region: bool = True) -> None:
+    """The options every command that asks a running server takes."""
+    parser.add_argument("--json", action="store_true", help=f"print {printed} as JSON")
+    parser.add_argument("--endpoint", help=ENDPOINT_HELP)
+    if region:
+        parser.add_argument("--region", help=REGION_HELP)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,10 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     reach.add_argument("--port", type=int, help="the destination port (required for tcp and udp)")
     reach.add_argument("--protocol", default="tcp", choices=["tcp", "udp", "icmp", "-1"],
                        help="the protocol, -1 for any (default: %(default)s)")
-    reach.add_argument("--json", action="store_true", help="print the analysis as JSON")
-    reach.add_argument("--endpoint", help=ENDPOINT_HELP)
-    reach.add_argument("--region", help=REGION_HELP)
-    reach.set_defaults(func=_reach)
+    _asks_the_server(reach, "the analysis")
+    reach.set_defaults(func=_client("vpclocal.reach_cli"))
     why = sub.add_parser(
         "why", help="would IAM let PRINCIPAL do ACTION on RESOURCE? which statement decides",
         description="PRINCIPAL: a role's, user's or assumed-role session's ARN, or "
@@ -132,10 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     why.add_argument("--context", action="append", metavar="KEY=VALUE",
                      help="a condition key's value, like aws:SourceVpce=vpce-0abc "
                      "(default: none; repeatable)")
-    why.add_argument("--json", action="store_true", help="print the decision as JSON")
-    why.add_argument("--endpoint", help=ENDPOINT_HELP)
-    why.add_argument("--region", help=REGION_HELP)
-    why.set_defaults(func=_why)
+    _asks_the_server(why, "the decision")
+    why.set_defaults(func=_client("vpclocal.why_cli"))
     doctor = sub.add_parser(
         "doctor", help="check the account against the guide's best practices, with the fixes",
         description="Findings over the current state (single-AZ functions, database ports open "
@@ -146,10 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--fail-on", default="error", choices=["info", "warning", "error"],
                         help="the least severity that makes the exit status 1 "
                         "(default: %(default)s)")
-    doctor.add_argument("--json", action="store_true", help="print the findings as JSON")
-    doctor.add_argument("--endpoint", help=ENDPOINT_HELP)
-    doctor.add_argument("--region", help=REGION_HELP)
-    doctor.set_defaults(func=_doctor)
+    _asks_the_server(doctor, "the findings")
+    doctor.set_defaults(func=_client("vpclocal.doctor_cli"))
     cost = sub.add_parser(
         "cost", help="what the configured resources would cost a month on AWS",
         description="The monthly AWS bill of what is configured now, from us-east-1 list prices "
@@ -159,10 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
         "not measured. Exit status 0 done, 2 error.")
     cost.add_argument("--month", help="the month whose recorded usage to price, as YYYY-MM "
                       "(default: the current month, UTC)")
-    cost.add_argument("--json", action="store_true", help="print the bill as JSON")
-    cost.add_argument("--endpoint", help=ENDPOINT_HELP)
-    cost.add_argument("--region", help=REGION_HELP)
-    cost.set_defaults(func=_cost)
+    _asks_the_server(cost, "the bill")
+    cost.set_defaults(func=_client("vpclocal.cost_cli"))
     internet = sub.add_parser(
         "internet", help="public hosts of the simulated internet: add, list, remove",
         description="Every name under example.com/.net/.org and the AWS endpoints answer out "
@@ -183,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     remove.add_argument("name", help="host name, like api.stripe.com")
     for parser_ in (add, listing, remove):
         parser_.add_argument("--endpoint", help=ENDPOINT_HELP)
-    internet.set_defaults(func=_internet)
+    internet.set_defaults(func=_client("vpclocal.internet_cli"))
     clock = sub.add_parser(
         "clock", help="the clock schedules fire by: show it, or move it forward",
         description="EventBridge schedules fire by vpclocal's clock, the real one unless moved "
@@ -198,9 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     now = clock_action.add_parser("now", help="the clock's time",
                                   description="Show vpclocal's clock and how far it is ahead.")
     for parser_ in (advance, now):
-        parser_.add_argument("--json", action="store_true", help="print the answer as JSON")
-        parser_.add_argument("--endpoint", help=ENDPOINT_HELP)
-    clock.set_defaults(func=_clock)
+        _asks_the_server(parser_, "the answer", region=False)
+    clock.set_defaults(func=_client("vpclocal.clock_cli"))
     return parser
 
 
