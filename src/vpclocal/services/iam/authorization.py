@@ -75,6 +75,7 @@ class Principal:
     kind: str  # "root" | "role" | "user"
     entity: dict | None = None  # the role or user record (None: it no longer exists)
     entity_arn: str = ""  # the role's or user's ARN (aws:PrincipalArn)
+    expires: float = math.inf  # a session's credentials' end, epoch seconds
 
 
 @dataclass
@@ -103,7 +104,8 @@ def principal_for(view, account_id: str, access_key: str) -> Principal:
         if session is None:
             return root
         role = role_by_arn(view, session.get("RoleArn") or "")
-        return Principal(session["Arn"], "role", role, session.get("RoleArn") or "")
+        return Principal(session["Arn"], "role", role, session.get("RoleArn") or "",
+                         to_datetime(session["Expiration"]).timestamp())
     user = _user_for_key(view, access_key)
     if user is not None:
         return Principal(user["Arn"], "user", user, user["Arn"])
@@ -344,7 +346,7 @@ class Authorizer:
 
     def __init__(self, app) -> None:
         self.app = app
-        self._principals: dict[str, tuple[Principal, float]] = {}  # key -> (it, expires)
+        self._principals: dict[str, Principal] = {}  # access key -> who it is
         self._policies: dict[str, Policies] = {}  # principal ARN -> its statements
         # called (access key, log line) on each denial: Lambda adds the line to the log of
         # the environment whose credentials were denied
@@ -358,14 +360,12 @@ class Authorizer:
 
     def principal(self, view, account_id: str, access_key: str) -> Principal:
         cached = self._principals.get(access_key)
-        if cached is not None and cached[1] > time.time():
-            return cached[0]
+        if cached is not None and cached.expires > time.time():
+            return cached
         principal = principal_for(view, account_id, access_key)
-        session = session_for(view, access_key) if principal.kind == "role" else None
         if len(self._principals) >= CACHED_KEYS:  # any string is a key: keep it bounded
             self._principals.clear()
-        expires = to_datetime(session["Expiration"]).timestamp() if session else math.inf
-        self._principals[access_key] = (principal, expires)
+        self._principals[access_key] = principal
         return principal
 
     def policies(self, view, principal: Principal) -> Policies:
@@ -376,8 +376,11 @@ class Authorizer:
 
     def authorize(self, ctx, service: str, params: dict, client: tuple | None = None,
                   origin: str | None = None) -> list[Decision]:
+        """Decide a parsed request (every action it needs); raise AWS's denial for the first
+        that is not allowed, after telling the `denied` hooks. The decisions (none for the
+        root)."""
         try:
-            return authorize(self.app, ctx, service, params, client, origin, self)
+            return self._decide(ctx, service, params, client, origin)
         except Denied as denied:
             if self.denied and denied.principal.kind == "role":
                 line = log_line(denied)
@@ -385,37 +388,34 @@ class Authorizer:
                     hook(ctx.access_key, line)
             raise
 
-
-def authorize(app, ctx, service: str, params: dict, client: tuple | None = None,
-              origin: str | None = None, cache: Authorizer | None = None) -> list[Decision]:
-    """Decide a parsed request (every action it needs); raise AWS's denial for the first that
-    is not allowed. Returns the decisions (empty for the root)."""
-    view = app.store.view(SCOPE)
-    principal = cache.principal(view, ctx.account_id, ctx.access_key) if cache else \
-        principal_for(view, ctx.account_id, ctx.access_key)
-    if principal.kind == "root":
-        return []
-    if (service, ctx.operation) in CALLER_DEFAULTS and "UserName" not in params:
-        if principal.kind != "user":  # IAM answers it ValidationError itself, unauthorized
+    def _decide(self, ctx, service: str, params: dict, client: tuple | None,
+                origin: str | None) -> list[Decision]:
+        app = self.app
+        view = app.store.view(SCOPE)
+        principal = self.principal(view, ctx.account_id, ctx.access_key)
+        if principal.kind == "root":
             return []
-        params = dict(params, UserName=(principal.entity or {}).get("UserName"))
-    needed = requests(ctx, service, ctx.operation, params)
-    if not needed:
-        return []
-    if service == "iam":
-        needed = [Request(r.action, _with_path(view, r.resource)) for r in needed]
-    context = request_context(ctx, principal, client, origin)
-    context.update(condition_keys(app.store.view(ctx.region), ctx, service, params))
-    endpoint = through_endpoint(app, view, ctx, service, context) if origin else None
-    finder = RESOURCE_POLICIES.get(service)
-    resource_policy = finder(view, ctx, params) if finder else None
-    policies = cache.policies(view, principal) if cache else policies_of(view, principal)
-    decisions = [decide(view, ctx, principal, r, context, resource_policy, endpoint, policies)
-                 for r in needed]
-    for decision in decisions:
-        if not decision.allowed:
-            raise denial(service, principal, decision)
-    return decisions
+        if (service, ctx.operation) in CALLER_DEFAULTS and "UserName" not in params:
+            if principal.kind != "user":  # IAM answers it ValidationError itself, unauthorized
+                return []
+            params = dict(params, UserName=(principal.entity or {}).get("UserName"))
+        needed = requests(ctx, service, ctx.operation, params)
+        if not needed:
+            return []
+        if service == "iam":
+            needed = [Request(r.action, _with_path(view, r.resource)) for r in needed]
+        context = request_context(ctx, principal, client, origin)
+        context.update(condition_keys(app.store.view(ctx.region), ctx, service, params))
+        endpoint = through_endpoint(app, view, ctx, service, context) if origin else None
+        finder = RESOURCE_POLICIES.get(service)
+        resource_policy = finder(view, ctx, params) if finder else None
+        policies = self.policies(view, principal)
+        decisions = [decide(view, ctx, principal, r, context, resource_policy, endpoint, policies)
+                     for r in needed]
+        for decision in decisions:
+            if not decision.allowed:
+                raise denial(service, principal, decision)
+        return decisions
 
 
 # ---- AWS's denials -----------------------------------------------------------------------
