@@ -26,6 +26,7 @@ import os
 import shutil
 import time
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 PROCESS_LIMIT = 1024  # Lambda's "Processes/threads" quota per execution environment
@@ -160,7 +161,7 @@ class Jail:
 
     def wrap(self, command: list[str]) -> list[str]:
         """`command` run in the jail as the function's user."""
-        tools = {name: shutil.which(name) or name for name in ("unshare", "sh", "setpriv")}
+        tools = _tools()
         blocks = str(self.storage_mb * 2048)  # ulimit -f counts 512-byte blocks
         nproc = "" if self.cgroups.form else str(PROCESS_LIMIT)
         procs = [str(d / "cgroup.procs") for _, d in self.cgroup_dirs]
@@ -232,6 +233,12 @@ def _in_order(mounts: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
         ordered.append(ready)
         todo.remove(ready)
     return ordered
+
+
+@cache
+def _tools() -> dict[str, str]:
+    """Where the jail's programs are: looked up once, not on every cold start."""
+    return {name: shutil.which(name) or name for name in ("unshare", "sh", "setpriv")}
 
 
 def _escape(path: str) -> str:
