@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
+from vpclocal.services.lambda_.model import FUNCTION_NAME
+
 
 class Request(NamedTuple):
     action: str  # "s3:GetObject"
@@ -69,18 +71,10 @@ def _lambda(ctx, operation: str, p: dict) -> list[str]:
         return ["*"]
     region, account = _region_account(ctx)
     qualifier = p.get("Qualifier")
-    if name.startswith("arn:"):  # a full ARN: its own region, account and qualifier
-        parts = name.split(":")
-        if len(parts) >= 7:
-            region, account, name = parts[3], parts[4], parts[6]
-            qualifier = parts[7] if len(parts) > 7 else qualifier
-    elif ":" in name:  # account:function:name or name:qualifier
-        parts = name.split(":")
-        if len(parts) >= 3 and parts[1] == "function":
-            account, name = parts[0], parts[2]
-            qualifier = parts[3] if len(parts) > 3 else qualifier
-        else:
-            name, qualifier = parts[0], parts[1]
+    found = FUNCTION_NAME.fullmatch(name)
+    if found is not None:  # an ARN names its own region, account and qualifier
+        region, account = found["region"] or region, found["account"] or account
+        name, qualifier = found["name"], found["qualifier"] or qualifier
     arn = f"arn:aws:lambda:{region}:{account}:function:{name}"
     return [f"{arn}:{qualifier}" if qualifier else arn]
 

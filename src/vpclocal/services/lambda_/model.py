@@ -26,7 +26,9 @@ ALIASES = "function_aliases"
 LATEST = "$LATEST"
 
 # name, partial ARN (123456789012:function:name) or full ARN, each with an optional :qualifier
-_NAME = re.compile(
+# a FunctionName parameter in any of its forms: name, name:qualifier, account:function:name,
+# or the function's ARN (partial or full)
+FUNCTION_NAME = re.compile(
     r"(?:arn:aws[a-zA-Z-]*:lambda:)?(?:(?P<region>[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d):)?"
     r"(?:(?P<account>\d{12}):)?(?:function:)?(?P<name>[a-zA-Z0-9_.-]+)"
     r"(?::(?P<qualifier>\$LATEST|[a-zA-Z0-9_-]+))?")
@@ -43,7 +45,7 @@ def function_arn(ctx_or_region, account: str, name: str, qualifier: str | None =
 
 def split_name(value: str, qualifier: str | None = None) -> tuple[str, str | None]:
     """(function name, qualifier) from a FunctionName parameter and an optional Qualifier."""
-    found = _NAME.fullmatch(value or "")
+    found = FUNCTION_NAME.fullmatch(value or "")
     if found is None:
         return value, qualifier
     derived = found["qualifier"]
