@@ -46,6 +46,21 @@ def start_vpclocal(fabric: bool = False) -> tuple[subprocess.Popen, str]:
     return proc, url
 
 
+def start_fabric_vpclocal() -> tuple[subprocess.Popen, str]:
+    """A server with the fabric, for benches that need it (they exit saying why when this
+    machine cannot run it)."""
+    import os
+
+    from vpclocal.fabric import available
+
+    if os.geteuid() != 0:
+        sys.exit("needs root (nsenter into the fabric's namespaces)")
+    ok, why = available()
+    if not ok:
+        sys.exit(f"the fabric cannot run here: {why}")
+    return start_vpclocal(fabric=True)
+
+
 def stop(proc: subprocess.Popen) -> None:
     proc.terminate()
     try:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
@@ -28,10 +27,9 @@ import boto3
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import start_vpclocal, stop
+from common import start_fabric_vpclocal, stop
 
 from tests.fabric.test_functions_in_fabric import LISTENER, PROBE, InNamespace
-from vpclocal.fabric import available
 
 PORT = 5432
 
@@ -76,12 +74,7 @@ def main() -> None:
     parser.add_argument("--wait", type=float, default=0.01,
                         help="seconds a probe attempt waits for its SYN's answer")
     args = parser.parse_args()
-    if os.geteuid() != 0:
-        sys.exit("needs root (nsenter into the fabric's namespaces)")
-    ok, why = available()
-    if not ok:
-        sys.exit(f"the fabric cannot run here: {why}")
-    proc, url = start_vpclocal(fabric=True)
+    proc, url = start_fabric_vpclocal()
     started: list[InNamespace] = []
     try:
         ec2 = boto3.client("ec2", endpoint_url=url, region_name="us-east-1",

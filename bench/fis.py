@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import queue
 import statistics
 import subprocess
@@ -39,11 +38,10 @@ import boto3
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import start_vpclocal, stop
+from common import start_fabric_vpclocal, stop
 from fabric_api_latency import fabric_status, netns_of
 
 from tests.fabric.test_functions_in_fabric import InNamespace
-from vpclocal.fabric import available
 
 PORT = 5432
 # connects in a loop; prints "<time.time() at the attempt's start> ok|fail" whenever the
@@ -170,12 +168,7 @@ def main() -> None:
     parser.add_argument("--wait", type=float, default=0.005,
                         help="seconds a probe attempt waits for its SYN's answer")
     args = parser.parse_args()
-    if os.geteuid() != 0:
-        sys.exit("needs root (nsenter into the fabric's namespaces)")
-    ok, why = available()
-    if not ok:
-        sys.exit(f"the fabric cannot run here: {why}")
-    proc, url = start_vpclocal(fabric=True)
+    proc, url = start_fabric_vpclocal()
     started: list = []
     results = {}
     try:
