@@ -78,11 +78,16 @@ def test_validation_errors(cfn):
     name = unique("bad")
     for body, message in [
         ("Resources: {}", "Template format error: At least one Resources member must be defined."),
-        ("Resources:\n  A: {Type: T, DependsOn: Nope}",
+        ("Resources:\n  A: {Type: AWS::SQS::Queue, DependsOn: Nope}",
          ("Template format error: Unresolved resource dependencies [Nope] in the Resources "
          "block of the template")),
-        ("Resources:\n  A: {Type: T, DependsOn: B}\n  B: {Type: T, DependsOn: A}",
+        (("Resources:\n  A: {Type: AWS::SQS::Queue, DependsOn: B}\n"
+         "  B: {Type: AWS::SQS::Queue, DependsOn: A}"),
          "Template format error: Circular dependency between resources: [A, B]"),
+        # types AWS does not have (its resource schemas), each named once, in order
+        (("Resources:\n  A: {Type: AWS::Foo::Bar}\n  B: {Type: AWS::EC2::VPC}\n"
+         "  C: {Type: Foo::Baz}\n  D: {Type: AWS::Foo::Bar}"),
+         "Template format error: Unrecognized resource types: [AWS::Foo::Bar, Foo::Baz]"),
     ]:
         try:
             cfn.create_stack(StackName=name, TemplateBody=body)

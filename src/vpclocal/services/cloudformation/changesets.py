@@ -7,8 +7,7 @@ import uuid
 
 from vpclocal.errors import ServiceError
 from vpclocal.protocols.base import now_iso
-from vpclocal.services.cloudformation import parameters
-from vpclocal.services.cloudformation.resources import HANDLERS
+from vpclocal.services.cloudformation import parameters, schemas
 from vpclocal.services.cloudformation.stacks import CHANGE_SETS, STACKS
 
 NO_CHANGES = ("The submitted information didn't contain changes. Submit different information "
@@ -66,14 +65,19 @@ def changes(stack: dict, processed: dict, values: dict) -> list[dict]:
                 continue
             old_props = (old or {}).get("Properties") or {}
             new_props = spec.get("Properties") or {}
-            handler = HANDLERS.get(spec.get("Type", ""))
-            create_only = handler.create_only if handler else ()
-            replaces = (old or {}).get("Type") != spec.get("Type") or any(
-                old_props.get(k) != new_props.get(k) for k in create_only)
+            kind = spec.get("Type", "")
+            replacement, details = schemas.replacement(kind, old_props, new_props)
+            if (old or {}).get("Type") != kind:
+                replacement = "True"
+            for parameter in sorted(touched):  # a parameter's new value reaches a property
+                details.append({"Target": {"Attribute": "Properties",
+                                           "RequiresRecreation": "Never"},
+                                "Evaluation": "Dynamic", "ChangeSource": "ParameterReference",
+                                "CausingEntity": parameter})
             scope = ["Properties"] if old_props != new_props or touched else []
             change.update(Action="Modify", PhysicalResourceId=current[name].get(
-                "PhysicalResourceId", ""), Replacement="True" if replaces else "False",
-                Scope=scope, Details=[])
+                "PhysicalResourceId", ""), Replacement=replacement, Scope=scope,
+                Details=details)
         out.append({"Type": "Resource", "ResourceChange": change})
     for name, record in current.items():
         if name not in after:

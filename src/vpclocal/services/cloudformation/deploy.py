@@ -11,7 +11,7 @@ import traceback
 
 from vpclocal.errors import ServiceError
 from vpclocal.protocols.base import now_iso
-from vpclocal.services.cloudformation import stacks
+from vpclocal.services.cloudformation import schemas, stacks
 from vpclocal.services.cloudformation.plan import Plan
 from vpclocal.services.cloudformation.resources import HANDLERS
 from vpclocal.services.cloudformation.resources.base import Env, HandlerError, NeedsReplacement
@@ -176,7 +176,7 @@ class Run:
         self._event(name, record, "UPDATE_IN_PROGRESS", props=props)
         env = self.env(name)
         try:
-            if old["ResourceType"] != kind:
+            if old["ResourceType"] != kind or schemas.replaces(kind, old["_Props"], props):
                 raise NeedsReplacement
             physical, attrs = await handler.update(env, old["PhysicalResourceId"],
                                                    old.get("_Attrs") or {}, old["_Props"], props)
@@ -195,6 +195,9 @@ class Run:
                   **meta}
         self._event(name, record, "CREATE_IN_PROGRESS", props=props)
         try:
+            missing = schemas.missing_required(kind, name, props)
+            if missing:
+                raise HandlerError(missing)
             physical, attrs = await handler.create(self.env(name), props)
         except Exception as exc:  # noqa: BLE001
             self._event(name, record, "CREATE_FAILED", reason_of(exc))

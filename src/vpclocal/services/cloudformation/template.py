@@ -7,6 +7,7 @@ import json
 import yaml
 
 from vpclocal.errors import ServiceError
+from vpclocal.services.cloudformation import schemas
 
 # short-form tag -> the long form's key ("!GetAtt a.b" is also split at its first dot)
 _FUNCTIONS = ["Base64", "Cidr", "FindInMap", "GetAtt", "GetAZs", "ImportValue", "Join",
@@ -107,6 +108,11 @@ def check(doc: dict) -> None:
         if not isinstance(resource, dict) or not isinstance(resource.get("Type"), str):
             raise ServiceError(f"Template format error: [/Resources/{name}] Every Resources "
                                f"object must contain a Type member.", code="ValidationError")
+    unknown = list(dict.fromkeys(r["Type"] for r in resources.values()
+                                 if not schemas.known(r["Type"])))
+    if unknown:
+        raise ServiceError("Template format error: Unrecognized resource types: "
+                           f"[{', '.join(unknown)}]", code="ValidationError")
     for section in ("Parameters", "Mappings", "Conditions", "Outputs"):
         if section in doc and not isinstance(doc[section], dict):
             raise ServiceError(f"Template format error: Every {section} member must be an "

@@ -68,11 +68,11 @@ class Handler:
 
     `create` returns the resource's physical ID and its attributes (what Fn::GetAtt reads);
     `update` returns the same, or raises NeedsReplacement when a property change replaces it.
+    A change to one of the type's createOnlyProperties replaces it before `update` is asked,
+    and required properties are checked before `create` (both from its schema: schemas.py).
     """
 
     type_name = ""
-    # properties whose change replaces the resource (the schema's createOnlyProperties)
-    create_only: tuple[str, ...] = ()
 
     async def create(self, env: Env, props: dict) -> tuple[str, dict]:
         raise NotImplementedError
@@ -90,6 +90,7 @@ class NeedsReplacement(Exception):
 
 
 def required(props: dict, *names: str) -> None:
+    """Properties a handler needs beyond what its type's schema requires."""
     missing = [n for n in names if props.get(n) in (None, "", [])]
     if missing:
         raise HandlerError("Properties validation failed for resource with message:\n"

@@ -8,7 +8,6 @@ import json
 from vpclocal.services.cloudformation.resources.base import (
     Handler,
     HandlerError,
-    NeedsReplacement,
     as_bool,
     ignore_missing,
     required,
@@ -29,7 +28,6 @@ class DbSubnetGroup(Handler):
     type_name = "AWS::RDS::DBSubnetGroup"
 
     async def create(self, env, props):
-        required(props, "DBSubnetGroupDescription", "SubnetIds")
         name = (props.get("DBSubnetGroupName") or env.physical_name(255)).lower()
         params = {"DBSubnetGroupName": name, "SubnetIds": props["SubnetIds"],
                   "DBSubnetGroupDescription": props["DBSubnetGroupDescription"]}
@@ -81,7 +79,6 @@ class DbProxy(Handler):
     type_name = "AWS::RDS::DBProxy"
 
     async def create(self, env, props):
-        required(props, "DBProxyName", "EngineFamily", "RoleArn", "VpcSubnetIds")
         name = props["DBProxyName"]
         params = {k: props[k] for k in ("DBProxyName", "EngineFamily", "Auth", "RoleArn",
                                         "VpcSubnetIds", "VpcSecurityGroupIds",
@@ -138,13 +135,10 @@ class DbProxyTargetGroup(Handler):
         return (await env.call("rds", "DescribeDBProxyTargetGroups", group))["TargetGroups"][0]
 
     async def create(self, env, props):
-        required(props, "DBProxyName", "TargetGroupName")
         found = await self._converge(env, {}, props)
         return found["TargetGroupArn"], {"TargetGroupArn": found["TargetGroupArn"]}
 
     async def update(self, env, physical_id, attrs, old, new):
-        if any(old.get(k) != new.get(k) for k in ("DBProxyName", "TargetGroupName")):
-            raise NeedsReplacement
         await self._converge(env, old, new)
         return physical_id, attrs
 
@@ -188,13 +182,10 @@ class BucketPolicy(Handler):
             "Policy": policy if isinstance(policy, str) else json.dumps(policy)})
 
     async def create(self, env, props):
-        required(props, "Bucket", "PolicyDocument")
         await self._put(env, props)
         return props["Bucket"], {}
 
     async def update(self, env, physical_id, attrs, old, new):
-        if old.get("Bucket") != new.get("Bucket"):
-            raise NeedsReplacement
         await self._put(env, new)
         return physical_id, attrs
 
@@ -206,7 +197,6 @@ class Table(Handler):
     type_name = "AWS::DynamoDB::Table"
 
     async def create(self, env, props):
-        required(props, "KeySchema")
         name = props.get("TableName") or env.physical_name(255)
         params = {"TableName": name, **{k: props[k] for k in (
             "AttributeDefinitions", "KeySchema", "BillingMode", "ProvisionedThroughput",

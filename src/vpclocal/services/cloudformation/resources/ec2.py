@@ -21,6 +21,29 @@ def _spec(kind: str, props: dict) -> dict:
     return {"TagSpecifications": [{"ResourceType": kind, "Tags": t}]} if t else {}
 
 
+async def _retag(env: Env, resource_id: str, old: dict, new: dict) -> None:
+    """Tags follow the template in place (Tags is never createOnly on an EC2 type)."""
+    before = {t["Key"]: t["Value"] for t in tags(old)}
+    after = {t["Key"]: t["Value"] for t in tags(new)}
+    gone = [{"Key": k} for k in before if k not in after]
+    if gone:
+        await env.call("ec2", "DeleteTags", {"Resources": [resource_id], "Tags": gone})
+    changed = [{"Key": k, "Value": v} for k, v in after.items() if before.get(k) != v]
+    if changed:
+        await env.call("ec2", "CreateTags", {"Resources": [resource_id], "Tags": changed})
+
+
+class _Tagged(Handler):
+    """An EC2 type whose in-place update vpclocal knows is its tags: another property's
+    change (not a createOnly one, which replaces it first) replaces it too."""
+
+    async def update(self, env, physical_id, attrs, old, new):
+        if any(old.get(k) != new.get(k) for k in set(old) | set(new) if k != "Tags"):
+            raise NeedsReplacement
+        await _retag(env, physical_id, old, new)
+        return physical_id, attrs
+
+
 async def _one(env: Env, operation: str, key: str, params: dict) -> dict:
     found = (await env.call("ec2", operation, params)).get(key) or []
     if not found:
@@ -30,7 +53,6 @@ async def _one(env: Env, operation: str, key: str, params: dict) -> dict:
 
 class Vpc(Handler):
     type_name = "AWS::EC2::VPC"
-    create_only = ("CidrBlock", "InstanceTenancy", "Ipv4IpamPoolId", "Ipv4NetmaskLength")
 
     async def create(self, env, props):
         params = {"CidrBlock": props.get("CidrBlock"), **_spec("vpc", props)}
@@ -62,20 +84,18 @@ class Vpc(Handler):
                                    for a in vpc.get("Ipv6CidrBlockAssociationSet") or []]}
 
     async def update(self, env, physical_id, attrs, old, new):
-        if any(old.get(k) != new.get(k) for k in self.create_only):
-            raise NeedsReplacement
         await self._attributes(env, physical_id, new)
+        await _retag(env, physical_id, old, new)
         return physical_id, await self._read(env, physical_id)
 
     async def delete(self, env, physical_id, attrs, props):
         await ignore_missing(env.call("ec2", "DeleteVpc", {"VpcId": physical_id}))
 
 
-class Subnet(Handler):
+class Subnet(_Tagged):
     type_name = "AWS::EC2::Subnet"
 
     async def create(self, env, props):
-        required(props, "VpcId")
         params = {"VpcId": props["VpcId"], **_spec("subnet", props)}
         for key in ("CidrBlock", "AvailabilityZone", "AvailabilityZoneId", "Ipv6CidrBlock"):
             if props.get(key):
@@ -101,7 +121,7 @@ class Subnet(Handler):
         await ignore_missing(env.call("ec2", "DeleteSubnet", {"SubnetId": physical_id}))
 
 
-class InternetGateway(Handler):
+class InternetGateway(_Tagged):
     type_name = "AWS::EC2::InternetGateway"
 
     async def create(self, env, props):
@@ -118,7 +138,6 @@ class VpcGatewayAttachment(Handler):
     type_name = "AWS::EC2::VPCGatewayAttachment"
 
     async def create(self, env, props):
-        required(props, "VpcId")
         if props.get("InternetGatewayId"):
             await env.call("ec2", "AttachInternetGateway",
                            {"InternetGatewayId": props["InternetGatewayId"],
@@ -132,11 +151,10 @@ class VpcGatewayAttachment(Handler):
                                        "VpcId": props["VpcId"]}))
 
 
-class RouteTable(Handler):
+class RouteTable(_Tagged):
     type_name = "AWS::EC2::RouteTable"
 
     async def create(self, env, props):
-        required(props, "VpcId")
         table = (await env.call("ec2", "CreateRouteTable", {
             "VpcId": props["VpcId"], **_spec("route-table", props)}))["RouteTable"]
         return table["RouteTableId"], {"RouteTableId": table["RouteTableId"]}
@@ -154,7 +172,6 @@ class Route(Handler):
     type_name = "AWS::EC2::Route"
 
     async def create(self, env, props):
-        required(props, "RouteTableId")
         params = {k: props[k] for k in ("RouteTableId", "DestinationCidrBlock",
                                         "DestinationIpv6CidrBlock", "DestinationPrefixListId",
                                         *_TARGETS) if props.get(k)}
@@ -185,7 +202,6 @@ class SubnetRouteTableAssociation(Handler):
     type_name = "AWS::EC2::SubnetRouteTableAssociation"
 
     async def create(self, env, props):
-        required(props, "RouteTableId", "SubnetId")
         out = await env.call("ec2", "AssociateRouteTable", {
             "RouteTableId": props["RouteTableId"], "SubnetId": props["SubnetId"]})
         return out["AssociationId"], {"Id": out["AssociationId"]}
@@ -209,7 +225,7 @@ class Eip(Handler):
                                       {"AllocationId": attrs["AllocationId"]}))
 
 
-class NatGateway(Handler):
+class NatGateway(_Tagged):
     type_name = "AWS::EC2::NatGateway"
 
     async def create(self, env, props):
@@ -259,10 +275,8 @@ _ALL_OUT = {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
 
 class SecurityGroup(Handler):
     type_name = "AWS::EC2::SecurityGroup"
-    create_only = ("GroupDescription", "GroupName", "VpcId")
 
     async def create(self, env, props):
-        required(props, "GroupDescription")
         params = {"GroupName": props.get("GroupName") or env.physical_name(255),
                   "Description": props["GroupDescription"], **_spec("security-group", props)}
         if props.get("VpcId"):
@@ -296,9 +310,8 @@ class SecurityGroup(Handler):
                                                          "IpPermissions": added})
 
     async def update(self, env, physical_id, attrs, old, new):
-        if any(old.get(k) != new.get(k) for k in self.create_only):
-            raise NeedsReplacement
         await self._rules(env, physical_id, old, new)
+        await _retag(env, physical_id, old, new)
         return physical_id, attrs
 
     async def delete(self, env, physical_id, attrs, props):
@@ -360,11 +373,10 @@ class VpcEndpoint(Handler):
                                       {"VpcEndpointIds": [physical_id]}))
 
 
-class NetworkAcl(Handler):
+class NetworkAcl(_Tagged):
     type_name = "AWS::EC2::NetworkAcl"
 
     async def create(self, env, props):
-        required(props, "VpcId")
         acl = (await env.call("ec2", "CreateNetworkAcl", {
             "VpcId": props["VpcId"], **_spec("network-acl", props)}))["NetworkAcl"]
         return acl["NetworkAclId"], {"Id": acl["NetworkAclId"]}
@@ -390,10 +402,8 @@ def _acl_entry(props: dict) -> dict:
 
 class NetworkAclEntry(Handler):
     type_name = "AWS::EC2::NetworkAclEntry"
-    create_only = ("NetworkAclId", "RuleNumber", "Egress")
 
     async def create(self, env, props):
-        required(props, "NetworkAclId", "Protocol", "RuleAction", "RuleNumber")
         if not props.get("CidrBlock") and not props.get("Ipv6CidrBlock"):
             raise HandlerError("Either CidrBlock or Ipv6CidrBlock must be specified")
         await env.call("ec2", "CreateNetworkAclEntry", _acl_entry(props))
@@ -401,8 +411,6 @@ class NetworkAclEntry(Handler):
         return physical, {"Id": physical}
 
     async def update(self, env, physical_id, attrs, old, new):
-        if any(str(old.get(k)) != str(new.get(k)) for k in self.create_only):
-            raise NeedsReplacement
         await env.call("ec2", "ReplaceNetworkAclEntry", _acl_entry(new))
         return physical_id, attrs
 
@@ -425,10 +433,8 @@ async def _acl_association(env: Env, subnet_id: str) -> tuple[str, str]:
 
 class SubnetNetworkAclAssociation(Handler):
     type_name = "AWS::EC2::SubnetNetworkAclAssociation"
-    create_only = ("NetworkAclId", "SubnetId")
 
     async def create(self, env, props):
-        required(props, "NetworkAclId", "SubnetId")
         await env.call("ec2", "DescribeSubnets", {"SubnetIds": [props["SubnetId"]]})
         association, _default = await _acl_association(env, props["SubnetId"])
         out = await env.call("ec2", "ReplaceNetworkAclAssociation", {
@@ -446,11 +452,10 @@ class SubnetNetworkAclAssociation(Handler):
                 "AssociationId": association, "NetworkAclId": default}))
 
 
-class VpcPeeringConnection(Handler):
+class VpcPeeringConnection(_Tagged):
     type_name = "AWS::EC2::VPCPeeringConnection"
 
     async def create(self, env, props):
-        required(props, "VpcId", "PeerVpcId")
         params = {k: props[k] for k in ("VpcId", "PeerVpcId", "PeerOwnerId", "PeerRegion")
                   if props.get(k)}
         peering = (await env.call("ec2", "CreateVpcPeeringConnection", {
@@ -482,7 +487,6 @@ class FlowLog(Handler):
     type_name = "AWS::EC2::FlowLog"
 
     async def create(self, env, props):
-        required(props, "ResourceId", "ResourceType")
         params = {"ResourceIds": [props["ResourceId"]], "ResourceType": props["ResourceType"],
                   **{k: props[k] for k in ("TrafficType", "LogDestinationType",
                                            "LogDestination", "LogGroupName",

@@ -8,7 +8,6 @@ from vpclocal.services.cloudformation.resources.base import (
     NeedsReplacement,
     as_bool,
     ignore_missing,
-    required,
     tags,
 )
 
@@ -17,7 +16,6 @@ class SubnetGroup(Handler):
     type_name = "AWS::ElastiCache::SubnetGroup"
 
     async def create(self, env, props):
-        required(props, "Description", "SubnetIds")
         name = (props.get("CacheSubnetGroupName") or env.physical_name(255)).lower()
         params = {"CacheSubnetGroupName": name, "CacheSubnetGroupDescription":
                   props["Description"], "SubnetIds": props["SubnetIds"]}
@@ -52,7 +50,6 @@ class CacheCluster(Handler):
     type_name = "AWS::ElastiCache::CacheCluster"
 
     async def create(self, env, props):
-        required(props, "CacheNodeType", "Engine", "NumCacheNodes")
         # a generated cluster name is short: ElastiCache allows 50 characters
         name = (props.get("ClusterName") or env.physical_name(40)).lower()
         params = {"CacheClusterId": name}

@@ -8,7 +8,6 @@ from vpclocal.services.cloudformation.resources.base import (
     Handler,
     NeedsReplacement,
     ignore_missing,
-    required,
     tags,
 )
 
@@ -21,7 +20,6 @@ class Role(Handler):
     type_name = "AWS::IAM::Role"
 
     async def create(self, env, props):
-        required(props, "AssumeRolePolicyDocument")
         name = props.get("RoleName") or env.physical_name(64)
         params = {"RoleName": name, "Path": props.get("Path") or "/",
                   "AssumeRolePolicyDocument": document(props["AssumeRolePolicyDocument"])}
@@ -86,7 +84,6 @@ class Policy(Handler):
     type_name = "AWS::IAM::Policy"
 
     async def create(self, env, props):
-        required(props, "PolicyName", "PolicyDocument")
         for key, kind in _TARGETS:
             for target in props.get(key) or []:
                 await env.call("iam", f"Put{kind}Policy", {
@@ -111,7 +108,6 @@ class ManagedPolicy(Handler):
     type_name = "AWS::IAM::ManagedPolicy"
 
     async def create(self, env, props):
-        required(props, "PolicyDocument")
         params = {"PolicyName": props.get("ManagedPolicyName") or env.physical_name(128),
                   "Path": props.get("Path") or "/",
                   "PolicyDocument": document(props["PolicyDocument"])}

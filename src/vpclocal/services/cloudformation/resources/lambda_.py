@@ -8,9 +8,7 @@ import zipfile
 from vpclocal.services.cloudformation.resources.base import (
     Handler,
     HandlerError,
-    NeedsReplacement,
     ignore_missing,
-    required,
 )
 
 # ZipFile source is packaged as index.<extension> (AWS::Lambda::Function Code.ZipFile)
@@ -61,7 +59,6 @@ class Function(Handler):
     type_name = "AWS::Lambda::Function"
 
     async def create(self, env, props):
-        required(props, "Code", "Role")
         name = props.get("FunctionName") or env.physical_name(64)
         params = {"FunctionName": name, **{k: props[k] for k in _CONFIG if k in props},
                   "Code": {"ZipFile": await code_zip(env, props["Code"],
@@ -86,8 +83,6 @@ class Function(Handler):
                       "SnapStartResponse": {"ApplyOn": "None", "OptimizationStatus": "Off"}}
 
     async def update(self, env, physical_id, attrs, old, new):
-        if old.get("FunctionName") != new.get("FunctionName"):
-            raise NeedsReplacement
         config = {k: new.get(k) for k in _CONFIG if old.get(k) != new.get(k)}
         config = {k: v for k, v in config.items() if v is not None}
         if _vpc(old) != _vpc(new):
@@ -111,7 +106,6 @@ class Permission(Handler):
     type_name = "AWS::Lambda::Permission"
 
     async def create(self, env, props):
-        required(props, "Action", "FunctionName", "Principal")
         statement = env.physical_name(100)
         params = {"StatementId": statement,
                   **{k: props[k] for k in ("FunctionName", "Action", "Principal", "SourceArn",
@@ -130,7 +124,6 @@ class Version(Handler):
     type_name = "AWS::Lambda::Version"
 
     async def create(self, env, props):
-        required(props, "FunctionName")
         params = {k: props[k] for k in ("FunctionName", "Description", "CodeSha256")
                   if props.get(k)}
         out = await env.call("lambda", "PublishVersion", params)
@@ -150,14 +143,10 @@ class Alias(Handler):
                                       "RoutingConfig") if props.get(k)}
 
     async def create(self, env, props):
-        required(props, "FunctionName", "FunctionVersion", "Name")
         out = await env.call("lambda", "CreateAlias", self._params(props))
         return out["AliasArn"], {"AliasArn": out["AliasArn"]}
 
     async def update(self, env, physical_id, attrs, old, new):
-        if old.get("Name") != new.get("Name") or old.get("FunctionName") != \
-                new.get("FunctionName"):
-            raise NeedsReplacement
         await env.call("lambda", "UpdateAlias", self._params(new))
         return physical_id, attrs
 
