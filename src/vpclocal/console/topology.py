@@ -6,9 +6,10 @@ peering connections. Everything is sorted, so the same state draws the same pict
 from __future__ import annotations
 
 import ipaddress
+import socket
 
-from vpclocal.doctor.account import Account
 from vpclocal.fabric.flowlogs import flow_logged_vpcs
+from vpclocal.network.topology import Topology
 from vpclocal.services.lambda_.model import FUNCTIONS
 
 # the engine's name for a managed resource (services/ec2/network_insights.py NAME_PREFIXES)
@@ -24,11 +25,11 @@ def _name(record: dict) -> str:
     return ""
 
 
-def _ip_key(address: str) -> int:
+def _ip_key(address: str) -> bytes:
     try:
-        return int(ipaddress.IPv4Address(address))
-    except ValueError:
-        return 0
+        return socket.inet_aton(address)  # (10,000 of them: ipaddress is too slow here)
+    except OSError:
+        return b""
 
 
 def _cidr_key(cidr: str) -> tuple[int, int]:
@@ -39,10 +40,32 @@ def _cidr_key(cidr: str) -> tuple[int, int]:
         return 0, 0
 
 
-def _owners(acct: Account) -> dict[str, dict]:
+def _route_tables(topo: Topology) -> dict[str, dict]:
+    """Subnet id -> its route table: the one associated with it, else its VPC's main one."""
+    main, explicit = {}, {}
+    for rtb in topo.route_tables.values():
+        for assoc in rtb.get("Associations") or ():
+            if assoc.get("Main"):
+                main[rtb.get("VpcId")] = rtb
+            elif assoc.get("SubnetId"):
+                explicit[assoc["SubnetId"]] = rtb
+    return {sid: explicit.get(sid) or main.get(sub.get("VpcId")) or {}
+            for sid, sub in topo.subnets.items()}
+
+
+def _default_target(rtb: dict) -> str:
+    """Where a route table's active 0.0.0.0/0 route goes (an igw-, nat-, ... id), "" if none."""
+    for route in rtb.get("Routes") or ():
+        if route.get("DestinationCidrBlock") == "0.0.0.0/0" and \
+                route.get("State", "active") == "active":
+            return route.get("NatGatewayId") or route.get("GatewayId") or \
+                route.get("VpcPeeringConnectionId") or route.get("NetworkInterfaceId") or ""
+    return ""
+
+
+def _owners(view, topo: Topology) -> dict[str, dict]:
     """ENI id -> {kind, label, names (for the engine), reach, port}, for the ENIs a service
     owns. A Lambda Hyperplane ENI serves every function with its subnet and security groups."""
-    view = acct.view
     out: dict[str, dict] = {}
 
     def own(eni_ids, kind: str, name: str, reach: str, port: int | None) -> None:
@@ -60,10 +83,10 @@ def _owners(acct: Account) -> dict[str, dict]:
         nodes = cluster.get("CacheNodes") or [{}]
         own(cluster.get("_NetworkInterfaceIds"), "cache", cluster_id, f"cache:{cluster_id}",
             (nodes[0].get("Endpoint") or {}).get("Port") or 6379)
-    for nat_id, nat in sorted(acct.topo.nat_gateways.items()):
+    for nat_id, nat in sorted(topo.nat_gateways.items()):
         own([a.get("NetworkInterfaceId") for a in nat.get("NatGatewayAddresses") or ()],
             "nat", _name(nat) or nat_id, "", None)
-    for ep_id, ep in sorted(acct.topo.vpc_endpoints.items()):
+    for ep_id, ep in sorted(topo.vpc_endpoints.items()):
         service = ep.get("ServiceName", "").rsplit(".", 1)[-1]
         own(ep.get("NetworkInterfaceIds"), "endpoint", f"{service} endpoint", "", 443)
     # Lambda: (subnet, groups) -> the functions sharing that Hyperplane ENI
@@ -73,7 +96,7 @@ def _owners(acct: Account) -> dict[str, dict]:
         groups = frozenset(config.get("SecurityGroupIds") or ())
         for subnet_id in config.get("SubnetIds") or ():
             by_combination.setdefault((subnet_id, groups), []).append(fn["FunctionName"])
-    for eni_id, eni in acct.topo.network_interfaces.items():
+    for eni_id, eni in topo.network_interfaces.items():
         if eni.get("InterfaceType") != "lambda":
             continue
         names = by_combination.get((eni.get("SubnetId", ""),
@@ -102,9 +125,9 @@ def _eni(eni: dict, owner: dict | None) -> dict:
 
 def build(view, region: str) -> dict:
     """The region's VPCs as the console draws them (GET /_vpclocal/console/topology)."""
-    acct = Account(view, region)
-    topo = acct.topo
-    owners = _owners(acct)
+    topo = Topology.from_view(view)
+    owners = _owners(view, topo)
+    tables = _route_tables(topo)
     enis_by_subnet: dict[str, list[dict]] = {}
     for eni in topo.network_interfaces.values():
         enis_by_subnet.setdefault(eni.get("SubnetId", ""), []).append(eni)
@@ -117,7 +140,7 @@ def build(view, region: str) -> dict:
         for subnet_id, sub in topo.subnets.items():
             if sub.get("VpcId") != vpc_id:
                 continue
-            target = acct.default_target(subnet_id)
+            target = _default_target(tables[subnet_id])
             enis = sorted(enis_by_subnet.get(subnet_id, ()),
                           key=lambda e: (_ip_key(e.get("PrivateIpAddress", "")),
                                          e["NetworkInterfaceId"]))
@@ -125,7 +148,7 @@ def build(view, region: str) -> dict:
                 "id": subnet_id, "name": _name(sub), "cidr": sub.get("CidrBlock", ""),
                 "az": sub.get("AvailabilityZone", ""),
                 "public": target.startswith("igw-"), "default_route": target,
-                "route_table": acct.route_table_id(subnet_id),
+                "route_table": tables[subnet_id].get("RouteTableId"),
                 "enis": [_eni(e, owners.get(e["NetworkInterfaceId"])) for e in enis]})
         subnets.sort(key=lambda s: (not s["public"], _cidr_key(s["cidr"]), s["id"]))
         gateways = [{"id": igw_id, "type": "igw", "label": _name(igw) or igw_id}
@@ -140,8 +163,9 @@ def build(view, region: str) -> dict:
                       "label": _name(ep) or ep.get("ServiceName", "").rsplit(".", 1)[-1],
                       "service": ep.get("ServiceName"),
                       "route_tables": sorted(ep.get("RouteTableIds") or ())}
-                     for ep in sorted(acct.endpoints_in(vpc_id), key=lambda e: e["VpcEndpointId"])
-                     if ep.get("VpcEndpointType") == "Gateway"]
+                     for _, ep in sorted(topo.vpc_endpoints.items())
+                     if ep.get("VpcId") == vpc_id and ep.get("VpcEndpointType") == "Gateway"
+                     and ep.get("State", "available") not in ("deleted", "deleting", "failed")]
         peerings = []
         for pcx_id, pcx in sorted(topo.vpc_peering_connections.items()):
             sides = [(pcx.get(k) or {}).get("VpcId") for k in ("RequesterVpcInfo",

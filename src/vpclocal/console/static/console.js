@@ -14,7 +14,8 @@ const KINDS = {  // what owns an ENI: its icon and colour
   peering: ["PCX", "#6b46c1"],
 };
 
-const state = { topology: null, nodes: new Map(), selected: [], region: "" };
+const state = { topology: null, nodes: new Map(), pending: new Map(), marks: new Map(),
+                selected: [], region: "", observer: null };
 const $ = (id) => document.getElementById(id);
 
 function esc(text) {
@@ -34,16 +35,15 @@ function query(path) { return `${API}/${path}?region=${encodeURIComponent(state.
 // ---- drawing -------------------------------------------------------------------------------
 
 function chip(node, x, y, w, h, cls, icon, label, detail) {
-  // one clickable node; its centre is remembered for the path and flow edges
+  // one clickable node, placed at (x, y) in its parent (a subnet, or the canvas: cx, cy say
+  // where that parent is); its centre on the canvas is remembered for the edges
   const [letters, colour] = KINDS[icon] || KINDS.eni;
-  state.nodes.set(node.id, { ...node, x: x + w / 2, y: y + h / 2, svg: node.svg });
-  return `<g class="node ${cls}" data-id="${esc(node.id)}" data-kind="${esc(icon)}"` +
-    ` transform="translate(${x},${y})"><title>${esc(node.title)}</title>` +
-    `<rect width="${w}" height="${h}" rx="5"/>` +
-    `<rect class="icon-bg" x="4" y="${h / 2 - 9}" width="26" height="18" rx="3" style="fill:${colour};stroke:none"/>` +
-    `<text class="icon" x="17" y="${h / 2 + 4}" text-anchor="middle">${esc(letters)}</text>` +
-    `<text class="label" x="35" y="${detail ? 14 : h / 2 + 4}">${esc(clip(label, Math.floor((w - 38) / 6.6)))}</text>` +
-    (detail ? `<text class="ip" x="35" y="27">${esc(detail)}</text>` : "") + "</g>";
+  state.nodes.set(node.id, { ...node, x: node.cx + x + w / 2, y: node.cy + y + h / 2 });
+  return () => `<div class="${["node", cls, ...(state.marks.get(node.id) || [])].join(" ")}"` +
+    ` data-id="${esc(node.id)}" data-kind="${esc(icon)}" title="${esc(node.title)}"` +
+    ` style="left:${x}px;top:${y}px;width:${w}px;height:${h}px">` +
+    `<i style="background:${colour}">${esc(letters)}</i><b>${esc(label)}</b>` +
+    (detail ? `<span>${esc(detail)}</span>` : "") + "</div>";
 }
 
 function subnetHeight(subnet) {
@@ -52,7 +52,9 @@ function subnetHeight(subnet) {
 }
 
 function drawVpc(vpc) {
-  const svgId = `svg-${vpc.id}`;
+  // absolutely placed HTML boxes (each subnet skipped by the browser's rendering while it is
+  // off screen: content-visibility) under one SVG overlay for the edges
+  const canvas = `canvas-${vpc.id}`;
   const zones = vpc.zones.length ? vpc.zones : ["(no subnets)"];
   const band = [
     ...vpc.gateways.map((g) => ({ ...g, kind: g.type })),
@@ -60,70 +62,94 @@ function drawVpc(vpc) {
   ];
   const perRow = Math.max(1, Math.floor((zones.length * (COL_W + COL_GAP) - COL_GAP) / (GW_W + 10)));
   const bandH = band.length ? Math.ceil(band.length / perRow) * (GW_H + 10) : 0;
-  let parts = [];
+  const parts = [];
   band.forEach((g, i) => {
     const x = PAD + (i % perRow) * (GW_W + 10), y = PAD + Math.floor(i / perRow) * (GW_H + 10);
     const title = `${g.id} (${g.kind})` + (g.subnet ? ` in ${g.subnet}` : "") + (g.status ? ` ${g.status}` : "");
-    parts.push(chip({ id: g.id, kind: g.kind, reach: g.kind === "igw" ? g.id : "", title, svg: svgId },
-      x, y, GW_W, GW_H, `gateway ${g.kind}`, g.kind, g.label, ""));
+    parts.push(chip({ id: g.id, kind: g.kind, reach: g.kind === "igw" ? g.id : "", label: g.label,
+                      title, canvas, cx: 0, cy: 0 },
+      x, y, GW_W, GW_H, `gateway ${g.kind}`, g.kind, g.label, "")());
   });
   const top = PAD + bandH + (band.length ? 6 : 0);
   let height = top + AZ_H;
   zones.forEach((az, col) => {
     const x = PAD + col * (COL_W + COL_GAP);
-    parts.push(`<text class="az-title" x="${x}" y="${top + 14}">${esc(az)}</text>`);
+    parts.push(`<div class="az-title" style="left:${x}px;top:${top}px">${esc(az)}</div>`);
     let y = top + AZ_H;
     for (const s of vpc.subnets.filter((s) => s.az === az)) {
       const h = subnetHeight(s), kind = s.public ? "public" : "private";
-      const route = s.public ? `0.0.0.0/0 → ${s.default_route}` :
-        s.default_route ? `0.0.0.0/0 → ${s.default_route}` : "no internet route";
-      state.nodes.set(s.id, { id: s.id, kind: "subnet", x: x + COL_W / 2, y: y + h / 2, svg: svgId });
-      parts.push(`<g class="subnet ${kind}" data-id="${esc(s.id)}" transform="translate(${x},${y})">` +
-        `<title>${esc(s.id)} ${esc(s.cidr)} ${esc(route)} (${esc(s.route_table || "")})</title>` +
-        `<rect class="box" width="${COL_W}" height="${h}" rx="6"/>` +
-        `<text class="title" x="10" y="17">${esc(clip(s.name || s.id, 26))}</text>` +
-        `<text class="badge" x="${COL_W - 10}" y="17" text-anchor="end">${kind.toUpperCase()}</text>` +
-        `<text class="sub" x="10" y="33">${esc(s.cidr)} · ${esc(clip(route, 28))}</text></g>`);
-      s.enis.forEach((e, i) => {
-        const cx = x + CHIP_GAP + (i % 2) * (CHIP_W + CHIP_GAP);
-        const cy = y + SUB_HEAD + Math.floor(i / 2) * (CHIP_H + CHIP_GAP);
+      const route = s.default_route ? `0.0.0.0/0 → ${s.default_route}` : "no internet route";
+      state.nodes.set(s.id, { id: s.id, kind: "subnet", x: x + COL_W / 2, y: y + h / 2, canvas });
+      // the subnet's interfaces are placed now and written into the page when the subnet
+      // comes near the screen (fill): 10,000 of them would take seconds to build
+      const chips = s.enis.map((e, i) => {
         const title = `${e.id} ${e.ip}${e.public_ip ? " / " + e.public_ip : ""} (${e.kind}: ${e.label})` +
           (e.functions.length ? `\nfunctions: ${e.functions.join(", ")}` : "") +
           `\ngroups: ${e.groups.join(", ")}`;
-        parts.push(chip({ ...e, title, svg: svgId }, cx, cy, CHIP_W, CHIP_H, `eni ${e.kind}`, e.kind, e.label, e.ip));
+        return chip({ ...e, title, canvas, cx: x, cy: y },
+          CHIP_GAP + (i % 2) * (CHIP_W + CHIP_GAP), SUB_HEAD + Math.floor(i / 2) * (CHIP_H + CHIP_GAP),
+          CHIP_W, CHIP_H, `eni ${e.kind}`, e.kind, e.label, e.ip);
       });
-      if (!s.enis.length) {
-        parts.push(`<text class="sub" x="${x + 10}" y="${y + SUB_HEAD + 20}">no network interfaces</text>`);
-      }
+      if (chips.length) state.pending.set(s.id, () => chips.map((html) => html()).join(""));
+      parts.push(`<div class="subnet ${kind}" data-id="${esc(s.id)}"` +
+        ` title="${esc(s.id)} ${esc(s.cidr)} ${esc(route)} (${esc(s.route_table || "")})"` +
+        ` style="left:${x}px;top:${y}px;width:${COL_W}px;height:${h}px">` +
+        `<div class="title">${esc(s.name || s.id)}</div><div class="badge">${kind.toUpperCase()}</div>` +
+        `<div class="sub">${esc(s.cidr)} · ${esc(route)}</div>` +
+        (chips.length ? "" : `<div class="sub empty">no network interfaces</div>`) + "</div>");
       y += h + SUB_GAP;
     }
     height = Math.max(height, y);
   });
   const width = PAD * 2 + zones.length * (COL_W + COL_GAP) - COL_GAP;
-  const title = vpc.name ? `${vpc.name}` : vpc.id;
+  height += PAD;
   return `<div class="vpc" id="vpc-${esc(vpc.id)}" data-id="${esc(vpc.id)}">` +
-    `<h3 title="${esc(vpc.id)}">${esc(title)}<small>${esc(vpc.cidr)}` +
+    `<h3 title="${esc(vpc.id)}">${esc(vpc.name || vpc.id)}<small>${esc(vpc.cidr)}` +
     `${vpc.default ? " · default VPC" : ""}${vpc.flow_logs ? " · flow log on" : ""}</small></h3>` +
-    `<svg id="${esc(svgId)}" width="${width}" height="${height + PAD}" viewBox="0 0 ${width} ${height + PAD}">` +
-    parts.join("") + `<g class="overlay"></g></svg></div>`;
+    `<div class="canvas" id="${esc(canvas)}" style="width:${width}px;height:${height}px">` +
+    parts.join("") + `<svg class="overlay" width="${width}" height="${height}"></svg></div></div>`;
 }
 
 function draw(topology) {
+  // resolves once the subnets on screen hold their interfaces
   state.topology = topology;
   state.nodes = new Map();
+  state.pending = new Map();
+  if (state.observer) state.observer.disconnect();
   const diagram = $("diagram");
   diagram.innerHTML = topology.vpcs.length ? topology.vpcs.map(drawVpc).join("")
     : `<p class="muted">No VPC in ${esc(topology.region)}.</p>`;
-  for (const id of state.selected) mark(id, state.selected[0] === id ? "selected-src" : "selected-dst");
   drawFlows(state.flows || []);
+  if (!state.pending.size) return Promise.resolve();
+  return new Promise((filled) => {
+    state.observer = new IntersectionObserver((entries) => {
+      for (const entry of entries) if (entry.isIntersecting) fill(entry.target);
+      filled();
+    }, { rootMargin: "400px" });
+    for (const id of state.pending.keys()) {
+      state.observer.observe(diagram.querySelector(`.subnet[data-id="${CSS.escape(id)}"]`));
+    }
+  });
+}
+
+function fill(subnet) {
+  const html = state.pending.get(subnet.dataset.id);
+  if (!html) return;
+  state.pending.delete(subnet.dataset.id);
+  state.observer.unobserve(subnet);
+  subnet.insertAdjacentHTML("beforeend", html());
 }
 
 // ---- reachability --------------------------------------------------------------------------
 
 function mark(id, cls) {
+  // remembered, for the interfaces not yet in the page (fill)
+  if (!state.marks.has(id)) state.marks.set(id, new Set());
+  state.marks.get(id).add(cls);
   document.querySelectorAll(`[data-id="${CSS.escape(id)}"]`).forEach((el) => el.classList.add(cls));
 }
 function unmarkAll(...classes) {
+  for (const set of state.marks.values()) for (const cls of classes) set.delete(cls);
   for (const cls of classes) document.querySelectorAll(`.${cls}`).forEach((el) => el.classList.remove(cls));
 }
 
@@ -252,8 +278,8 @@ function clearOverlay(tag) {
 }
 
 function line(a, b, cls, tag, title) {
-  if (!a || !b || a.svg !== b.svg) return;  // edges across VPCs are listed, not drawn
-  const overlay = document.querySelector(`#${CSS.escape(a.svg)} .overlay`);
+  if (!a || !b || a.canvas !== b.canvas) return;  // edges across VPCs are listed, not drawn
+  const overlay = document.querySelector(`#${CSS.escape(a.canvas)} .overlay`);
   if (!overlay) return;
   const bend = Math.max(30, Math.abs(a.x - b.x) / 4);
   const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
@@ -341,7 +367,11 @@ async function loadCost() {
 async function refresh() {
   $("status").textContent = "loading…";
   try {
-    draw(await getJSON(query("console/topology")));
+    const topology = await getJSON(query("console/topology"));
+    unmarkAll("on-path", "blocking");  // an earlier path's: ask again (Check)
+    performance.mark("topology");
+    await draw(topology);
+    performance.mark("dom");
     const t = state.topology;
     const subnets = t.vpcs.reduce((n, v) => n + v.subnets.length, 0);
     const enis = t.vpcs.reduce((n, v) => n + v.subnets.reduce((m, s) => m + s.enis.length, 0), 0);
