@@ -186,3 +186,59 @@ def test_blocked_path_shows_the_rule_and_the_fix(page, server, guide):
         "document.querySelector('#path-result .verdict')?.textContent.startsWith('Reachable')")
     assert re.search(r"tcp 3306-3306 " + guide.lambda_sg,
                      page.inner_text("#path-result")) is not None
+
+
+def test_gateways_endpoints_and_peering(page, server, guide):
+    """A second VPC with a public subnet, a NAT gateway, an S3 gateway endpoint, an interface
+    endpoint, peered with section 8's: each drawn with what it is."""
+    ec2 = server.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(VpcId=vpc, InternetGatewayId=igw)
+    public = ec2.create_subnet(VpcId=vpc, CidrBlock="10.1.0.0/24",
+                               AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+    private = ec2.create_subnet(VpcId=vpc, CidrBlock="10.1.1.0/24",
+                                AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+    public_rtb = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=public_rtb, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+    ec2.associate_route_table(RouteTableId=public_rtb, SubnetId=public)
+    allocation = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    nat = ec2.create_nat_gateway(SubnetId=public, AllocationId=allocation)[
+        "NatGateway"]["NatGatewayId"]
+    private_rtb = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=private_rtb, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat)
+    ec2.associate_route_table(RouteTableId=private_rtb, SubnetId=private)
+    s3 = ec2.create_vpc_endpoint(VpcId=vpc, ServiceName="com.amazonaws.us-east-1.s3",
+                                 RouteTableIds=[private_rtb])["VpcEndpoint"]["VpcEndpointId"]
+    sqs = ec2.create_vpc_endpoint(VpcId=vpc, ServiceName="com.amazonaws.us-east-1.sqs",
+                                  VpcEndpointType="Interface", SubnetIds=[private],
+                                  PrivateDnsEnabled=False)[
+        "VpcEndpoint"]["VpcEndpointId"]
+    pcx = ec2.create_vpc_peering_connection(VpcId=guide.vpc, PeerVpcId=vpc)[
+        "VpcPeeringConnection"]["VpcPeeringConnectionId"]
+    ec2.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx)
+
+    drawn = next(v for v in get(server, "/_vpclocal/console/topology")["vpcs"]
+                 if v["id"] == vpc)
+    assert [(s["id"], s["public"], s["default_route"]) for s in drawn["subnets"]] == [
+        (public, True, igw), (private, False, nat)]
+    assert [(g["type"], g["id"]) for g in drawn["gateways"]] == [
+        ("igw", igw), ("nat", nat), ("gateway-endpoint", s3)]
+    assert [(p["id"], p["peer_vpc"]) for p in drawn["peerings"]] == [(pcx, guide.vpc)]
+    kinds = {e["kind"]: e for s in drawn["subnets"] for e in s["enis"]}
+    assert kinds["nat"]["label"] == nat and kinds["endpoint"]["label"] == "sqs endpoint"
+    endpoint = ec2.describe_vpc_endpoints(VpcEndpointIds=[sqs])["VpcEndpoints"][0]
+    assert kinds["endpoint"]["id"] in endpoint["NetworkInterfaceIds"]
+
+    page.reload()
+    page.wait_for_selector("body[data-drawn]")
+    card = page.locator(f"#vpc-{vpc}")
+    assert card.locator(f'.subnet[data-id="{public}"]').get_attribute("class") == "subnet public"
+    for kind, ident in (("igw", igw), ("nat", nat), ("gateway-endpoint", s3),
+                        ("peering", pcx)):
+        assert card.locator(f'.gateway.{kind}[data-id="{ident}"]').count() == 1, kind
+    assert card.locator('.node.eni[data-kind="nat"]').text_content().startswith(f"NAT{nat}")
+    assert card.locator('.node[data-kind="endpoint"]').text_content() \
+        .startswith("EPsqs endpoint")
+    # the peering shows in both VPCs
+    assert page.locator(f'#vpc-{guide.vpc} .gateway.peering[data-id="{pcx}"]').count() == 1
