@@ -1,6 +1,6 @@
 """What the console draws, built from the store on the server so the page stays thin: each
-VPC with its Availability Zones, subnets (public when their 0.0.0.0/0 route goes to an internet
-gateway), the network interfaces in them labelled with what owns them, its gateways and its
+VPC with its Availability Zones, subnets (public when their route table routes traffic to an
+internet gateway), the network interfaces in them labelled with what owns them, its gateways and its
 peering connections. Everything is sorted, so the same state draws the same picture."""
 
 from __future__ import annotations
@@ -141,13 +141,18 @@ def build(view, region: str) -> dict:
             if sub.get("VpcId") != vpc_id:
                 continue
             target = _default_target(tables[subnet_id])
+            # AWS: "If a subnet's traffic is routed to an internet gateway, the subnet is known
+            # as a public subnet" (any route; the doctor's Account.is_private says the same)
+            public = any((r.get("GatewayId") or "").startswith("igw-")
+                         and r.get("State", "active") == "active"
+                         for r in tables[subnet_id].get("Routes") or ())
             enis = sorted(enis_by_subnet.get(subnet_id, ()),
                           key=lambda e: (_ip_key(e.get("PrivateIpAddress", "")),
                                          e["NetworkInterfaceId"]))
             subnets.append({
                 "id": subnet_id, "name": _name(sub), "cidr": sub.get("CidrBlock", ""),
                 "az": sub.get("AvailabilityZone", ""),
-                "public": target.startswith("igw-"), "default_route": target,
+                "public": public, "default_route": target,
                 "route_table": tables[subnet_id].get("RouteTableId"),
                 "enis": [_eni(e, owners.get(e["NetworkInterfaceId"])) for e in enis]})
         subnets.sort(key=lambda s: (not s["public"], _cidr_key(s["cidr"]), s["id"]))
