@@ -12,7 +12,6 @@ import pytest
 
 from tests.conftest import Server
 from tests.console import section8
-from tests.fabric.conftest import needs_fabric
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's (debian-packages.txt); Playwright's download is not used
 # headless, and nothing that talks to the network on its own
@@ -21,9 +20,6 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-component-update", "--disable-sync"]
 # a fixed viewport, scale and clock zone: the same topology draws the same pixels
 VIEWPORT = {"width": 1400, "height": 1000}
-
-pytestmark = [needs_fabric, pytest.mark.skipif(os.geteuid() != 0, reason="needs root")]
-
 
 def launch(playwright):
     if not Path(CHROMIUM).is_file():

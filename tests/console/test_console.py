@@ -9,6 +9,7 @@ The tests of this module build on each other's state, in order (one server, one 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import urllib.error
@@ -17,7 +18,10 @@ import urllib.request
 import pytest
 
 from tests.console import screenshots
+from tests.fabric.conftest import needs_fabric
 
+# the function and its flows need the fabric, which needs root
+pytestmark = [needs_fabric, pytest.mark.skipif(os.geteuid() != 0, reason="needs root")]
 REFERENCE = "section8.png"
 
 
@@ -159,6 +163,8 @@ def test_live_flows(page, server, guide):
     wait_for_edge(page, "accept")
     rows = page.locator("#flows tr.flow.accept").all_inner_texts()
     assert any(f"→ {guide.database}:3306" in r and "ACCEPT" in r for r in rows), rows
+    # the database's replies count on the same edge, not one of their own
+    assert all(f"{guide.database} →" not in r for r in rows), rows
 
 
 def test_blocked_path_shows_the_rule_and_the_fix(page, server, guide):

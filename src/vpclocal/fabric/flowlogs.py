@@ -423,8 +423,11 @@ class Collector:
     def _remember(self, vpc: str, flow: Flow, verdict: int, owner: dict[str, str],
                   packets: int, size: int, now: float) -> None:
         """One edge of the console's live flows: between the two ENIs (or an ENI and an
-        address), the destination port, and whether the fabric refused it."""
-        src, dst, proto, _sport, dport = flow
+        address), the service's port, and whether the fabric refused it. A reply (from the
+        lower port to the higher, ephemeral one) counts on its request's edge."""
+        src, dst, proto, sport, dport = flow
+        if sport and sport < dport:
+            src, dst, sport, dport = dst, src, dport, sport
         key = (vpc, owner.get(src) or src, owner.get(dst) or dst, proto, dport,
                "REJECT" if verdict & REJECTED else "ACCEPT")
         with self._live_lock:

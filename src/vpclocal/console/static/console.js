@@ -281,7 +281,8 @@ function line(a, b, cls, tag, title) {
   if (!a || !b || a.canvas !== b.canvas) return;  // edges across VPCs are listed, not drawn
   const overlay = document.querySelector(`#${CSS.escape(a.canvas)} .overlay`);
   if (!overlay) return;
-  const bend = Math.max(30, Math.abs(a.x - b.x) / 4);
+  // a refused flow arcs higher than an accepted one between the same two nodes
+  const bend = Math.max(30, Math.abs(a.x - b.x) / 4) * (/reject|blocked/.test(cls) ? 1.6 : 1);
   const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
   path.setAttribute("d", `M${a.x},${a.y} C${a.x},${a.y - bend} ${b.x},${b.y - bend} ${b.x},${b.y}`);
   path.setAttribute("class", `edge ${cls}`);
