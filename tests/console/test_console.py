@@ -103,6 +103,10 @@ def test_draws_section8(page, server, guide):
     # each drawn thing lies inside the card's drawing
     box = card.locator(".canvas").bounding_box()
     assert box["width"] > 600 and box["height"] > 150
+    # a node is chosen from the keyboard too
+    node(page, guide.db_eni).focus()
+    page.keyboard.press("Enter")
+    assert "selected-src" in node(page, guide.db_eni).get_attribute("class")
 
 
 def test_screenshot_of_section8(page, guide, tmp_path):

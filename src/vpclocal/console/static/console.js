@@ -40,7 +40,7 @@ function chip(node, x, y, w, h, cls, icon, label, detail) {
   const [letters, colour] = KINDS[icon] || KINDS.eni;
   state.nodes.set(node.id, { ...node, x: node.cx + x + w / 2, y: node.cy + y + h / 2 });
   return () => `<div class="${["node", cls, ...(state.marks.get(node.id) || [])].join(" ")}"` +
-    ` data-id="${esc(node.id)}" data-kind="${esc(icon)}" title="${esc(node.title)}"` +
+    ` data-id="${esc(node.id)}" data-kind="${esc(icon)}" title="${esc(node.title)}" tabindex="0"` +
     ` style="left:${x}px;top:${y}px;width:${w}px;height:${h}px">` +
     `<i style="background:${colour}">${esc(letters)}</i><b>${esc(label)}</b>` +
     (detail ? `<span>${esc(detail)}</span>` : "") + "</div>";
@@ -66,7 +66,9 @@ function drawVpc(vpc) {
   band.forEach((g, i) => {
     const x = PAD + (i % perRow) * (GW_W + 10), y = PAD + Math.floor(i / perRow) * (GW_H + 10);
     const title = `${g.id} (${g.kind})` + (g.subnet ? ` in ${g.subnet}` : "") + (g.status ? ` ${g.status}` : "");
-    parts.push(chip({ id: g.id, kind: g.kind, reach: g.kind === "igw" ? g.id : "", label: g.label,
+    // the engine takes an internet or NAT gateway as an end, not an endpoint or a peering
+    const reach = g.kind === "igw" || g.kind === "nat" ? g.id : "";
+    parts.push(chip({ id: g.id, kind: g.kind, reach, label: g.label,
                       title, canvas, cx: 0, cy: 0 },
       x, y, GW_W, GW_H, `gateway ${g.kind}`, g.kind, g.label, "")());
   });
@@ -399,6 +401,10 @@ function start() {
   $("diagram").addEventListener("click", (event) => {
     const node = event.target.closest(".node");
     if (node) choose(node.dataset.id);
+  });
+  $("diagram").addEventListener("keydown", (event) => {  // Enter on a focused node: a click
+    const node = event.target.closest(".node");
+    if (node && event.key === "Enter") choose(node.dataset.id);
   });
   refresh().then(() => {
     if (!state.region) $("region").value = state.topology?.region || "";
