@@ -179,7 +179,8 @@ function choose(id) {
 
 function hopText(hop) {
   const c = hop.component;
-  let text = `${c.type} ${c.id}`;
+  const drawn = state.nodes.get(c.id);
+  let text = `${c.type} ${c.id}` + (drawn && drawn.label && drawn.label !== c.id ? ` (${drawn.label})` : "");
   if (hop.direction) text += ` (${hop.direction})`;
   const rule = hop.rule;
   if (rule) {
