@@ -252,3 +252,25 @@ def test_gateways_endpoints_and_peering(page, server, guide):
         .startswith("EPsqs endpoint")
     # the peering shows in both VPCs
     assert page.locator(f'#vpc-{guide.vpc} .gateway.peering[data-id="{pcx}"]').count() == 1
+
+
+def test_interfaces_are_written_as_their_subnet_nears_the_screen(page, server):
+    """A long VPC: its far subnets' interfaces come into the page when scrolled to (what
+    keeps 10,000 of them fast: bench/console.py), and are then drawn like any other."""
+    ec2 = server.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.2.0.0/16")["Vpc"]["VpcId"]
+    enis = []
+    for n in range(30):
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.2.{n}.0/24",
+                                   AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+        enis.append(ec2.create_network_interface(SubnetId=subnet)[
+            "NetworkInterface"]["NetworkInterfaceId"])
+    page.reload()
+    page.wait_for_selector("body[data-drawn]")
+    last = page.locator(f'#vpc-{vpc} .subnet:has-text("10.2.29.0/24")')
+    assert last.count() == 1
+    assert node(page, enis[-1]).count() == 0  # far below the screen: not written yet
+    last.scroll_into_view_if_needed()
+    node(page, enis[-1]).wait_for()
+    assert node(page, enis[-1]).get_attribute("data-kind") == "eni"
+    assert "10.2.29.4" in node(page, enis[-1]).text_content()
