@@ -22,7 +22,6 @@ function esc(text) {
   return String(text ?? "").replace(/[&<>"']/g, (c) => (
     { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 }
-function clip(text, n) { text = String(text ?? ""); return text.length > n ? text.slice(0, n - 1) + "…" : text; }
 
 async function getJSON(path, options) {
   const answer = await fetch(path, options);
