@@ -51,10 +51,12 @@ def _role(name: str, vpc_access: bool) -> dict:
                 {"Version": "2012-10-17", "Statement": statements})}}
 
 
-def populate(seed: int) -> Store:
+def populate(seed: int, path: str = ":memory:") -> Store:
+    """The region in a store (in memory unless a database file is given: bench/console.py
+    serves it)."""
     rnd = random.Random(seed)
     topo = build(seed)
-    store = Store(":memory:")
+    store = Store(path)
     roles = [_role(f"role-{n}", n % 2 == 0) for n in range(ROLES_N)]
     with store.transaction(SCOPE) as tx:
         for role in roles:

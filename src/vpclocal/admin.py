@@ -1,5 +1,6 @@
 """vpclocal's own endpoints under /_vpclocal/: health, the reachability query, the fabric's
-status, the simulated internet's declared hosts, the doctor's findings and the bill."""
+status, the simulated internet's declared hosts, the doctor's findings and the bill, and the
+console that shows them."""
 
 from __future__ import annotations
 
@@ -91,6 +92,41 @@ def cost(app: App, request: HttpRequest) -> HttpResponse:
     except ValueError as exc:
         return _json(400, {"error": str(exc)})
     return _json(200, result.to_dict())
+
+
+def console_page(app: App, request: HttpRequest) -> HttpResponse:
+    """GET /_vpclocal/console: the console's page (console/)."""
+    from vpclocal import console
+
+    body, kind = console.asset("index.html")
+    return HttpResponse(200, {"content-type": kind, "cache-control": "no-store"}, body)
+
+
+def console_static(app: App, request: HttpRequest) -> HttpResponse:
+    """GET /_vpclocal/console/static/<name>: the page's scripts and styles."""
+    from vpclocal import console
+
+    found = console.asset(request.path.rpartition("/")[2])
+    if found is None:
+        return _json(404, {"error": f"no such console file: {request.path}"})
+    return HttpResponse(200, {"content-type": found[1], "cache-control": "no-store"}, found[0])
+
+
+def console_topology(app: App, request: HttpRequest) -> HttpResponse:
+    """GET /_vpclocal/console/topology?region=R: the region's VPCs as the console draws them."""
+    from vpclocal.console.topology import build
+
+    region = (request.query.get("region") or [""])[0] or app.config.region
+    return _json(200, build(app.store.view(region), region))
+
+
+def console_flows(app: App, request: HttpRequest) -> HttpResponse:
+    """GET /_vpclocal/console/flows?region=R: the flows the fabric counted lately."""
+    from vpclocal.console import live_flows
+
+    region = (request.query.get("region") or [""])[0] or app.config.region
+    vpcs = set(app.store.view(region).all("vpcs"))
+    return _json(200, {"region": region, **live_flows(app.fabric, vpcs)})
 
 
 def lambda_code(app: App, request: HttpRequest) -> HttpResponse:
@@ -196,8 +232,12 @@ ROUTES = {("GET", "/_vpclocal/health"): health, ("POST", "/_vpclocal/reach"): re
           ("GET", "/_vpclocal/fabric"): fabric, ("GET", "/_vpclocal/internet"): internet_list,
           ("POST", "/_vpclocal/internet"): internet_add,
           ("DELETE", "/_vpclocal/internet"): internet_remove,
-          ("GET", "/_vpclocal/clock"): clock_now, ("POST", "/_vpclocal/clock"): clock_move}
-PREFIX_ROUTES = {("GET", "/_vpclocal/lambda/code/"): lambda_code}
+          ("GET", "/_vpclocal/clock"): clock_now, ("POST", "/_vpclocal/clock"): clock_move,
+          ("GET", "/_vpclocal/console"): console_page,
+          ("GET", "/_vpclocal/console/topology"): console_topology,
+          ("GET", "/_vpclocal/console/flows"): console_flows}
+PREFIX_ROUTES = {("GET", "/_vpclocal/lambda/code/"): lambda_code,
+                 ("GET", "/_vpclocal/console/static/"): console_static}
 
 
 # what code inside the fabric may still ask of vpclocal's own endpoints (through a relay):

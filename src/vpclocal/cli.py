@@ -29,6 +29,7 @@ def _up(args) -> int:
             return 2
     print(f"vpclocal {_version()} serving {config.endpoint} "
           f"(region {config.region}, account {config.account_id}, data in {config.data_dir})")
+    print(f"Console: {config.endpoint}/_vpclocal/console")
     print(f"Point the AWS CLI and SDKs at it:\n"
           f"  export AWS_ENDPOINT_URL={config.endpoint}\n"
           f"  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "

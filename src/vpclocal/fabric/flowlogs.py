@@ -51,6 +51,7 @@ log = logging.getLogger("vpclocal.fabric.flowlogs")
 
 TABLE = "flowlog"
 TIMEOUT = 60  # seconds an idle flow keeps its counters in the kernel
+LIVE_SECONDS = 60  # how long the console shows a flow after its last packet
 DEFAULT_FORMAT = ("${version} ${account-id} ${interface-id} ${srcaddr} ${dstaddr} ${srcport} "
                   "${dstport} ${protocol} ${packets} ${bytes} ${start} ${end} ${action} "
                   "${log-status}")
@@ -343,6 +344,9 @@ class Collector:
         self.deltas = Deltas()
         self.windows: dict[tuple[Target, int], Window] = {}
         self.figures = {"reads": 0, "delivered": 0, "errors": 0}
+        # the console's live flows: what each read added, per edge, for LIVE_SECONDS
+        self.live: dict[tuple, list] = {}
+        self._live_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._period = 1.0
@@ -405,6 +409,7 @@ class Collector:
             if e.vpc in owners:
                 owners[e.vpc].update((a.split("/")[0], e.id) for a in e.addresses)
         out = []
+        now = time.time()
         for v, result in zip(routers, results, strict=True):
             if result.rc != 0:  # the table is being replaced: counted at the next read
                 continue
@@ -412,7 +417,36 @@ class Collector:
                     v, parse_counts(result.out)).items():
                 out += [(eni, direction, flow, action, packets, size)
                         for eni, direction, action in views(flow, verdict, owners[v])]
+                self._remember(v, flow, verdict, owners[v], packets, size, now)
         return out
+
+    def _remember(self, vpc: str, flow: Flow, verdict: int, owner: dict[str, str],
+                  packets: int, size: int, now: float) -> None:
+        """One edge of the console's live flows: between the two ENIs (or an ENI and an
+        address), the service's port, and whether the fabric refused it. A reply (from the
+        lower port to the higher, ephemeral one) counts on its request's edge."""
+        src, dst, proto, sport, dport = flow
+        if sport and sport < dport:
+            src, dst, sport, dport = dst, src, dport, sport
+        key = (vpc, owner.get(src) or src, owner.get(dst) or dst, proto, dport,
+               "REJECT" if verdict & REJECTED else "ACCEPT")
+        with self._live_lock:
+            edge = self.live.setdefault(key, [0, 0, now])
+            edge[0] += packets
+            edge[1] += size
+            edge[2] = now
+
+    def recent(self, vpcs: set[str], now: float) -> list[dict]:
+        """The edges of these VPCs seen in the last LIVE_SECONDS, with their counts."""
+        with self._live_lock:
+            for key in [k for k, e in self.live.items() if now - e[2] > LIVE_SECONDS]:
+                del self.live[key]
+            edges = sorted(self.live.items())
+        return [{"vpc": vpc, "source": src, "destination": dst, "protocol": proto,
+                 "port": dport, "action": action, "packets": packets, "bytes": size,
+                 "age": round(now - seen, 1)}
+                for (vpc, src, dst, proto, dport, action), (packets, size, seen) in edges
+                if vpc in vpcs]
 
     def _deliver(self, now: float) -> None:
         for (target, start), window in sorted(self.windows.items(),
