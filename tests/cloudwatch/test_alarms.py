@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.cloudwatch.test_metrics import cbor_only_session
 from tests.errors import error
 from tests.fabric.conftest import until
 from tests.fis.conftest import advance
@@ -331,3 +332,19 @@ def test_cli(server, ns, name):
 def cw_server(cw):
     """The server a client talks to (the clock is advanced through its admin API)."""
     return type("Endpoint", (), {"endpoint": cw.meta.endpoint_url})
+
+
+def test_through_cbor(server, tmp_path, ns, name):
+    """The alarm operations through smithy-rpc-v2-cbor too (timestamps, doubles, lists)."""
+    cbor = cbor_only_session(tmp_path).client(
+        "cloudwatch", endpoint_url=server.endpoint, region_name="us-east-1",
+        aws_access_key_id="test", aws_secret_access_key="test")
+    assert cbor.meta.service_model.resolved_protocol == "smithy-rpc-v2-cbor"
+    put_alarm(cbor, name, ns, TreatMissingData="ignore")
+    cbor.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="cbor")
+    found = alarm(cbor, name)
+    assert (found["StateValue"], found["Threshold"]) == ("ALARM", 1.0)
+    assert isinstance(found["StateUpdatedTimestamp"], datetime)
+    [item] = until(lambda: cbor.describe_alarm_history(
+        AlarmName=name, HistoryItemType="StateUpdate")["AlarmHistoryItems"], 5, "history")
+    assert item["HistorySummary"] == "Alarm updated from INSUFFICIENT_DATA to ALARM"
