@@ -12,8 +12,10 @@ import pytest
 
 from tests.cloudwatch.test_metrics import cbor_only_session
 from tests.errors import error
+from tests.events.conftest import RECORDER, received
 from tests.fabric.conftest import until
 from tests.fis.conftest import advance
+from tests.lambda_.conftest import deployed
 
 
 @pytest.fixture(scope="module")
@@ -348,3 +350,48 @@ def test_through_cbor(server, tmp_path, ns, name):
     [item] = until(lambda: cbor.describe_alarm_history(
         AlarmName=name, HistoryItemType="StateUpdate")["AlarmHistoryItems"], 5, "history")
     assert item["HistorySummary"] == "Alarm updated from INSUFFICIENT_DATA to ALARM"
+
+
+# ---- actions -----------------------------------------------------------------------------
+
+def test_a_lambda_alarm_action_gets_the_alarm_event(server, cw, ns, name):
+    lam = server.client("lambda")
+    fn = deployed(server, RECORDER, prefix="alarm-rec")
+    fn_arn = f"arn:aws:lambda:us-east-1:000000000000:function:{fn}"
+    denied = deployed(server, RECORDER, prefix="alarm-deny")  # no resource policy
+    denied_arn = f"arn:aws:lambda:us-east-1:000000000000:function:{denied}"
+    sns = "arn:aws:sns:us-east-1:000000000000:alerts"
+    lam.add_permission(FunctionName=fn, StatementId="AlarmAction",
+                       Action="lambda:InvokeFunction",
+                       Principal="lambda.alarms.cloudwatch.amazonaws.com",
+                       SourceAccount="000000000000",
+                       SourceArn=f"arn:aws:cloudwatch:us-east-1:000000000000:alarm:{name}")
+    put_alarm(cw, name, ns, TreatMissingData="ignore", AlarmDescription="errors!",
+              AlarmActions=[fn_arn, denied_arn, sns])
+    cw.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="drill")
+    [event] = received(server, fn, 1)
+    assert event["source"] == "aws.cloudwatch"
+    assert event["alarmArn"] == f"arn:aws:cloudwatch:us-east-1:000000000000:alarm:{name}"
+    assert (event["accountId"], event["region"]) == ("000000000000", "us-east-1")
+    data = event["alarmData"]
+    assert data["alarmName"] == name
+    assert (data["state"]["value"], data["state"]["reason"]) == ("ALARM", "drill")
+    assert data["previousState"] == {"value": "INSUFFICIENT_DATA",
+                                     "reason": "Unchecked: Initial alarm creation"}
+    assert data["configuration"]["description"] == "errors!"
+    [metric] = data["configuration"]["metrics"]
+    assert metric["metricStat"] == {
+        "metric": {"namespace": ns, "name": "Errors", "dimensions": {"FunctionName": "fn"}},
+        "period": 60, "stat": "Sum"}
+    actions = {i["HistorySummary"] for i in cw.describe_alarm_history(
+        AlarmName=name, HistoryItemType="Action")["AlarmHistoryItems"]}
+    assert f"Successfully executed action {fn_arn}" in actions
+    assert any(s.startswith(f"Failed to execute action {denied_arn}.") for s in actions)
+    assert any(s.startswith(f"Failed to execute action {sns}.") for s in actions)
+    # actions disabled: a change runs none (actions are taken as the change commits)
+    cw.disable_alarm_actions(AlarmNames=[name])
+    cw.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="calm")
+    cw.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="again")
+    assert alarm(cw, name)["StateReason"] == "again"
+    assert len(cw.describe_alarm_history(AlarmName=name, HistoryItemType="Action")[
+        "AlarmHistoryItems"]) == 3
