@@ -350,6 +350,8 @@ class Runtime:
         if not env.init_reported:
             env.init_reported = True
             init_ms = env.init_ms
+            if env.placement is not None and env.placement.init_note:
+                lines.append((now_ms(), env.placement.init_note))
 
         inv = Invocation(request_id, payload, invoked_arn, client_context, spec.timeout_s,
                          cognito_identity)
