@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import unique
 from tests.fis.conftest import ROLE, reaches
-from tests.lambda_.conftest import deployed
+from tests.lambda_.conftest import arn, deployed
 
 ALARM = "aws:cloudwatch:alarm"
 FAILING = ("def handler(event, context):\n"
@@ -141,3 +141,37 @@ def test_failing_invokes_stop_the_experiment(server, fis, cw):
     assert alarm["StateValue"] == "ALARM"
     assert alarm["StateReason"].startswith("Threshold Crossed: 1 out of the last 1 datapoints "
                                            "[1.0 (")
+
+
+@pytest.mark.parametrize("prevent", ["false", "true"])
+def test_injected_errors_trip_the_guard(server, fis, cw, prevent):
+    """aws:lambda:invocation-error failures count in Lambda Errors (run or not, as AWS's
+    extension fails them): an alarm on them stops the experiment, and the fault is gone."""
+    lam = server.client("lambda")
+    fn = deployed(server, FAILING, "fis-inject")
+    name = unique("injected")
+    cw.put_metric_alarm(AlarmName=name, Namespace="AWS/Lambda", MetricName="Errors",
+                        Dimensions=[{"Name": "FunctionName", "Value": fn}], Statistic="Sum",
+                        Period=60, EvaluationPeriods=1, Threshold=0.0,
+                        ComparisonOperator="GreaterThanThreshold",
+                        TreatMissingData="notBreaching")
+    alarm_arn = cw.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]["AlarmArn"]
+    tid = fis.create_experiment_template(
+        clientToken=unique("t"), description="inject", roleArn=ROLE,
+        stopConditions=[{"source": ALARM, "value": alarm_arn}],
+        targets={"fns": {"resourceType": "aws:lambda:function", "selectionMode": "ALL",
+                         "resourceArns": [arn(fn)]}},
+        actions={"fault": {"actionId": "aws:lambda:invocation-error",
+                           "targets": {"Functions": "fns"},
+                           "parameters": {"duration": "PT30M", "invocationPercentage": "100",
+                                          "preventExecution": prevent}}}
+    )["experimentTemplate"]["id"]
+    eid = start(fis, tid)
+    reaches(fis, eid, "running", "fault")
+    failed = lam.invoke(FunctionName=fn, Payload=b"{}")
+    assert failed["FunctionError"] == "Unhandled"
+    assert json.loads(failed["Payload"].read())["errorType"] == "FISInjectedError"
+    exp = reaches(fis, eid, "stopped")
+    assert exp["state"]["reason"] == "Experiment stopped by stop condition."
+    assert exp["actions"]["fault"]["state"]["status"] == "stopped"
+    assert "FunctionError" not in lam.invoke(FunctionName=fn, Payload=b"{}")
