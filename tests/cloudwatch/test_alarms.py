@@ -312,6 +312,16 @@ def test_metrics_need_one_returned_series(cw, name, ns):
         "ValidationError", "Exactly one element of the metrics list should return data.")
 
 
+def test_metrics_expressions_are_checked(cw, name, ns):
+    stat = {"Metric": {"Namespace": ns, "MetricName": "Errors"}, "Period": 60, "Stat": "Sum"}
+    err = error(cw.put_metric_alarm, AlarmName=name, EvaluationPeriods=1, Threshold=1.0,
+                ComparisonOperator="GreaterThanThreshold",
+                Metrics=[{"Id": "a", "MetricStat": stat, "ReturnData": False},
+                         {"Id": "e", "Expression": "a + nothere"}])
+    assert err["Code"] == "ValidationError"
+    assert err["Message"] == "Error in expression e: Unrecognized metric or expression id: nothere"
+
+
 def test_describe_errors(cw):
     err = error(cw.describe_alarms, AlarmNames=["a"], AlarmNamePrefix="a")
     assert err["Code"] == "InvalidParameterCombination"

@@ -230,6 +230,11 @@ class AlarmOperations:
         if not periods:
             raise _error("ValidationError", "The Metrics list must include at least one "
                          "MetricStat.")
+        series: dict[str, dict[int, float]] = {q["Id"]: {} for q in metrics
+                                               if "MetricStat" in q}
+        for q in metrics:  # an expression vpclocal cannot compute is refused now, not later
+            if "Expression" in q:
+                series[q["Id"]] = expressions.evaluate(q["Id"], q["Expression"], series)
         return max(periods)
 
     def put_metric_alarm(self, ctx, p):
