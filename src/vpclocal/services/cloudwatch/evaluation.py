@@ -119,8 +119,8 @@ def decide(alarm: dict, points: list[Point], state: str, now: float) -> Outcome 
     if len(breaching) >= m:
         listed, verb, new, need = breaching, words, "ALARM", m
         transition = "OK -> ALARM"
-    elif len(filled) == 0:
-        return None  # nothing evaluated (all missing, treated as missing): no change
+    elif not calm:
+        return None  # too few breaching, and nothing that does not breach: no change
     else:
         listed, verb, new, need = calm, f"not {words}", "OK", n - m + 1
         transition = "ALARM -> OK"
