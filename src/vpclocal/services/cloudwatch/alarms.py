@@ -463,7 +463,11 @@ class AlarmOperations:
         """Evaluations missed while the server was down are not made late: one now."""
 
     def _fire(self, region: str, record: dict, now: float) -> float | None:
-        return self.evaluate(region, record["AlarmName"])
+        try:
+            return self.evaluate(region, record["AlarmName"])
+        except Exception:  # a bug of ours must not stop the other alarms' evaluations
+            log.exception("evaluating alarm %s", record["AlarmArn"])
+            return now + _interval(record)
 
     def evaluate(self, region: str, name: str) -> float | None:
         """Evaluate one alarm now; the clock time of its next evaluation."""
