@@ -405,3 +405,27 @@ def test_a_lambda_alarm_action_gets_the_alarm_event(server, cw, ns, name):
     assert alarm(cw, name)["StateReason"] == "again"
     assert len(cw.describe_alarm_history(AlarmName=name, HistoryItemType="Action")[
         "AlarmHistoryItems"]) == 3
+
+
+def test_state_changes_go_to_eventbridge(server, cw, ns, name):
+    lam, events = server.client("lambda"), server.client("events")
+    fn = deployed(server, RECORDER, prefix="alarm-bus")
+    rule = events.put_rule(Name=f"r-{name}", EventPattern=json.dumps({
+        "source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"],
+        "resources": [f"arn:aws:cloudwatch:us-east-1:000000000000:alarm:{name}"],
+        "detail": {"state": {"value": ["ALARM"]}}}))["RuleArn"]
+    lam.add_permission(FunctionName=fn, StatementId="bus", Action="lambda:InvokeFunction",
+                       Principal="events.amazonaws.com", SourceArn=rule)
+    events.put_targets(Rule=f"r-{name}", Targets=[{
+        "Id": "fn", "Arn": f"arn:aws:lambda:us-east-1:000000000000:function:{fn}"}])
+    put_alarm(cw, name, ns, TreatMissingData="ignore", ActionsEnabled=False)
+    cw.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="calm")  # not matched
+    cw.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="drill")
+    [event] = received(server, fn, 1)
+    assert (event["source"], event["detail-type"]) == ("aws.cloudwatch",
+                                                       "CloudWatch Alarm State Change")
+    assert event["resources"] == [alarm(cw, name)["AlarmArn"]]
+    assert event["detail"]["alarmName"] == name
+    assert (event["detail"]["state"]["value"], event["detail"]["state"]["reason"]) == (
+        "ALARM", "drill")
+    assert event["detail"]["previousState"]["value"] == "OK"

@@ -8,11 +8,12 @@ real clock: its most recent period is the one in progress when that has data alr
 the last complete one. Evaluations run every minute by vpclocal's clock (every period for
 10/20/30-second alarms; clock.ClockDriven, so `vpclocal clock advance` runs them at once), and
 as soon as data points arrive for a metric an alarm watches (faster than AWS, which
-evaluates once a minute). A state change is recorded in the alarm's history (DescribeAlarmHistory)
-and, with actions enabled, runs the new state's actions: a Lambda function is invoked
-asynchronously with AWS's alarm event when its resource policy allows
-lambda.alarms.cloudwatch.amazonaws.com; any other action (SNS, EC2, Auto Scaling) is recorded as
-failed, vpclocal serves none of them.
+evaluates once a minute). A state change is recorded in the alarm's history
+(DescribeAlarmHistory), goes to EventBridge's default bus as a "CloudWatch Alarm State Change"
+event (source aws.cloudwatch), and, with actions enabled, runs the new state's actions: a
+Lambda function is invoked asynchronously with AWS's alarm event when its resource policy
+allows lambda.alarms.cloudwatch.amazonaws.com; any other action (SNS, EC2, Auto Scaling) is
+recorded as failed, vpclocal serves none of them.
 """
 
 from __future__ import annotations
@@ -569,7 +570,15 @@ class AlarmOperations:
                       history)
         for listener in list(self.alarm_listeners):
             listener(region, alarm)
-        if alarm["StateValue"] == old["stateValue"] or not alarm["ActionsEnabled"]:
+        if alarm["StateValue"] == old["stateValue"]:
+            return
+        events = self.app.providers.get("events")
+        if events is not None:  # EventBridge gets every state change, actions or not
+            change = _lambda_event(region, alarm, old)
+            events.emit(region, change["accountId"], "aws.cloudwatch",
+                        "CloudWatch Alarm State Change", [alarm["AlarmArn"]],
+                        change["alarmData"])
+        if not alarm["ActionsEnabled"]:
             return
         kind = {"OK": "OKActions", "ALARM": "AlarmActions",
                 "INSUFFICIENT_DATA": "InsufficientDataActions"}[alarm["StateValue"]]
@@ -612,7 +621,8 @@ def _config(alarm: dict) -> dict:
 
 def _lambda_event(region: str, alarm: dict, old: dict) -> dict:
     """The event a Lambda alarm action receives (CloudWatch's "Invoke a Lambda function from
-    an alarm")."""
+    an alarm"); its alarmData is also the detail of the EventBridge event ("Alarm events and
+    EventBridge")."""
     state = {"value": alarm["StateValue"], "reason": alarm["StateReason"],
              "timestamp": evaluation.iso(alarm["StateUpdatedTimestamp"])}
     if alarm.get("StateReasonData"):
