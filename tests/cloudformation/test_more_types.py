@@ -451,3 +451,47 @@ Resources:
     assert status == "ROLLBACK_COMPLETE"
     assert "The specified bucket does not exist" in reason, reason
     assert "HandlerErrorCode: NotFound" in reason
+
+
+ALARM = """
+Parameters:
+  Threshold: {Type: Number, Default: 5}
+Resources:
+  Errors:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      AlarmDescription: too many errors
+      Namespace: AWS/Lambda
+      MetricName: Errors
+      Dimensions: [{Name: FunctionName, Value: checkout}]
+      Statistic: Sum
+      Period: 60
+      EvaluationPeriods: 2
+      DatapointsToAlarm: 1
+      Threshold: !Ref Threshold
+      ComparisonOperator: GreaterThanThreshold
+      TreatMissingData: notBreaching
+      ActionsEnabled: 'false'
+Outputs:
+  Name: {Value: !Ref Errors}
+  Arn: {Value: !GetAtt Errors.Arn}
+"""
+
+
+def test_cloudwatch_alarm_created_updated_in_place_and_deleted(server, cfn):
+    cw = server.client("cloudwatch")
+    name, out = deploy(cfn, ALARM)
+    assert out["Name"].startswith(f"{name}-Errors-")
+    [alarm] = cw.describe_alarms(AlarmNames=[out["Name"]])["MetricAlarms"]
+    assert alarm["AlarmArn"] == out["Arn"]
+    assert (alarm["Threshold"], alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"],
+            alarm["ActionsEnabled"], alarm["TreatMissingData"]) == (
+        5.0, 2, 1, False, "notBreaching")
+    assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": "checkout"}]
+    cfn.update_stack(StackName=name, UsePreviousTemplate=True,
+                     Parameters=[{"ParameterKey": "Threshold", "ParameterValue": "9"}])
+    assert settle(cfn, name)["StackStatus"] == "UPDATE_COMPLETE"
+    [alarm] = cw.describe_alarms(AlarmNames=[out["Name"]])["MetricAlarms"]
+    assert alarm["Threshold"] == 9.0 and alarm["AlarmArn"] == out["Arn"]  # the same alarm
+    delete(cfn, name)
+    assert cw.describe_alarms(AlarmNames=[out["Name"]])["MetricAlarms"] == []

@@ -398,7 +398,7 @@ def test_regions_are_separate(make_cw, cw, ns):
 
 
 def test_unknown_operation_through_cbor(cw):
-    code, _, _ = error_of(cw.describe_alarms)
+    code, _, _ = error_of(cw.list_dashboards)
     assert code in ("UnknownOperationException", "UnknownOperation", "InvalidAction")
 
 

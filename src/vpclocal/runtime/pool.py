@@ -304,8 +304,10 @@ class Runtime:
     async def invoke(self, spec: FunctionSpec, payload: bytes, *, request_id: str | None = None,
                      invoked_arn: str | None = None, client_context: str | None = None,
                      log_tail: bool = False, reserved: int | None = None,
-                     cognito_identity: str | None = None) -> Result:
-        """Run one invocation to its end. Raises Throttled when a concurrency limit is hit."""
+                     cognito_identity: str | None = None,
+                     injected_error: bool = False) -> Result:
+        """Run one invocation to its end. Raises Throttled when a concurrency limit is hit.
+        injected_error: a fault (FIS) fails it once it has run, so it counts in Errors."""
         request_id = request_id or str(uuid.uuid4())
         concurrent = self._admit(spec, reserved)
         try:
@@ -319,7 +321,7 @@ class Runtime:
         finally:
             self._release(spec)
         self.telemetry.log(spec, env.stream, lines)
-        failed = result.function_error is not None
+        failed = result.function_error is not None or injected_error
         self.telemetry.metric(spec.region, spec.name, "Invocations", 1)
         self.telemetry.metric(spec.region, spec.name, "Errors", 1 if failed else 0)
         self.telemetry.metric(spec.region, spec.name, "Duration", round(result.duration_ms, 2))
@@ -350,6 +352,8 @@ class Runtime:
         if not env.init_reported:
             env.init_reported = True
             init_ms = env.init_ms
+            if env.placement is not None and env.placement.init_note:
+                lines.append((now_ms(), env.placement.init_note))
 
         inv = Invocation(request_id, payload, invoked_arn, client_context, spec.timeout_s,
                          cognito_identity)

@@ -93,6 +93,7 @@ class Placement:
     endpoint_url: str | None = None
     environment: dict[str, str] = field(default_factory=dict)  # more, unless the function's own
     note: str = ""  # one line in every invocation's log (e.g. why it runs unisolated)
+    init_note: str = ""  # one line in the log of the environment's first invocation (its AZ)
     current: Callable[[], bool] = lambda: True  # False once the namespace is gone
     # the log line explaining why a connection (address, port) never opened, or None
     explain: Callable[[str, int], str | None] | None = None

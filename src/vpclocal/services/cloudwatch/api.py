@@ -21,3 +21,6 @@ if TYPE_CHECKING:
 def put_datapoints(app: App, region: str, namespace: str, points: list[dict]) -> None:
     """Record data points (PutMetricData's MetricDatum shape; Value, Unit, Timestamp)."""
     model.put_points(app.store, region, namespace, points)
+    provider = app.providers.get("monitoring")
+    if provider is not None:  # the alarms watching these metrics evaluate now
+        provider.metrics_arrived(region, model.keys_of(namespace, points))

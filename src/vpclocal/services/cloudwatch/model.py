@@ -23,6 +23,12 @@ def metric_key(namespace: str, name: str, dimensions: list[dict]) -> str:
     return f"metric:{namespace}\x1e{name}\x1e{dims}"
 
 
+def keys_of(namespace: str, data: list[dict]) -> set[str]:
+    """The metric keys MetricDatum-shaped dicts belong to."""
+    return {metric_key(namespace, d["MetricName"], canonical_dimensions(d.get("Dimensions")))
+            for d in data}
+
+
 def epoch_ms(value) -> int:
     if value is None:
         return int(time.time() * 1000)

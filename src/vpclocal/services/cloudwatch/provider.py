@@ -8,18 +8,24 @@ errors are raised with their query codes (InvalidParameterValue, MissingParamete
 
 from __future__ import annotations
 
-import ast
+import asyncio
 import base64
 import json
 import math
-import operator
 import re
-from decimal import Decimal
 
+from vpclocal import clock
 from vpclocal.errors import ServiceError
 from vpclocal.services.base import Provider, RequestContext
-from vpclocal.services.cloudwatch import model
-from vpclocal.services.cloudwatch.stats import STATISTICS, aggregate, aligned_start, valid_statistic
+from vpclocal.services.cloudwatch import expressions, model
+from vpclocal.services.cloudwatch.alarms import ALARMS, AlarmOperations
+from vpclocal.services.cloudwatch.stats import (
+    STATISTICS,
+    aggregate,
+    aligned_start,
+    java_double,
+    valid_statistic,
+)
 
 MAX_DATUMS = 1000
 TWO_WEEKS_S = 14 * 86_400
@@ -50,8 +56,17 @@ def _epoch_s(value) -> int:
     return int(value.timestamp())
 
 
-class CloudWatchProvider(Provider):
+class CloudWatchProvider(AlarmOperations, clock.ClockDriven, Provider):
     service_name = "cloudwatch"
+    DUE_KIND = ALARMS  # alarms evaluate by vpclocal's clock (alarms.py)
+
+    def __init__(self, app) -> None:
+        super().__init__(app)
+        self._init_alarms()
+
+    async def start(self) -> None:
+        self._event_loop = asyncio.get_running_loop()
+        await clock.ClockDriven.start(self)
 
     # ---- PutMetricData -------------------------------------------------------------------
 
@@ -69,6 +84,9 @@ class CloudWatchProvider(Provider):
         for index, datum in enumerate(data, 1):
             _check_datum(datum, f"MetricData.member.{index}", now)
         model.put_points(self.app.store, ctx.region, namespace, data, tx=ctx.tx)
+        keys = model.keys_of(namespace, data)
+        region = ctx.region
+        ctx.tx.after_commit(lambda: self.metrics_arrived(region, keys))
         return {}
 
     # ---- GetMetricStatistics -------------------------------------------------------------
@@ -134,7 +152,7 @@ class CloudWatchProvider(Provider):
                                                         f"MetricDataQueries.member.{index}")
         for query in queries:
             if "Expression" in query:
-                series[query["Id"]] = _evaluate(query["Id"], query["Expression"], series)
+                series[query["Id"]] = expressions.evaluate(query["Id"], query["Expression"], series)
         descending = p.get("ScanBy", "TimestampDescending") == "TimestampDescending"
         results = []
         for query in queries:
@@ -220,7 +238,7 @@ def _check_datum(datum: dict, where: str, now_s: int) -> None:
     numbers += [("Counts", v) for v in datum.get("Counts") or []]
     for name, value in numbers:
         if not _storable(value):
-            raise invalid_value(f"The value {_java(value)} for parameter {where}.{name} is "
+            raise invalid_value(f"The value {java_double(value)} for parameter {where}.{name} is "
                                 "invalid.")
     if datum.get("Counts") and len(datum["Counts"]) != len(datum.get("Values") or []):
         raise invalid_value(f"The parameters {where}.Values and {where}.Counts must be of the "
@@ -246,20 +264,6 @@ def _storable(value: float) -> bool:
     documentation: "CloudWatch rejects values that are either too small or too large";
     NaN and the infinities are refused too)."""
     return value == 0 or (not math.isnan(value) and 2.0 ** -360 <= abs(value) <= 2.0 ** 360)
-
-
-def _java(value: float) -> str:
-    """A double as Java's Double.toString writes it (NaN, Infinity, 1.5, 1.0E300)."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    if value == 0 or 1e-3 <= abs(value) < 1e7:
-        return repr(float(value))
-    shortest = Decimal(repr(abs(float(value))))  # the fewest digits that read back as value
-    digits = "".join(map(str, shortest.as_tuple().digits)).rstrip("0")
-    sign = "-" if value < 0 else ""
-    return f"{sign}{digits[0]}.{digits[1:] or '0'}E{shortest.adjusted()}"
 
 
 def _window(start, end, period: int, name: str) -> tuple[int, int, int]:
@@ -313,56 +317,3 @@ def _page(results: list[dict], token: str | None, limit: int) -> dict:
     if offset + limit < seen:
         reply["NextToken"] = _encode(offset + limit)
     return reply
-
-
-# ---- metric math: arithmetic over other queries' series ---------------------------------
-
-_OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-              ast.Div: operator.truediv}
-
-
-def _evaluate(qid: str, expression: str, series: dict[str, dict[int, float]]):
-    """`m1 + m2`, `errors / invocations * 100`: time series combined where their timestamps
-    meet, numbers applied to every point. Functions (METRICS(), SUM(...)) are not supported."""
-    def unsupported() -> ServiceError:
-        return validation(f"Error in expression {qid}: vpclocal supports only arithmetic "
-                          f"(+ - * /) over query ids and numbers, not '{expression}'.")
-    try:
-        tree = ast.parse(expression, mode="eval").body
-    except SyntaxError:
-        raise unsupported() from None
-
-    def value(node):
-        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
-            return float(node.value)
-        if isinstance(node, ast.Name):
-            if node.id not in series:
-                raise validation(f"Error in expression {qid}: Unrecognized metric or "
-                                 f"expression id: {node.id}")
-            return series[node.id]
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-            return _combine(operator.sub, 0.0, value(node.operand))
-        if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
-            return _combine(_OPERATORS[type(node.op)], value(node.left), value(node.right))
-        raise unsupported()
-    result = value(tree)
-    if isinstance(result, float):
-        raise unsupported()  # a constant has no timestamps to report at
-    return result
-
-
-def _combine(op, left, right):
-    def apply(a: float, b: float) -> float | None:
-        try:
-            return op(a, b)
-        except ZeroDivisionError:
-            return None  # AWS drops points it cannot compute
-    if isinstance(left, float) and isinstance(right, float):
-        return op(left, right)
-    if isinstance(left, float):
-        out = {t: apply(left, v) for t, v in right.items()}
-    elif isinstance(right, float):
-        out = {t: apply(v, right) for t, v in left.items()}
-    else:
-        out = {t: apply(v, right[t]) for t, v in left.items() if t in right}
-    return {t: v for t, v in out.items() if v is not None}

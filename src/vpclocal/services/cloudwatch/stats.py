@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 STATISTICS = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
 PERCENTILE = re.compile(r"p(\d{1,2}(?:\.\d{1,2})?|100(?:\.0{1,2})?)")
@@ -88,3 +90,17 @@ def aggregate(events, start_s: int, period: int, unit: str | None,
         key = (start_s + offset, "" if merge_units else point_unit)
         buckets.setdefault(key, Bucket()).add(body)
     return buckets
+
+
+def java_double(value: float) -> str:
+    """A double as Java's Double.toString writes it (NaN, Infinity, 1.5, 1.0E300)."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    if value == 0 or 1e-3 <= abs(value) < 1e7:
+        return repr(float(value))
+    shortest = Decimal(repr(abs(float(value))))  # the fewest digits that read back as value
+    digits = "".join(map(str, shortest.as_tuple().digits)).rstrip("0")
+    sign = "-" if value < 0 else ""
+    return f"{sign}{digits[0]}.{digits[1:] or '0'}E{shortest.adjusted()}"

@@ -243,6 +243,16 @@ class EventsProvider(clock.ClockDriven, Provider):
             ctx.tx.after_commit(lambda: self._route(region, account, events))
         return {"FailedEntryCount": failed, "Entries": results}
 
+    def emit(self, region: str, account: str, source: str, detail_type: str,
+             resources: list[str], detail: dict) -> None:
+        """An event an AWS service sends to the account's default bus (e.g. aws.cloudwatch's
+        "CloudWatch Alarm State Change"), routed to the rules it matches."""
+        event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": detail_type,
+                 "source": source, "account": account,
+                 "time": iso(clock.now(self.app.store)), "region": region,
+                 "resources": resources, "detail": detail}
+        self._route(region, account, [(model.DEFAULT, event)])
+
     def _route(self, region: str, account: str, events: list[tuple[str, dict]]) -> None:
         """Send each event to the targets of every enabled rule of its bus it matches."""
         view = self.app.store.view(region)

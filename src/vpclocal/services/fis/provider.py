@@ -17,6 +17,11 @@ does:
 - aws:rds:reboot-db-instances: the RDS provider's own reboot (the engine restarts).
 - aws:fis:wait: nothing but its duration.
 
+Stop conditions: a template's `aws:cloudwatch:alarm` conditions name CloudWatch alarms
+(vpclocal.services.cloudwatch.alarms) that must exist when the experiment starts; while it
+runs, one of them in ALARM (already at the start, or moving there) stops it as StopExperiment
+does, with the reason "Experiment stopped by stop condition.".
+
 Durations run on vpclocal's clock (vpclocal.clock): the real clock, which `vpclocal clock
 advance` moves forward, ending actions early. StopExperiment ends the running actions
 (`stopped`), cancels those not yet started, and the experiment ends `stopped`. A server that
@@ -27,19 +32,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 
 from vpclocal import clock
 from vpclocal.errors import ServiceError
 from vpclocal.fabric.service import DISRUPTIONS
 from vpclocal.services.base import Provider, RequestContext
+from vpclocal.services.cloudwatch.alarms import ALARMS
 from vpclocal.services.events.model import page
 from vpclocal.services.fis import faults, model, scopes, targets
 from vpclocal.services.fis.model import ACTIONS, EXPERIMENTS, TEMPLATES, TERMINAL, validation
 
 log = logging.getLogger("vpclocal.fis")
 
-STOP_SOURCES = ("none",)  # aws:cloudwatch:alarm: not yet (no CloudWatch alarms)
+ALARM_SOURCE = "aws:cloudwatch:alarm"
+STOP_SOURCES = ("none", ALARM_SOURCE)
+ALARM_ARN = re.compile(r"arn:aws[a-z-]*:cloudwatch:([a-z0-9-]+):(\d{12}):alarm:(.+)")
+# unconfirmed wording: AWS's reason for a stop condition's stop was not found in a primary source
+STOPPED_BY_CONDITION = "Experiment stopped by stop condition."
 
 
 class _Failed(Exception):
@@ -56,6 +67,9 @@ class FisProvider(Provider):
         self._stop: dict[str, asyncio.Event] = {}
         self._wake: set[asyncio.Event] = set()  # waiters on the clock
         self.timeline: dict[str, list[tuple[str, float]]] = {}  # eid -> (event, perf time)
+        self._conditions: dict[str, set[str]] = {}  # running eid -> its stop alarms' ARNs
+        self._regions: dict[str, str] = {}  # launched eid -> its region
+        self._stopped_by: dict[str, str] = {}  # eid -> the alarm ARN that stopped it
 
     # ---- templates -----------------------------------------------------------------------
 
@@ -114,12 +128,13 @@ class FisProvider(Provider):
             old or {}).get("stopConditions", [])
         for c in conditions:
             if c["source"] not in STOP_SOURCES:
-                if c["source"] == "aws:cloudwatch:alarm":
-                    raise validation("vpclocal does not run CloudWatch alarm stop conditions "
-                                     "yet (issue 15): use source none.")
                 raise validation(f"Stop condition source {c['source']} is not supported.")
             if c["source"] == "none" and c.get("value"):
                 raise validation("A stop condition with source none takes no value.")
+            if c["source"] == ALARM_SOURCE and not ALARM_ARN.fullmatch(c.get("value") or ""):
+                raise validation(f"The value of a stop condition with source {ALARM_SOURCE} "
+                                 "must be a CloudWatch alarm ARN (arn:aws:cloudwatch:region:"
+                                 f"account:alarm:name), not \"{c.get('value') or ''}\".")
         return {"targets": tgts, "actions": acts,
                 "stopConditions": [{k: v for k, v in c.items() if v is not None}
                                    for c in conditions]}
@@ -206,6 +221,9 @@ class FisProvider(Provider):
                                          "request.")
                 return {"experiment": model.public(record)}
         template = model.get_template(ctx.tx, p["experimentTemplateId"])
+        for c in template["stopConditions"]:
+            if c["source"] == ALARM_SOURCE and self._alarm(c["value"]) is None:
+                raise validation(f"The stop condition alarm {c['value']} does not exist.")
         eid = model.new_id("EXP", 15)
         now = time.time()
         mode = (p.get("experimentOptions") or {}).get("actionsMode", "run-all")
@@ -302,6 +320,41 @@ class FisProvider(Provider):
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._recover()
+        cloudwatch = self.app.providers.get("monitoring")
+        if cloudwatch is not None:
+            cloudwatch.alarm_listeners.append(self._alarm_changed)
+
+    # ---- stop conditions -----------------------------------------------------------------
+
+    def _alarm(self, arn: str) -> dict | None:
+        found = ALARM_ARN.fullmatch(arn)
+        if found is None:
+            return None
+        region, _, name = found.groups()
+        alarm = self.app.store.view(region).get(ALARMS, name)
+        return alarm if alarm is not None and alarm["AlarmArn"] == arn else None
+
+    def _alarm_changed(self, region: str, alarm: dict) -> None:
+        """A CloudWatch alarm changed state (on any thread): the experiments it guards stop
+        when it is in ALARM."""
+        if alarm["StateValue"] != "ALARM" or self._loop is None:
+            return
+        arn = alarm["AlarmArn"]
+        self._loop.call_soon_threadsafe(lambda: [
+            self._condition_met(eid, arn) for eid, arns in list(self._conditions.items())
+            if arn in arns])
+
+    def _condition_met(self, eid: str, arn: str) -> None:
+        if eid in self._stopped_by or eid not in self._conditions:
+            return
+        self._stopped_by[eid] = arn
+        region = self._regions[eid]
+
+        def stopping(r):
+            if r["state"]["status"] not in TERMINAL:
+                r["state"] = {"status": "stopping", "reason": "Stopping Experiment."}
+        self._edit(region, eid, stopping)
+        self._signal_stop(eid)
 
     async def stop(self) -> None:
         for task in list(self._tasks.values()):
@@ -313,6 +366,7 @@ class FisProvider(Provider):
             event.set()
 
     def _launch(self, region: str, eid: str) -> None:
+        self._regions[eid] = region
         loop = self._loop or asyncio.get_event_loop()
         self._stop[eid] = asyncio.Event()
         self._tasks[eid] = loop.create_task(self._run(region, eid))
@@ -380,6 +434,9 @@ class FisProvider(Provider):
         finally:
             self._tasks.pop(eid, None)
             self._stop.pop(eid, None)
+            self._conditions.pop(eid, None)
+            self._stopped_by.pop(eid, None)
+            self._regions.pop(eid, None)
 
     async def _execute(self, region: str, eid: str) -> None:
         record = self.app.store.view(region).get(EXPERIMENTS, eid)
@@ -407,6 +464,14 @@ class FisProvider(Provider):
             r["startTime"] = time.time()
         record = self._edit(region, eid, running)
         stop = self._stop[eid]
+        alarms = {c["value"] for c in record["stopConditions"] if c["source"] == ALARM_SOURCE}
+        if alarms:
+            self._conditions[eid] = alarms
+            for arn in sorted(alarms):  # one already in ALARM stops it at once
+                alarm = self._alarm(arn)
+                if alarm is not None and alarm["StateValue"] == "ALARM":
+                    self._condition_met(eid, arn)
+                    break
         if record["experimentOptions"].get("actionsMode") == "skip-all":
             def skip(r):
                 for a in r["actions"].values():
@@ -422,7 +487,8 @@ class FisProvider(Provider):
             self._edit(region, eid, lambda r: self._end(r, "failed", failed["state"]["reason"],
                                                         "ActionFailed"))
         elif stop.is_set():
-            self._edit(region, eid, lambda r: self._end(r, "stopped", "Experiment stopped."))
+            reason = STOPPED_BY_CONDITION if eid in self._stopped_by else "Experiment stopped."
+            self._edit(region, eid, lambda r: self._end(r, "stopped", reason))
         else:
             self._edit(region, eid, lambda r: self._end(r, "completed",
                                                         "Experiment completed."))

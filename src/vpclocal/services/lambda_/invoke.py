@@ -157,11 +157,11 @@ class InvokeOperations:
         spec = self._spec(ctx.region, ctx.account_id, record, version)
         await self._network_caught_up()
         try:
-            result = await self._faulted(view, spec, lambda: self.runtime().invoke(
+            result = await self._faulted(view, spec, lambda **more: self.runtime().invoke(
                 spec, payload, request_id=ctx.request_id, client_context=client_context,
                 invoked_arn=model.function_arn(ctx.region, ctx.account_id, name, qualifier),
                 log_tail=p.get("LogType") == "Tail",
-                reserved=model.reserved_concurrency(view, name)))
+                reserved=model.reserved_concurrency(view, name), **more))
         except Throttled as exc:
             raise _throttled(exc) from None
         except Unplaceable as exc:
@@ -183,8 +183,12 @@ class InvokeOperations:
         if fault.delay_ms:
             await asyncio.sleep(fault.delay_ms / 1000)
         if fault.error and fault.prevent_execution:
+            # it never runs, but fails as an invocation: Lambda counts it (Invocations, Errors)
+            telemetry = self.runtime().telemetry
+            telemetry.metric(spec.region, spec.name, "Invocations", 1)
+            telemetry.metric(spec.region, spec.name, "Errors", 1)
             return Result(faults.error_payload(), function_error="Unhandled", status="error")
-        result = await run()
+        result = await run(injected_error=fault.error)
         if fault.error:
             result.payload, result.function_error = faults.error_payload(), "Unhandled"
             result.status = "error"
@@ -294,12 +298,12 @@ class InvokeOperations:
         spec = self._spec(region, account, record, version)
         await self._network_caught_up()
         try:
-            result = await self._faulted(view, spec, lambda: self.runtime().invoke(
+            result = await self._faulted(view, spec, lambda **more: self.runtime().invoke(
                 spec, base64.b64decode(item["Payload"]), request_id=item["RequestId"],
                 client_context=item.get("ClientContext"),
                 invoked_arn=model.function_arn(region, account, item["FunctionName"],
                                                item["Qualifier"]),
-                reserved=model.reserved_concurrency(view, item["FunctionName"])))
+                reserved=model.reserved_concurrency(view, item["FunctionName"]), **more))
         except (Throttled, Unplaceable):  # AWS retries both for the event's maximum age
             if time.time() - item["Queued"] > MAX_EVENT_AGE:
                 return self._dequeue(item)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from vpclocal.errors import ServiceError
-from vpclocal.runtime.types import FunctionSpec, Placement
+from vpclocal.runtime.types import FunctionSpec, Placement, Unplaceable
 from vpclocal.services.base import Provider
-from vpclocal.services.lambda_ import lifecycle, model
+from vpclocal.services.lambda_ import lifecycle, model, zones
 from vpclocal.services.lambda_.account import AccountOperations
 from vpclocal.services.lambda_.aliases import AliasOperations
 from vpclocal.services.lambda_.concurrency import ConcurrencyOperations
@@ -31,6 +31,10 @@ class LambdaProvider(
 ):
     service_name = "lambda"
 
+    def __init__(self, app) -> None:
+        super().__init__(app)
+        self._spread = zones.Spread()  # environments per function and AZ
+
     async def start(self) -> None:
         await super().start()
         # finish what a previous run left Pending / InProgress
@@ -50,11 +54,33 @@ class LambdaProvider(
                 return None
             wanted = combinations(record.get("VpcConfig"))
             enis = lambda_enis(tx)
-            eni_ids = [enis[c]["NetworkInterfaceId"] for c in sorted(wanted, key=str)
-                       if c in enis]
+            found = zones.candidates(tx, [enis[c] for c in sorted(wanted, key=str)
+                                          if c in enis])
+        fabric = self.app.fabric
         if not wanted:
-            return await self.app.fabric.place_public(spec.region)
-        return await self.app.fabric.place(eni_ids, spec.region)
+            return await fabric.place_public(spec.region)
+        if not found or not fabric.vpc:
+            return await fabric.place([c.eni_id for c in found], spec.region)
+        # spread across the subnets' AZs, the healthy ones first (zones.py)
+        function = (spec.region, spec.name, spec.version)
+        refused: Unplaceable | None = None
+        for choice in self._spread.order(function, found):
+            try:
+                placement = await fabric.place([choice.eni_id], spec.region)
+            except Unplaceable as exc:
+                refused = refused or exc
+                continue
+            placement.init_note = zones.init_line(choice)
+            ended, retire = self._spread.placed(function, choice.zone), placement.retire
+
+            def gone(ended=ended, retire=retire) -> None:
+                ended()
+                if retire is not None:
+                    retire()
+            placement.retire = gone
+            return placement
+        assert refused is not None
+        raise refused
 
     async def stop(self) -> None:
         await self.stop_runtime()
