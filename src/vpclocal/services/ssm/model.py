@@ -160,3 +160,14 @@ def page(items: list, token: str | None, limit: int) -> tuple[list, str | None]:
         return shown, None
     last = json.dumps({"after": shown[-1]["Name"]}).encode()
     return shown, base64.urlsafe_b64encode(last).decode()
+
+
+def lookup(view, given: str) -> dict | None:
+    """The version `given` (a name, `name:version`, `name:label` or an ARN) names, None if
+    there is none: what CloudFormation resolves parameter types and dynamic references with."""
+    name, selector = split_selector(given)
+    try:
+        record = find(view, plain_name(name))
+        return None if record is None else version_of(record, selector)
+    except ServiceError:
+        return None

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from vpclocal.services.cloudformation.resources import data, ec2, elasticache, iam, lambda_
+from vpclocal.services.cloudformation.resources import (
+    data,
+    ec2,
+    elasticache,
+    iam,
+    lambda_,
+    ssm,
+)
 from vpclocal.services.cloudformation.resources.base import Handler
 
 HANDLERS: dict[str, Handler] = {cls.type_name: cls()
-                                for module in (ec2, iam, lambda_, data, elasticache)
+                                for module in (ec2, iam, lambda_, data, elasticache, ssm)
                                 for cls in module.HANDLERS}
