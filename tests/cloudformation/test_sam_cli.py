@@ -36,9 +36,10 @@ Outputs:
 """
 
 
-def sam(server, cwd: Path, *args: str) -> str:
-    """`sam ARGS` in the app's directory, pointed at the server; its output."""
-    env = server.env()
+def sam(server, cwd: Path, *args: str, env: dict | None = None) -> str:
+    """`sam ARGS` in the app's directory, pointed at the server (more `env` if given); its
+    output."""
+    env = {**server.env(), **(env or {})}
     # no telemetry; the stack events polled every 0.2 s instead of the CLI's 5 s
     env.update(SAM_CLI_TELEMETRY="0", SAM_CLI_POLL_DELAY="0.2")
     proc = subprocess.run([str(SAM), *args], cwd=cwd, env=env, capture_output=True, text=True,
