@@ -39,9 +39,9 @@ Outputs:
 def sam(server, cwd: Path, *args: str, env: dict | None = None) -> str:
     """`sam ARGS` in the app's directory, pointed at the server (more `env` if given); its
     output."""
-    env = {**server.env(), **(env or {})}
     # no telemetry; the stack events polled every 0.2 s instead of the CLI's 5 s
-    env.update(SAM_CLI_TELEMETRY="0", SAM_CLI_POLL_DELAY="0.2")
+    env = {**server.env(), "SAM_CLI_TELEMETRY": "0", "SAM_CLI_POLL_DELAY": "0.2",
+           **(env or {})}
     proc = subprocess.run([str(SAM), *args], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=300, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
