@@ -89,6 +89,10 @@ BAD_NAME = ("Parameter name: can't be prefixed with \"ssm\" (case-insensitive). 
 def test_bad_names(ssm, name):
     assert error(lambda: ssm.put_parameter(Name=name, Value="v", Type="String")) == (
         "ValidationException", BAD_NAME)
+    reserved = name.lstrip("/").lower().startswith(("aws", "ssm"))
+    # reads refuse a malformed name too; the reserved hierarchies are only not found
+    assert error(lambda: ssm.get_parameter(Name=name)) == (
+        ("ParameterNotFound", "") if reserved else ("ValidationException", BAD_NAME))
 
 
 def test_validation_and_tiers(ssm):

@@ -70,10 +70,14 @@ def arn(region: str, account: str, name: str) -> str:
     return f"arn:aws:ssm:{region}:{account}:parameter{name if name.startswith('/') else '/' + name}"
 
 
+def _malformed(name: str) -> bool:
+    return (not _NAME.fullmatch(name) or "//" in name or name.endswith("/")
+            or ("/" in name and not name.startswith("/")))
+
+
 def check_name(name: str) -> None:
     """Raise AWS's ValidationException for a name PutParameter would refuse."""
-    if (not _NAME.fullmatch(name) or _RESERVED.match(name) or "//" in name
-            or ("/" in name and not name.startswith("/")) or name.endswith("/")):
+    if _malformed(name) or _RESERVED.match(name):
         raise validation(BAD_NAME)
     if name.count("/") > MAX_LEVELS:
         raise ServiceError("A hierarchy can have a maximum of 15 levels.",
@@ -95,12 +99,15 @@ def valid_label(label: str) -> bool:
 
 
 def plain_name(value: str) -> str:
-    """A parameter name from a name or the parameter's ARN."""
+    """A parameter name from a name or the parameter's ARN; AWS's ValidationException for a
+    malformed one (reads may name the reserved /aws/ and /ssm/ hierarchies)."""
     if value.startswith("arn:"):
         found = re.fullmatch(r"arn:aws[a-z-]*:ssm:[^:]*:\d*:parameter(/.*)", value)
         if found is None:
             raise validation(BAD_NAME)
-        return found[1]
+        value = found[1]
+    if _malformed(value):
+        raise validation(BAD_NAME)
     return value
 
 
