@@ -13,6 +13,7 @@ import json
 import logging
 import re
 import signal
+import time
 import traceback
 import zlib
 from dataclasses import replace
@@ -24,7 +25,7 @@ from botocore.model import ServiceModel
 from vpclocal import admin
 from vpclocal.config import Config
 from vpclocal.errors import ServiceError
-from vpclocal.fabric import relay
+from vpclocal.fabric import interface_endpoints, relay
 from vpclocal.ids import request_id as new_request_id
 from vpclocal.network import hosts
 from vpclocal.protocols import PROTOCOLS, HttpRequest, HttpResponse
@@ -32,28 +33,11 @@ from vpclocal.protocols.rest_xml import bucket_from_host
 from vpclocal.services.base import Provider, RequestContext
 from vpclocal.services.ec2.defaults import ensure_region
 from vpclocal.services.iam import authorization
+from vpclocal.services.registry import PROVIDERS
 from vpclocal.store import Store
 
 log = logging.getLogger("vpclocal")
 
-# SigV4 signing name -> the provider class serving it ("module:Class").
-PROVIDERS = {
-    "ec2": "vpclocal.services.ec2.provider:Ec2Provider",
-    "iam": "vpclocal.services.iam.provider:IamProvider",
-    "sts": "vpclocal.services.sts.provider:StsProvider",
-    "lambda": "vpclocal.services.lambda_.provider:LambdaProvider",
-    "logs": "vpclocal.services.logs.provider:LogsProvider",
-    "monitoring": "vpclocal.services.cloudwatch.provider:CloudWatchProvider",
-    "rds": "vpclocal.services.rds.provider:RdsProvider",
-    "elasticache": "vpclocal.services.elasticache.provider:ElastiCacheProvider",
-    "s3": "vpclocal.services.s3.provider:S3Provider",
-    "dynamodb": "vpclocal.services.dynamodb.provider:DynamoDbProvider",
-    "events": "vpclocal.services.events.provider:EventsProvider",
-    "scheduler": "vpclocal.services.scheduler.provider:SchedulerProvider",
-    "cloudformation": "vpclocal.services.cloudformation.provider:CloudFormationProvider",
-    "fis": "vpclocal.services.fis.provider:FisProvider",
-    "ssm": "vpclocal.services.ssm.provider:SsmProvider",
-}
 
 _CREDENTIAL = re.compile(r"Credential=([^/]*)/[^/]*/([^/]*)/([^/]*)/")
 # Unsigned (or SigV2-signed) requests S3 recognizes by their Host or signature form.
@@ -271,9 +255,13 @@ class App:
             params = protocol.parse(request, operation)
             ctx = RequestContext(self.config.account_id, region, rid, signing_name, name, self,
                                  access_key=access_key)
+            origin = relay.origin(request.client)
+            if origin is not None and origin.endpoint is not None:
+                interface_endpoints.record(self.fabric.endpoint_calls, origin, signing_name,
+                                           name, time.time())
             if self.authorizer is not None and access_key:
                 self.authorizer.authorize(ctx, provider.service_name, params, request.client,
-                                          relay.origin(request.client))
+                                          origin)
             if _is_async(method):
                 result = await method(ctx, params)
             else:

@@ -192,9 +192,6 @@ def test_functions_run_in_their_enis_and_follow_the_rules(tmp_path):
             assert payload["seen"] == payload["local"] and payload["seen"] in fn_ips
             assert "unisolated" not in logs
         assert payload["netns"] != os.readlink("/proc/self/ns/net")
-        # the vpclocal endpoint is reachable from inside the namespace
-        payload, error, _ = invoke(lam, name, {"op": "sts"})
-        assert (payload, error) == ({"account": "000000000000"}, None)
 
         # a probe in one of the function's namespaces: new connections follow the change
         probe = InNamespace(netns_of(server, fn_enis[0]["NetworkInterfaceId"]), PROBE,

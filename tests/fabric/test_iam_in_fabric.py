@@ -136,6 +136,17 @@ def test_a_functions_role_confines_what_its_code_may_call(server):
     other_vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.10.0/24")["Subnet"]["SubnetId"]
     sg = ec2.create_security_group(VpcId=vpc, GroupName="fn", Description="fn")["GroupId"]
+    # its private subnet reaches Lambda and EC2 through interface endpoints (issue 19)
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+    endpoint_sg = ec2.create_security_group(VpcId=vpc, GroupName="endpoints",
+                                            Description="endpoints")["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=endpoint_sg, IpPermissions=[{
+        "IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
+        "UserIdGroupPairs": [{"GroupId": sg}]}])
+    for service in ("lambda", "ec2"):
+        ec2.create_vpc_endpoint(VpcId=vpc, ServiceName=f"com.amazonaws.us-east-1.{service}",
+                                VpcEndpointType="Interface", SubnetIds=[subnet],
+                                SecurityGroupIds=[endpoint_sg])
     role = make_role(server.client("iam"), BASIC, VPC_ACCESS)
     names = [unique("hostile"), unique("victim")]
     for name in names:

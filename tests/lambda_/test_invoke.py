@@ -367,6 +367,8 @@ def handler(event, context):
                     Role=role)
     response, out = invoke(lam, name)
     assert "FunctionError" not in response, out
+    # --no-fabric (this server): no network to cross, so a relay to the server is the
+    # function's AWS_ENDPOINT_URL (in the fabric it has none: test_interface_endpoints.py)
     assert out["env"] == {"AWS_ENDPOINT_URL": server.endpoint, "AWS_REGION": "us-east-1",
                           "AWS_DEFAULT_REGION": "us-east-1", "GREETING": "hello", "TZ": ":UTC",
                           "AWS_LAMBDA_FUNCTION_NAME": name,

@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from vpclocal.network.names import AWS_SERVICE_ADDRESSES
+from vpclocal.network.names import aws_service
 
 CA_NAME = "vpclocal local CA"
 CA_DAYS = 3650
@@ -67,13 +67,14 @@ def _write(path: Path, data: bytes, mode: int = 0o644) -> None:
 
 def cert_names(name: str) -> list[str]:
     """The names a leaf for `name` carries (see the module docstring)."""
+    service = aws_service(name)
+    if service is None:
+        return [name]
     labels = name.split(".")
-    if labels[-2:] == ["amazonaws", "com"]:
-        for depth in (0, 1):  # s3.us-east-1.amazonaws.com, photos.s3.us-east-1.amazonaws.com
-            if len(labels) > depth + 2 and labels[depth] in AWS_SERVICE_ADDRESSES:
-                service = ".".join(labels[depth:])
-                return [service, "*." + service]
-    return [name]
+    # from the service's own label on: photos.s3.us-east-1.amazonaws.com -> s3.us-east-1...
+    depth = labels.index(service) if service in labels else 0
+    endpoint = ".".join(labels[depth:])
+    return [endpoint, "*." + endpoint]
 
 
 def _public_roots() -> bytes:

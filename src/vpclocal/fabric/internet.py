@@ -11,13 +11,13 @@ stays in the namespace it was made in); an event loop on a thread of its own ser
 TLS handshakes never hold up the server's loop. A connection's local address
 (`getsockname()`) tells which public host it came to:
 
-- the AWS public service addresses (network/names.AWS_SERVICE_ADDRESSES: S3, DynamoDB) are
-  relayed to the vpclocal server's own endpoint, decrypted: on 443 TLS ends here with a
-  certificate for the name the client asked for (`s3.us-east-1.amazonaws.com`, or the
-  `*.s3.us-east-1.amazonaws.com` wildcard for a virtual-hosted bucket), on 80 the bytes go
-  as they came. The server routes by the SigV4 credential scope, so a function's unchanged
-  boto3 code (AWS_ENDPOINT_URL_S3=https://s3.us-east-1.amazonaws.com, or no endpoint at all
-  once the VPC resolver answers AWS names) reaches the server's S3 through the fabric;
+- the AWS public service addresses (network/names.AWS_ADDRESSES: every service the server
+  serves, and one for those it does not) are relayed to the vpclocal server's own endpoint,
+  decrypted: on 443 TLS ends here with a certificate for the name the client asked for
+  (`sts.us-east-1.amazonaws.com`, or the `*.s3.us-east-1.amazonaws.com` wildcard for a
+  virtual-hosted bucket), on 80 the bytes go as they came. The server routes by the SigV4
+  credential scope, so a function's unchanged boto3 code (no endpoint configured: the
+  resolver answers AWS's public names) reaches the server through the fabric;
 - every other address is a public host that answers every HTTP request with a JSON echo of
   it: method, path, query, headers, body, the Host and SNI names, the server address the
   client reached and the client's address as the host sees it (what a NAT gateway or an
@@ -41,16 +41,16 @@ from pathlib import Path
 from typing import Self
 from urllib.parse import parse_qs, urlsplit
 
-from vpclocal.network.names import AWS_SERVICE_ADDRESSES
+from vpclocal.network.names import AWS_ADDRESSES
 
 from .ca import CertificateAuthority, trust_env
-from .relay import connect, splice
+from .relay import Origin, connect, splice
 from .sandbox import Sandbox, Space
 
 log = logging.getLogger("vpclocal.internet")
 
 HTTP_PORT, HTTPS_PORT = 80, 443
-RELAYED = frozenset(AWS_SERVICE_ADDRESSES.values())
+RELAYED = AWS_ADDRESSES
 HANDSHAKE_TIMEOUT = 10.0
 IDLE_TIMEOUT = 60.0  # an echo connection with no request for this long is closed
 MAX_HEADERS = 100
@@ -144,6 +144,17 @@ class Internet:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    def run(self, coroutine, timeout: float):
+        """Run a coroutine on the internet's event loop (others' listeners live there too:
+        interface_endpoints.py) and wait for its result."""
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
+
+    def run_soon(self, callback) -> None:
+        """Call `callback` on the internet's event loop."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(callback)
+
     def env(self) -> dict[str, str]:
         """The variables that make a function's clients trust the local CA."""
         return trust_env(self.data_dir)
@@ -214,7 +225,8 @@ class Internet:
         gateway endpoint)."""
         if self.endpoint is None:
             return
-        up_reader, up_writer, local = await connect(*self.endpoint, came_from=conn.client[0])
+        up_reader, up_writer, local = await connect(*self.endpoint,
+                                                     came_from=Origin(conn.client[0]))
         self.figures["relayed"] += 1
         await splice(reader, writer, up_reader, up_writer, local)
 

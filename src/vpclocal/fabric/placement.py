@@ -9,22 +9,26 @@ to the server (a socket stays in the namespace it was made in), so
 - the Runtime API listens on 127.0.0.1:<any port> inside the namespace, served by the
   server's event loop on that socket: the runtime client connects over the namespace's own
   loopback, no relay, no extra hop;
-- the vpclocal endpoint: a relay listens on 127.0.0.1:<the server's port> inside each ENI
-  namespace that runs functions and copies each connection to the server's real listener, so
-  AWS_ENDPOINT_URL stays http://127.0.0.1:<port>.
+- the AWS APIs: nothing of the server's. A function's SDK finds every service at its public
+  name (no AWS_ENDPOINT_URL), which its resolver answers with the service's address on the
+  simulated internet, or an interface endpoint's in its VPC; the connection crosses the VPC
+  like any other (a NAT gateway, a gateway or interface endpoint, or nothing: a timeout) and
+  is relayed to the server there (internet.py, interface_endpoints.py). The function trusts
+  the local CA that signs those names (function_env).
 
-Traffic the function sends anywhere else leaves by the ENI's eth0, from the ENI's address,
-through its VPC router's rules; its /etc/resolv.conf names its VPC's resolver (resolvers.py).
-place_public() does the same in the Lambda service network (reconciler.py) for functions
-without VpcConfig: the internet, and no VPC; their resolver answers public names only.
+Traffic the function sends leaves by the ENI's eth0, from the ENI's address, through its VPC
+router's rules; its /etc/resolv.conf names its VPC's resolver (resolvers.py). place_public()
+does the same in the Lambda service network (reconciler.py) for functions without
+VpcConfig: the internet, and no VPC; their resolver answers public names only.
 
 Fail closed: where a function cannot be placed (the fabric is down or failed, its ENI is not
 applied in time (service.CONVERGE_TIMEOUT), the server is not root and so cannot enter namespaces),
 place() raises runtime.Unplaceable, which fails the invoke with its reason: code never runs
 in the server's network. place_isolated() is where functions go without the VPC fabric
 (--no-fabric, or a function without VpcConfig when the fabric is down): a network namespace
-made for that one environment, with only `lo`, the Runtime API and the endpoint relay in it,
-deleted when the environment ends.
+made for that one environment, with only `lo`, the Runtime API and a relay to the server's
+endpoint (its AWS_ENDPOINT_URL: there is no network to cross) in it, deleted when the
+environment ends.
 
 A placement waits for the fabric to reflect every network commit made before it, and stays
 `current` while its namespace is the fabric's: a rebuild or a new sandbox (service.py,
@@ -60,13 +64,11 @@ LAMBDA_SERVICE = "lambda-service"  # the relays' key of the Lambda service netwo
 
 
 class Placements:
-    """The placements of a FabricService (which owns it): the endpoint relays in the
-    namespaces that run functions, and the turn among a function's ENIs. Everything else (the
-    fabric, the store, the simulated internet) is the service's."""
+    """The placements of a FabricService (which owns it): the turn among a function's ENIs.
+    Everything else (the fabric, the store, the simulated internet) is the service's."""
 
     def __init__(self, service: FabricService) -> None:
         self.service = service
-        self.relays: dict[str, tuple[Space, asyncio.Server]] = {}  # key -> its relay
         self._lock: asyncio.Lock | None = None  # made on the server's loop
         self._turn = itertools.count()
         self._ca_copies: Path | None = None  # function_env's directory (made on first use)
@@ -196,14 +198,6 @@ class Placements:
                      ) -> Placement:
         # the sandbox the space belongs to: a new one numbers its namespaces alike
         sandbox = fabric.sandbox
-        endpoint = self.service.endpoint
-        relay = self.relays.get(eni_id)
-        if relay is None or relay[0] is not space:
-            if relay is not None:
-                relay[1].close()
-            sock = await asyncio.to_thread(sandbox.listen, space, "127.0.0.1", endpoint[1])
-            server = await asyncio.start_server(self._relay, sock=sock)
-            self.relays[eni_id] = (space, server)
         listener = await asyncio.to_thread(sandbox.listen, space, "127.0.0.1", 0)
         try:
             netns = await asyncio.to_thread(sandbox.netns_fd, space)
@@ -213,9 +207,7 @@ class Placements:
         environment = await asyncio.to_thread(self.function_env, region)
         resolver, search = self.resolver_of(eni_id)
         return Placement(listener=listener, netns_fd=netns, guard=_guard(sandbox, space, listener),
-                         note=_unguarded(sandbox),
-                         endpoint_url=f"http://127.0.0.1:{endpoint[1]}",
-                         environment=environment,
+                         note=_unguarded(sandbox), endpoint_url="", environment=environment,
                          current=lambda: self.space_of(eni_id) is space,
                          explain=None if eni_id == LAMBDA_SERVICE else (
                              lambda address, port: self.explain(region, eni_id, address, port)),
@@ -249,16 +241,14 @@ class Placements:
 
     def function_env(self, region: str) -> dict[str, str]:
         """What a function in the fabric needs to reach the AWS public endpoints the way
-        unchanged code does on AWS: S3 and DynamoDB at their public names (across the VPC to
-        the simulated internet, so only through a NAT gateway or a gateway endpoint), trusting
-        the local CA. Functions run as other users: they get a copy of the CA files where
-        they can read them, in a directory of this server's made with an unguessable name
-        (mkdtemp: function code cannot plant a link there beforehand)."""
+        unchanged code does on AWS (at their public names, across the network): trust in the
+        local CA that signs those names. Functions run as other users: they get a copy of the
+        CA files where they can read them, in a directory of this server's made with an
+        unguessable name (mkdtemp: function code cannot plant a link there beforehand)."""
         service = self.service
         if service.internet is None or not service.internet.running:
             return {}
-        env = {"AWS_ENDPOINT_URL_S3": f"https://s3.{region}.amazonaws.com",
-               "AWS_ENDPOINT_URL_DYNAMODB": f"https://dynamodb.{region}.amazonaws.com"}
+        env: dict[str, str] = {}
         if self._ca_copies is None:
             self._ca_copies = Path(tempfile.mkdtemp(prefix="vpclocal-ca-"))
             self._ca_copies.chmod(0o755)
@@ -273,18 +263,7 @@ class Placements:
             env[name] = str(copy)
         return env
 
-    def prune(self) -> None:
-        """Close the relays of ENI namespaces that are gone (they would keep them alive).
-        On the server's loop, after an apply."""
-        for eni_id, (space, server) in list(self.relays.items()):
-            if self.space_of(eni_id) is not space:
-                server.close()
-                del self.relays[eni_id]
-
     def close(self) -> None:
-        for _space, server in self.relays.values():
-            server.close()
-        self.relays.clear()
         if self._ca_copies is not None:
             shutil.rmtree(self._ca_copies, ignore_errors=True)
             self._ca_copies = None

@@ -13,11 +13,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
 
-# local ports of the server-side ends of open relays -> where the connection came from, as
-# the relay saw it (an internet relay: the client's address on the simulated internet, e.g. a
-# NAT gateway's Elastic IP or a router's uplink; None for a function namespace's own relay)
-FROM_FABRIC: dict[int, str | None] = {}
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a relayed connection came from, as its relay saw it."""
+
+    address: str  # the client's address: on the simulated internet (a NAT gateway's Elastic
+    # IP, a router's uplink), or in its VPC (through an interface endpoint)
+    endpoint: str | None = None  # the interface VPC endpoint it came through
+    vpc: str | None = None  # that endpoint's VPC
+
+
+# local ports of the server-side ends of open relays -> where the connection came from (None
+# for a relay that knows nothing of it: an isolated function namespace's own)
+FROM_FABRIC: dict[int, Origin | None] = {}
 
 
 def from_fabric(client: tuple[str, int] | None) -> bool:
@@ -25,12 +36,12 @@ def from_fabric(client: tuple[str, int] | None) -> bool:
     return bool(client) and client[0] == "127.0.0.1" and client[1] in FROM_FABRIC
 
 
-def origin(client: tuple[str, int] | None) -> str | None:
-    """The address a relayed request came from on the simulated internet, if it did."""
-    return FROM_FABRIC.get(client[1]) if from_fabric(client) else None
+def origin(client: tuple[str, int] | None) -> Origin | None:
+    """Where a relayed request came from, if it came through a relay that knows."""
+    return FROM_FABRIC.get(client[1]) if client and from_fabric(client) else None
 
 
-async def connect(host: str, port: int, came_from: str | None = None
+async def connect(host: str, port: int, came_from: Origin | None = None
                   ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, int]:
     """An upstream connection for a relay, recorded in FROM_FABRIC until splice() ends it."""
     up_reader, up_writer = await asyncio.open_connection(host, port)

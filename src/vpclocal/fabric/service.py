@@ -56,9 +56,10 @@ from typing import Any
 from vpclocal.network.topology import KINDS, Topology
 from vpclocal.runtime.types import Placement
 
-from . import Fabric, FabricError, Plan, Space, available, compile_plan, dns
+from . import Fabric, FabricError, Plan, Space, available, compile_plan, dns, interface_endpoints
 from .ca import trust_env
 from .flowlogs import Collector, Deliver
+from .interface_endpoints import InterfaceEndpoints
 from .internet import Internet
 from .placement import Placements
 from .published import KINDS as PUBLISHED_KINDS
@@ -144,6 +145,9 @@ class FabricService:
         # the server's event loop: it serves the relays and what the fabric publishes
         self.loop: asyncio.AbstractEventLoop | None = None
         self.published: Published | None = None  # endpoints at ENI addresses (on the loop)
+        # interface VPC endpoints' listeners (on the internet's loop), and their recent calls
+        self.interfaces: InterfaceEndpoints | None = None
+        self.endpoint_calls: dict = {}
         self.names_seq = 0  # commits seen (any kind: RDS endpoints are not network kinds)
         self.regions: dict[str, str] = {}  # VPC id -> its region (from the last plan)
         self.placements = Placements(self)
@@ -270,6 +274,7 @@ class FabricService:
         finally:
             if self.flow_logs is not None:
                 self.flow_logs.stop()
+            self._drop_interfaces()
             if self.internet is not None:
                 self.internet.stop()
             self.fabric.close()
@@ -340,6 +345,7 @@ class FabricService:
         published, self.published = self.published, None
         if published is not None and self.loop is not None:
             self.loop.call_soon_threadsafe(published.close)  # its servers live on the loop
+        self._drop_interfaces()
         if old is not None:
             old.close()
         self.figures["restarts"] += 1
@@ -378,12 +384,13 @@ class FabricService:
                 self.applied = max(self.applied, target)
             return
         start = time.perf_counter()
-        plan, endpoints = self.plan(with_endpoints=True)
+        plan, (endpoints, interfaces) = self.plan(with_endpoints=True)
         assert self.fabric is not None
         self.fabric.reconciler.apply(plan)
         self._sync_internet()
         self.resolvers.sync()
         self._sync_published(endpoints)
+        self._sync_interfaces(interfaces)
         done = time.perf_counter()
         with self._cond:
             self.applied = max(self.applied, target)
@@ -399,8 +406,6 @@ class FabricService:
         if self._lost_at is not None and not self._lost:  # noticed dead -> rebuilt
             f["last_restart_ms"] = (done - self._lost_at) * 1000
             self._lost_at = None
-        if self.loop is not None and self.placements.relays:
-            self.loop.call_soon_threadsafe(self.placements.prune)
 
     def plan(self, with_endpoints: bool = False):
         """Every region's model, compiled from one consistent snapshot of the store (and
@@ -410,7 +415,7 @@ class FabricService:
             regions = sorted({r for kind in KINDS for r in store.scopes(kind)})
             topologies = [Topology.from_view(_Snapshot(store.view(r))) for r in regions]
             disrupted = [disruptions(store.view(r).values(DISRUPTIONS)) for r in regions]
-            endpoints = wanted(store)
+            endpoints = wanted(store), interface_endpoints.wanted(store)
         self.regions = {v: r for r, t in zip(regions, topologies, strict=True) for v in t.vpcs}
         plan = Plan()
         nat = self.fabric.reconciler.nat if self.fabric is not None else "rewrite"
@@ -464,6 +469,46 @@ class FabricService:
         except Exception as exc:  # noqa: BLE001 - the rest of the fabric is in force anyway
             log.error("publishing endpoints failed: %s", exc)
 
+    def _sync_interfaces(self, targets: dict) -> None:
+        """Interface endpoints answer at their ENIs (interface_endpoints.py), served on the
+        simulated internet's loop, before the apply counts as done."""
+        internet = self.internet
+        if internet is None or not internet.running:
+            return  # without the internet's CA and loop no endpoint answers: they time out
+        assert self.fabric is not None
+        if self.interfaces is None:
+            if not targets:
+                return
+            self.interfaces = InterfaceEndpoints(self.fabric.sandbox, internet.ca, self.endpoint)
+        spaces = dict(self.fabric.reconciler.enis)
+        try:
+            internet.run(self.interfaces.sync(targets, spaces), CONVERGE_TIMEOUT)
+        except Exception as exc:  # noqa: BLE001 - the rest of the fabric is in force anyway
+            log.error("serving interface endpoints failed: %s", exc)
+
+    def _interface_status(self) -> dict:
+        """Each interface endpoint that answers: its service, VPC, the ENIs listening for
+        it, and the calls the server received through it lately."""
+        interfaces = self.interfaces
+        out: dict[str, dict] = {}
+        if interfaces is None:
+            return out
+        for eni_id, port in sorted(interfaces.listeners):
+            target = interfaces.targets.get(eni_id)
+            if target is None or port != 443:
+                continue
+            entry = out.setdefault(target.endpoint, {
+                "service": target.service, "vpc": target.vpc, "network_interfaces": [],
+                "calls": list(self.endpoint_calls.get(target.endpoint, ()))})
+            entry["network_interfaces"].append(eni_id)
+        return out
+
+    def _drop_interfaces(self) -> None:
+        """Close the interface endpoints' listeners (before their loop, the internet's, goes)."""
+        interfaces, self.interfaces = self.interfaces, None
+        if interfaces is not None and self.internet is not None and self.internet.running:
+            self.internet.run_soon(interfaces.close)
+
     def _sync_internet(self) -> None:
         """Serve the internet namespace the reconciler keeps (a rebuild from scratch makes a
         new one: the hosts move to it)."""
@@ -475,6 +520,7 @@ class FabricService:
             return
         if self.internet is not None and self.internet.running and self.internet.space is space:
             return
+        self._drop_interfaces()  # their listeners live on the internet's loop
         try:
             if self.internet is None:
                 self.internet = Internet(self.data_dir, self.endpoint)
@@ -553,6 +599,7 @@ class FabricService:
                            for e, s in list(self.fabric.reconciler.enis.items())}
             out["resolvers"] = {v: list(r.addresses)
                                 for v, r in list(self.resolvers.vpcs.items())}
+            out["interface_endpoints"] = self._interface_status()
         if self.flow_logs is not None:
             out["flow_logs"] = dict(self.flow_logs.figures)
         return out

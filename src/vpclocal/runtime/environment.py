@@ -249,9 +249,11 @@ class Environment:
             self._finish(None)
             return
         variables = self.variables(f"{advertised}:{port}", credentials)
-        if (placement is not None and placement.endpoint_url
-                and variables.get("AWS_ENDPOINT_URL") == self.config.endpoint_url):
-            variables["AWS_ENDPOINT_URL"] = placement.endpoint_url  # unless the function's own
+        if (placement is not None and placement.endpoint_url is not None
+                and "AWS_ENDPOINT_URL" not in self.spec.environment):  # unless its own
+            variables.pop("AWS_ENDPOINT_URL", None)
+            if placement.endpoint_url:
+                variables["AWS_ENDPOINT_URL"] = placement.endpoint_url
         if placement is not None:
             own = dict(self.spec.environment)
             variables.update((k, v) for k, v in placement.environment.items() if k not in own)

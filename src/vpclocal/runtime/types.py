@@ -88,7 +88,9 @@ class Placement:
     listener: socket.socket | None = None  # the Runtime API's listening socket
     advertise: str = "127.0.0.1"  # AWS_LAMBDA_RUNTIME_API host
     netns_fd: int = -1  # owned by the placement until release()
-    endpoint_url: str = ""  # AWS_ENDPOINT_URL inside the namespace, when it differs
+    # AWS_ENDPOINT_URL inside the namespace: None keeps RuntimeConfig's, "" sets none (the
+    # fabric: clients reach AWS's public names across the network, as on AWS)
+    endpoint_url: str | None = None
     environment: dict[str, str] = field(default_factory=dict)  # more, unless the function's own
     note: str = ""  # one line in every invocation's log (e.g. why it runs unisolated)
     current: Callable[[], bool] = lambda: True  # False once the namespace is gone

@@ -14,6 +14,7 @@ from vpclocal.ids import resource_id
 from vpclocal.network import Engine, Topology, UnknownComponentError
 from vpclocal.network.hosts import declared_hosts
 from vpclocal.network.names import ec2_internal_address, public_address
+from vpclocal.network.zone import Answer, zone
 from vpclocal.protocols.base import now_iso
 from vpclocal.services.ec2.common import arn, get
 from vpclocal.services.ec2.errors import KIND_BY_PREFIX, check_id, invalid
@@ -88,8 +89,17 @@ def resolve_name(tx, value: str) -> list[str]:
     return [_component_id(value)]
 
 
-def hostname_resolver(tx):
-    """The VPC resolver's view of names, for the engine's hostname hook."""
+def hostname_resolver(tx, vpc_id: str | None = None):
+    """The VPC resolver's view of names, for the engine's hostname hook: the resolver of
+    `vpc_id` (the source's VPC: an interface endpoint's private DNS name leads to its
+    network interfaces there), else the names every VPC shares."""
+    vpc_zone = zone(tx, vpc_id) if vpc_id else None
+    if vpc_zone is not None:
+        def answer(name: str) -> str | None:
+            result = vpc_zone.lookup(name)
+            return result.addresses[0] if isinstance(result, Answer) and result.addresses \
+                else None
+        return answer
     declared = declared_hosts(tx)
 
     def resolve(name: str) -> str | None:
@@ -106,8 +116,9 @@ def reach(tx, source: str, destination: str, protocol: str = "tcp",
           port: int | None = None):
     """The engine's answer for `vpclocal reach`: the first source interface that gets through,
     else every blocked analysis (with the blocked path and verified fixes)."""
-    engine = Engine(Topology.from_view(tx), hostname_resolver(tx))
     sources = resolve_name(tx, source)
+    eni = tx.get("network_interfaces", sources[0]) if sources[0].startswith("eni-") else None
+    engine = Engine(Topology.from_view(tx), hostname_resolver(tx, eni and eni.get("VpcId")))
     destinations = resolve_name(tx, destination)
     return engine.analyze_any(sources, destinations[0], protocol, port)
 

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from vpclocal.errors import ServiceError
+from vpclocal.fabric.relay import Origin
 from vpclocal.protocols.base import to_datetime
 from vpclocal.services.iam.actions import Request, condition_keys, requests
 from vpclocal.services.iam.common import GROUPS, ROLES, SCOPE, USERS
@@ -298,11 +299,12 @@ def _with_path(view, resource: str) -> str:
     return entity["Arn"] if entity else resource
 
 
-def request_context(ctx, principal: Principal, client: tuple | None, origin: str | None
+def request_context(ctx, principal: Principal, client: tuple | None, origin: Origin | None
                     ) -> dict:
-    """The global condition keys of a request; `origin`: where a request relayed from the
-    simulated internet came from (a NAT gateway's or a public address; a router's uplink
-    for a gateway endpoint's traffic, which then carries aws:SourceVpc instead)."""
+    """The global condition keys of a request; `origin`: where a relayed request came from
+    (relay.Origin: on the simulated internet a NAT gateway's or a public address, or a
+    router's uplink for a gateway endpoint's traffic; in a VPC through an interface
+    endpoint: those carry aws:SourceVpc instead, through_endpoint())."""
     now = time.time()
     context = {"aws:PrincipalArn": principal.entity_arn or principal.arn,
                "aws:CurrentTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
@@ -312,15 +314,22 @@ def request_context(ctx, principal: Principal, client: tuple | None, origin: str
     if principal.kind == "user" and principal.entity:
         context["aws:username"] = principal.entity.get("UserName", "")
     if origin or client:
-        context["aws:SourceIp"] = origin or client[0]
+        context["aws:SourceIp"] = origin.address if origin else client[0]
     return context
 
 
-def through_endpoint(app, view, ctx, service: str, context: dict) -> str | None:
-    """When the request came through a gateway endpoint: its VPC and endpoint into the
-    context (aws:SourceVpc, aws:SourceVpce; no aws:SourceIp, as on AWS), and the endpoint's
-    policy. A router's traffic cannot tell which of its VPC's endpoints for the service
-    carried it: the first, by id."""
+def through_endpoint(app, view, ctx, service: str, context: dict, origin: Origin
+                     ) -> str | None:
+    """When the request came through a VPC endpoint: its VPC and endpoint into the context
+    (aws:SourceVpc, aws:SourceVpce, and for an interface endpoint aws:VpcSourceIp; no
+    aws:SourceIp, as on AWS), and the endpoint's policy. A router's traffic cannot tell
+    which of its VPC's gateway endpoints for the service carried it: the first, by id."""
+    if origin.endpoint is not None:  # an interface endpoint's listener relayed it
+        del context["aws:SourceIp"]
+        context.update({"aws:SourceVpc": origin.vpc or "", "aws:SourceVpce": origin.endpoint,
+                        "aws:VpcSourceIp": origin.address})
+        endpoint = view.get("vpc_endpoints", origin.endpoint, scope=ctx.region)
+        return endpoint.get("PolicyDocument") if endpoint else None
     fabric = getattr(app, "fabric", None)
     source = context.get("aws:SourceIp")
     if service not in GATEWAY_SERVICES or fabric is None or not source:
@@ -376,7 +385,7 @@ class Authorizer:
         return found
 
     def authorize(self, ctx, service: str, params: dict, client: tuple | None = None,
-                  origin: str | None = None) -> list[Decision]:
+                  origin: Origin | None = None) -> list[Decision]:
         """Decide a parsed request (every action it needs); raise AWS's denial for the first
         that is not allowed, after telling the `denied` hooks. The decisions (none for the
         root)."""
@@ -390,7 +399,7 @@ class Authorizer:
             raise
 
     def _decide(self, ctx, service: str, params: dict, client: tuple | None,
-                origin: str | None) -> list[Decision]:
+                origin: Origin | None) -> list[Decision]:
         app = self.app
         view = app.store.view(SCOPE)
         principal = self.principal(view, ctx.account_id, ctx.access_key)
@@ -407,7 +416,7 @@ class Authorizer:
             needed = [Request(r.action, _with_path(view, r.resource)) for r in needed]
         context = request_context(ctx, principal, client, origin)
         context.update(condition_keys(app.store.view(ctx.region), ctx, service, params))
-        endpoint = through_endpoint(app, view, ctx, service, context) if origin else None
+        endpoint = through_endpoint(app, view, ctx, service, context, origin) if origin else None
         finder = RESOURCE_POLICIES.get(service)
         resource_policy = finder(view, ctx, params) if finder else None
         policies = self.policies(view, principal)
