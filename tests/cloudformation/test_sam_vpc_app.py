@@ -1,6 +1,7 @@
 """examples/sam-vpc-app deployed as its README says (`sam build && sam deploy`, settings from
-its samconfig.toml) against a fabric server: the function in the VPC answers from the real
-database, the NAT gateway and the S3 gateway endpoint route the private subnets, and
+its samconfig.toml) against a fabric server: the function in the VPC reads its database user
+from Parameter Store through the NAT gateway (allowed by SAM's SSMParameterReadPolicy) and
+answers from the real database, the S3 gateway endpoint routes the private subnets, and
 deleting the stack leaves nothing."""
 
 from __future__ import annotations
@@ -92,7 +93,14 @@ def test_sam_vpc_app_deployed_answers_and_deleted_leaving_nothing(fabric_server,
     assert "Successfully connected to RDS!" in answered, answered
     body = json.loads(json.loads(lam.invoke(FunctionName=out["FunctionName"])["Payload"]
                                  .read())["body"])
-    assert body["message"] == "Successfully connected to RDS!"
+    assert (body["message"], body["db_user"]) == ("Successfully connected to RDS!", "admin")
+    # the user comes from Parameter Store: a new value there reaches the function (and the
+    # database refuses that user)
+    server.client("ssm").put_parameter(Name="/sam-vpc-app/db-user", Value="nobody",
+                                       Overwrite=True)
+    body = json.loads(json.loads(lam.invoke(FunctionName=out["FunctionName"])["Payload"]
+                                 .read())["body"])
+    assert body["message"] == "Failed to connect to RDS" and "nobody" in body["error"], body
 
     # what `sam delete` does (test_sam_cli.py runs it), waited on without its 30 s polls
     cfn.delete_stack(StackName="sam-vpc-app")
@@ -106,4 +114,5 @@ def test_sam_vpc_app_deployed_answers_and_deleted_leaving_nothing(fabric_server,
     assert [n["State"] for n in ec2.describe_nat_gateways(
         NatGatewayIds=[out["NatGatewayId"]])["NatGateways"]] in ([], ["deleted"])
     assert rds.describe_db_instances()["DBInstances"] == []
+    assert server.client("ssm").describe_parameters()["Parameters"] == []
     assert lam.list_functions()["Functions"] == []
