@@ -110,6 +110,16 @@ def test_parameter_store_types_resolved_at_create_and_update(cfn, ssm):
     assert outputs(updated)["Copy"] == "small|us-east-1b|subnet-0123"
     assert {p["ParameterKey"]: p.get("ResolvedValue") for p in updated["Parameters"]}[
         "Size"] == "small"
+    # a change set shows what it would resolve to
+    ssm.put_parameter(Name=f"{base}/size", Value="medium", Overwrite=True)
+    cfn.create_change_set(StackName=stack, ChangeSetName="resize", UsePreviousTemplate=True,
+                          Parameters=[{"ParameterKey": k, "UsePreviousValue": True}
+                                      for k in ("Size", "Zones", "Subnet")])
+    cfn.get_waiter("change_set_create_complete").wait(StackName=stack, ChangeSetName="resize",
+                                                      WaiterConfig={"Delay": 1})
+    described = cfn.describe_change_set(StackName=stack, ChangeSetName="resize")
+    assert {p["ParameterKey"]: p.get("ResolvedValue") for p in described["Parameters"]}[
+        "Size"] == "medium"
 
 
 def test_parameter_store_types_refused_when_missing_or_secure(cfn, ssm):
