@@ -30,10 +30,10 @@ from vpclocal.services.ec2.zones import zone_id, zone_names
 
 # Services reachable through an interface endpoint (com.amazonaws.<region>.<name>).
 INTERFACE_SERVICES = (
-    "dynamodb", "ec2", "ec2messages", "ecr.api", "ecr.dkr", "elasticache",
-    "elasticloadbalancing", "events", "execute-api", "kinesis-streams", "kms", "lambda", "logs",
-    "monitoring", "rds", "s3", "secretsmanager", "sns", "sqs", "ssm", "ssmmessages", "states",
-    "sts", "xray",
+    "cloudformation", "dynamodb", "ec2", "ec2messages", "ecr.api", "ecr.dkr", "elasticache",
+    "elasticloadbalancing", "events", "execute-api", "fis", "kinesis-streams", "kms", "lambda",
+    "logs", "monitoring", "rds", "s3", "scheduler", "secretsmanager", "sns", "sqs", "ssm",
+    "ssmmessages", "states", "sts", "xray",
 )
 
 # Private DNS names that are not "<name>.<region>.amazonaws.com"; None: the service has none.
