@@ -3,10 +3,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# aws-sam-cli pins its own boto3/botocore: a venv of its own, which the tests run `sam` from
+SAM_VENV := .venv-sam
+SAM_STAMP := $(SAM_VENV)/.installed
 
 .PHONY: setup up test test-ci bench lint reset clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(SAM_STAMP)
 	@scripts/install-debs.sh
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt pyproject.toml
@@ -14,6 +17,11 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt pyprojec
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps -r requirements-nodeps.txt
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+$(SAM_STAMP): requirements-sam.txt
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install -q --disable-pip-version-check -r requirements-sam.txt
 	@touch $@
 
 up: setup
@@ -45,4 +53,4 @@ reset:
 	rm -rf .vpclocal
 
 clean:
-	rm -rf $(VENV) .vpclocal
+	rm -rf $(VENV) $(SAM_VENV) .vpclocal

@@ -18,7 +18,7 @@ from botocore.config import Config
 
 # The services vpclocal serves, by botocore model name, as the health endpoint lists them.
 SERVED = ["cloudformation", "cloudwatch", "dynamodb", "ec2", "elasticache", "events", "fis", "iam",
-          "lambda", "logs", "rds", "s3", "scheduler", "sts"]
+          "lambda", "logs", "rds", "s3", "scheduler", "ssm", "sts"]
 EC2_VERSION = "2016-11-15"
 FORM = "application/x-www-form-urlencoded; charset=utf-8"
 

@@ -20,4 +20,5 @@ PROVIDERS = {
     "scheduler": "vpclocal.services.scheduler.provider:SchedulerProvider",
     "cloudformation": "vpclocal.services.cloudformation.provider:CloudFormationProvider",
     "fis": "vpclocal.services.fis.provider:FisProvider",
+    "ssm": "vpclocal.services.ssm.provider:SsmProvider",
 }

@@ -97,12 +97,13 @@ def new(ctx, stack: dict, name: str, kind: str, p: dict, prepared) -> dict:
               "ExecutionStatus": "AVAILABLE", "Status": "CREATE_COMPLETE",
               "ChangeSetType": kind, "Capabilities": p.get("Capabilities") or [],
               "Parameters": parameters.described(prepared.doc.get("Parameters") or {},
-                                                 prepared.raw),
+                                                 prepared.raw, prepared.resolved),
               "NotificationARNs": p.get("NotificationARNs") or [],
               "RollbackConfiguration": {}, "Tags": p.get("Tags") or [], "Changes": found,
               "IncludeNestedStacks": False,
               "_Template": prepared.body, "_Processed": prepared.processed,
-              "_Values": prepared.values, "_Raw": prepared.raw}
+              "_Values": prepared.values, "_Raw": prepared.raw,
+              "_Resolved": prepared.resolved}
     if p.get("Description"):
         record["Description"] = p["Description"]
     same = kind == "UPDATE" and prepared.processed == stack.get("_Processed") and \

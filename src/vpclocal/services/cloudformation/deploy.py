@@ -11,7 +11,7 @@ import traceback
 
 from vpclocal.errors import ServiceError
 from vpclocal.protocols.base import now_iso
-from vpclocal.services.cloudformation import schemas, stacks
+from vpclocal.services.cloudformation import dynamic, schemas, stacks
 from vpclocal.services.cloudformation.plan import Plan
 from vpclocal.services.cloudformation.resources import HANDLERS
 from vpclocal.services.cloudformation.resources.base import Env, HandlerError, NeedsReplacement
@@ -148,6 +148,8 @@ class Run:
         kind = spec["Type"]
         old = self.current.get(name)
         handler = HANDLERS.get(kind)
+        if handler is not None:
+            handler = dynamic.Resolving(handler, lambda: self.app.store.view(self.region))
         verb = "UPDATE" if old is not None else "CREATE"
         try:
             props = plan.evaluator.resolve(spec.get("Properties") or {})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from vpclocal.errors import ServiceError
+from vpclocal.services.ssm import model as ssm
 
 # AWS-specific types: the value is an identifier of an existing resource (validated by AWS
 # at create time); a List<...> is comma-delimited
@@ -79,11 +80,16 @@ def _text(value) -> str:
     return str(value)
 
 
+def _is_list(kind: str) -> bool:
+    return kind in LIST_TYPES or kind.startswith("List<")
+
+
 def _typed(name: str, spec: dict, raw):
     kind = str(spec["Type"])
     text = _text(raw)
-    is_list = kind in LIST_TYPES or kind.startswith("List<") or (
-        SSM_TYPE.fullmatch(kind) and SSM_TYPE.fullmatch(kind).group(1).startswith("List<"))
+    if SSM_TYPE.fullmatch(kind):
+        return text  # a parameter's name: its value is read by from_parameter_store
+    is_list = _is_list(kind)
     items = [v.strip() if kind != "CommaDelimitedList" else v for v in text.split(",")] \
         if is_list else [text]
     if is_list and text == "":
@@ -115,12 +121,46 @@ def _typed(name: str, spec: dict, raw):
     return items if is_list else text
 
 
-def described(declared: dict, raw: dict) -> list[dict]:
-    """DescribeStacks' Parameters: NoEcho values masked."""
-    return [{"ParameterKey": name,
-             "ParameterValue": "****" if str(spec.get("NoEcho", "")).lower() == "true"
-             else raw.get(name, "")}
-            for name, spec in declared.items()]
+def from_parameter_store(view, declared: dict, values: dict) -> dict:
+    """Name -> value (a string) read from Parameter Store for each parameter of an
+    AWS::SSM::Parameter::Value<...> type, whose given value names the SSM parameter; `values`
+    gets the typed value (a list for a List<...> or CommaDelimitedList)."""
+    resolved, missing, secure = {}, [], []
+    for name, spec in declared.items():
+        found = SSM_TYPE.fullmatch(str(spec["Type"]))
+        if found is None:
+            continue
+        version = ssm.lookup(view, values[name])
+        if version is None:
+            missing.append(values[name])
+        elif version["Type"] == "SecureString":
+            secure.append(values[name])
+        else:
+            resolved[name] = version["Value"]
+            inner = found.group(1)
+            values[name] = [v.strip() for v in version["Value"].split(",")] \
+                if _is_list(inner) else version["Value"]
+    if missing:
+        raise invalid(f"Unable to fetch parameters [{','.join(missing)}] from parameter store "
+                      "for this account.")
+    if secure:
+        raise invalid(f"Parameters [{','.join(secure)}] referenced by template have types not "
+                      "supported by CloudFormation.")
+    return resolved
+
+
+def described(declared: dict, raw: dict, resolved: dict | None = None) -> list[dict]:
+    """DescribeStacks' Parameters: NoEcho values masked, Parameter Store values as
+    ResolvedValue."""
+    out = []
+    for name, spec in declared.items():
+        item = {"ParameterKey": name,
+                "ParameterValue": "****" if str(spec.get("NoEcho", "")).lower() == "true"
+                else raw.get(name, "")}
+        if name in (resolved or {}):
+            item["ResolvedValue"] = resolved[name]
+        out.append(item)
+    return out
 
 
 def summary(declared: dict) -> list[dict]:

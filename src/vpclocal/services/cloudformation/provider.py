@@ -11,7 +11,14 @@ from urllib.parse import urlparse
 from vpclocal.errors import ServiceError
 from vpclocal.protocols.base import now_iso
 from vpclocal.services.base import Provider
-from vpclocal.services.cloudformation import changesets, deploy, parameters, sam, stacks
+from vpclocal.services.cloudformation import (
+    changesets,
+    deploy,
+    dynamic,
+    parameters,
+    sam,
+    stacks,
+)
 from vpclocal.services.cloudformation import template as templates
 from vpclocal.services.cloudformation.plan import Plan
 from vpclocal.services.cloudformation.stacks import CHANGE_SETS, DELETED, EVENTS, STACKS
@@ -44,12 +51,14 @@ def _check_name(name: str) -> None:
 class Prepared:
     """A template and parameter values checked for a stack: ready to plan."""
 
-    def __init__(self, body: str, doc: dict, processed: dict, values: dict, raw: dict) -> None:
+    def __init__(self, body: str, doc: dict, processed: dict, values: dict, raw: dict,
+                 resolved: dict) -> None:
         self.body = body
         self.doc = doc
         self.processed = processed
         self.values = values
         self.raw = raw
+        self.resolved = resolved  # the values read from Parameter Store
 
 
 class CloudFormationProvider(Provider):
@@ -136,13 +145,16 @@ class CloudFormationProvider(Provider):
         previous = stack.get("_Raw") if stack else None
         values = parameters.resolve(declared, p.get("Parameters") or [], previous)
         raw = parameters.raw_values(declared, p.get("Parameters") or [], previous)
+        # read at every create and update (UsePreviousValue too), as AWS does
+        resolved = parameters.from_parameter_store(ctx.tx, declared, values)
         region_values = dict(values, **{"AWS::Region": ctx.region, "AWS::AccountId":
                                         ctx.account_id, "AWS::StackName": name})
         processed = sam.expand(doc, region_values, ctx.region)
         templates.check(processed)
+        dynamic.check(ctx.tx, processed.get("Resources"))
         # planning checks dependencies, conditions and cycles before anything is deployed
         Plan(processed, values, ctx.region, ctx.account_id, name, "")
-        return Prepared(body, doc, processed, values, raw)
+        return Prepared(body, doc, processed, values, raw, resolved)
 
     def _capabilities(self, prepared: Prepared, given: list[str], direct: bool) -> None:
         given = set(given or [])
@@ -195,7 +207,8 @@ class CloudFormationProvider(Provider):
         declared = prepared.doc.get("Parameters") or {}
         stack.update(_Template=prepared.body, _Processed=prepared.processed,
                      _Values=prepared.values, _Raw=prepared.raw,
-                     Parameters=parameters.described(declared, prepared.raw))
+                     Parameters=parameters.described(declared, prepared.raw,
+                                                     prepared.resolved))
         if prepared.doc.get("Description") is not None:
             stack["Description"] = str(prepared.doc["Description"])
         else:
@@ -453,7 +466,8 @@ class CloudFormationProvider(Provider):
         if stack["StackStatus"] != "REVIEW_IN_PROGRESS":
             _check_updatable(stack)
         prepared = Prepared(record["_Template"], templates.parse(record["_Template"]),
-                            record["_Processed"], record["_Values"], record["_Raw"])
+                            record["_Processed"], record["_Values"], record["_Raw"],
+                            record.get("_Resolved") or {})
         for other in [c for c in ctx.tx.all(CHANGE_SETS).values()
                       if c["StackId"] == stack["StackId"] and c["ChangeSetId"] !=
                       record["ChangeSetId"]]:

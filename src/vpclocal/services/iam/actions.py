@@ -191,6 +191,24 @@ def _logs(ctx, operation: str, p: dict) -> list[str]:
     return [f"{arn}:log-stream:{stream}" if isinstance(stream, str) else f"{arn}:*"]
 
 
+def _ssm(ctx, operation: str, p: dict) -> list[str]:
+    """A parameter's ARN (arn:aws:ssm:REGION:ACCOUNT:parameter/NAME, a version or label
+    selector dropped); GetParametersByPath asks for the path's."""
+    names = p.get("Names") if isinstance(p.get("Names"), list) else [
+        p.get("Name") or p.get("Path") or
+        (p.get("ResourceId") if p.get("ResourceType") == "Parameter" else None)]
+    out = []
+    for name in names:
+        if not isinstance(name, str):
+            continue
+        if name.startswith("arn:"):
+            out.append(name.rsplit(":", 1)[0] if name.count(":") > 5 else name)
+            continue
+        name = name.split(":", 1)[0].lstrip("/")
+        out.append(f"arn:aws:ssm:{ctx.region}:{ctx.account_id}:parameter/{name}")
+    return list(dict.fromkeys(out)) or ["*"]
+
+
 RESOURCES: dict[str, Callable[..., list[str]]] = {
     "lambda": _lambda,
     "s3": _s3,
@@ -202,6 +220,7 @@ RESOURCES: dict[str, Callable[..., list[str]]] = {
     "rds": _named("arn:aws:rds:{region}:{account}:db:{name}", "DBInstanceIdentifier"),
     "elasticache": _named("arn:aws:elasticache:{region}:{account}:cluster:{name}",
                           "CacheClusterId"),
+    "ssm": _ssm,
     "cloudwatch": _named("arn:aws:cloudwatch:{region}:{account}:alarm:{name}", "AlarmName"),
 }
 

@@ -62,6 +62,7 @@ DENIALS = {
     "lambda": ("AccessDeniedException", 403),
     "dynamodb": ("AccessDeniedException", 400),
     "logs": ("AccessDeniedException", 400),
+    "ssm": ("AccessDeniedException", 400),
 }
 DEFAULT_DENIAL = ("AccessDenied", 403)  # the query protocol services: IAM, STS, RDS, ...
 

@@ -9,9 +9,11 @@ from vpclocal.services.cloudformation.resources import (
     elasticache,
     iam,
     lambda_,
+    ssm,
 )
 from vpclocal.services.cloudformation.resources.base import Handler
 
 HANDLERS: dict[str, Handler] = {cls.type_name: cls()
-                                for module in (ec2, iam, lambda_, data, elasticache, cloudwatch)
+                                for module in (ec2, iam, lambda_, data, elasticache, cloudwatch,
+                                               ssm)
                                 for cls in module.HANDLERS}

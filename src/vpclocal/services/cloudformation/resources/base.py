@@ -120,7 +120,7 @@ def as_bool(value) -> bool:
 
 _SERVICE_NAMES = {"ec2": "Ec2", "iam": "Iam", "lambda": "Lambda", "rds": "Rds", "s3": "S3",
                   "dynamodb": "DynamoDb", "logs": "CloudWatchLogs",
-                  "elasticache": "ElastiCache"}
+                  "elasticache": "ElastiCache", "ssm": "Ssm"}
 
 
 def handler_message(service: str, exc: ServiceError) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from vpclocal.services.cloudformation.resources.base import (
     Handler,
-    NeedsReplacement,
     ignore_missing,
     required,
     tags,
@@ -22,7 +21,6 @@ _PARAMS = ("ActionsEnabled", "AlarmActions", "AlarmDescription", "ComparisonOper
 
 class Alarm(Handler):
     type_name = "AWS::CloudWatch::Alarm"
-    create_only = ("AlarmName",)
 
     async def _put(self, env, name: str, props: dict, with_tags: bool) -> dict:
         required(props, "ComparisonOperator", "EvaluationPeriods")
@@ -39,8 +37,6 @@ class Alarm(Handler):
         return name, await self._put(env, name, props, with_tags=True)
 
     async def update(self, env, physical_id, attrs, old, new):
-        if old.get("AlarmName") != new.get("AlarmName"):
-            raise NeedsReplacement
         return physical_id, await self._put(env, physical_id, new, with_tags=False)
 
     async def delete(self, env, physical_id, attrs, props):
