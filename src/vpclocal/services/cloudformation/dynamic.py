@@ -64,7 +64,6 @@ class Resolving:
         self.handler = handler
         self.view = view  # () -> a store view of the stack's region
         self.type_name = handler.type_name
-        self.create_only = handler.create_only
 
     async def create(self, env, props):
         return await self.handler.create(env, substitute(self.view(), props))

@@ -73,10 +73,15 @@ class CloudFormationProvider(Provider):
         for region in self.app.store.scopes(STACKS):
             with self.app.store.transaction(region) as tx:
                 for stack in list(tx.all(STACKS).values()):
-                    end = IN_PROGRESS_END.get(stack["StackStatus"])
-                    if end is not None:
-                        stacks.set_status(tx, stack["StackId"], end,
-                                          "vpclocal stopped during the operation")
+                    self._end(tx, stack["StackId"], "vpclocal stopped during the operation")
+
+    @staticmethod
+    def _end(tx, stack_id: str, reason: str) -> None:
+        """An operation that cannot go on ends as failed (never left in progress)."""
+        stack = tx.get(STACKS, stack_id)
+        end = IN_PROGRESS_END.get(stack["StackStatus"]) if stack else None
+        if end is not None:
+            stacks.set_status(tx, stack_id, end, reason)
 
     async def stop(self) -> None:
         for task in list(self._tasks):
@@ -90,8 +95,10 @@ class CloudFormationProvider(Provider):
                 await work(app, region, account, stack_id, key)
                 if after is not None:
                     after()
-            except Exception:
+            except Exception:  # a bug of vpclocal's: the stack says so rather than hang
                 log.exception("stack operation failed")
+                with app.store.transaction(region) as tx:
+                    self._end(tx, stack_id, "Internal Failure")
 
         def start():
             task = asyncio.get_running_loop().create_task(run())
