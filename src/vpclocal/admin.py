@@ -75,8 +75,21 @@ def doctor(app: App, request: HttpRequest) -> HttpResponse:
     from vpclocal.doctor import Account, run
 
     region = (request.query.get("region") or [""])[0] or app.config.region
-    findings = run(Account(app.store.view(region), region))
+    findings = run(Account(app.store.view(region), region, evidence(app)))
     return _json(200, {"region": region, "findings": [f.to_dict() for f in findings]})
+
+
+def evidence(app: App):
+    """What this server saw since it started, for the doctor's run-time checks."""
+    from vpclocal.doctor import Evidence
+
+    runtime = app.providers["lambda"].started_runtime()
+    published = app.fabric.published
+    return Evidence(
+        invocations={k: list(v) for k, v in runtime.invocations.items()} if runtime else {},
+        blocked={k: dict(v) for k, v in runtime.blocked.items()} if runtime else {},
+        connections={k: list(v) for k, v in published.connections.items()} if published
+        else {})
 
 
 def cost(app: App, request: HttpRequest) -> HttpResponse:
