@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import TYPE_CHECKING
 
 from vpclocal.fabric.relay import from_fabric
@@ -84,8 +85,9 @@ def evidence(app: App):
     from vpclocal.doctor import Evidence
 
     runtime = app.providers["lambda"].started_runtime()
-    published = app.fabric.published
+    published, flows = app.fabric.published, app.fabric.flow_logs
     return Evidence(
+        processed=flows.measured(time.time()) if flows is not None else {},
         invocations={k: list(v) for k, v in runtime.invocations.items()} if runtime else {},
         blocked={k: dict(v) for k, v in runtime.blocked.items()} if runtime else {},
         connections={k: list(v) for k, v in published.connections.items()} if published
@@ -101,7 +103,7 @@ def cost(app: App, request: HttpRequest) -> HttpResponse:
     region = (request.query.get("region") or [""])[0] or app.config.region
     month = (request.query.get("month") or [""])[0] or None
     try:
-        result = bill(Account(app.store.view(region), region), month)
+        result = bill(Account(app.store.view(region), region, evidence(app)), month)
     except ValueError as exc:
         return _json(400, {"error": str(exc)})
     return _json(200, result.to_dict())

@@ -6,7 +6,10 @@ one connection per execution environment."""
 
 from __future__ import annotations
 
+import json
 import os
+import time
+import urllib.request
 
 import pytest
 
@@ -16,6 +19,7 @@ from tests.fabric.conftest import needs_fabric
 from tests.fabric.test_functions_in_fabric import applied, invoke, start_server
 from tests.lambda_.conftest import BASIC, VPC_ACCESS, make_role, wait_state, zipped
 
+FLOW_LOG_ROLE = "arn:aws:iam::000000000000:role/flow-logs"
 pytestmark = [needs_fabric, pytest.mark.skipif(os.geteuid() != 0, reason="needs root")]
 
 # connects to event["host"]:event["port"] on every invocation, or once per environment
@@ -128,3 +132,58 @@ def test_a_connection_per_invocation_until_the_code_reuses_one(server, net):
         payload, error, log = invoke(lam, name, {"host": host, "port": 3306})
         assert error is None, (payload, log)
     assert findings(server, "database-connection-per-invoke", name) == []
+
+
+HTTP = """
+import urllib.request
+
+def handler(event, context):
+    with urllib.request.urlopen(event["url"], data=b"x" * 200_000, timeout=5) as answer:
+        return {"bytes": len(answer.read())}
+"""
+
+
+def test_a_nat_gateways_data_processing_is_measured_where_a_flow_log_counts(server, net):
+    ec2 = server.client("ec2")
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=net["vpc"])
+    public = ec2.create_subnet(VpcId=net["vpc"], CidrBlock="10.7.100.0/24",
+                               AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+    public_rtb = ec2.create_route_table(VpcId=net["vpc"])["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=public_rtb, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+    ec2.associate_route_table(RouteTableId=public_rtb, SubnetId=public)
+    nat = ec2.create_nat_gateway(SubnetId=public, AllocationId=ec2.allocate_address(
+        Domain="vpc")["AllocationId"])["NatGateway"]["NatGatewayId"]
+    ec2.get_waiter("nat_gateway_available").wait(NatGatewayIds=[nat], WaiterConfig={"Delay": 1})
+    private_rtb = ec2.create_route_table(VpcId=net["vpc"])["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=private_rtb, DestinationCidrBlock="0.0.0.0/0",
+                     NatGatewayId=nat)
+    for subnet in net["subnets"]:
+        ec2.associate_route_table(RouteTableId=private_rtb, SubnetId=subnet)
+
+    def nat_data() -> dict:
+        with urllib.request.urlopen(server.endpoint + "/_vpclocal/cost", timeout=30) as r:
+            lines = json.load(r)["lines"]
+        return next(line for line in lines if line["item"] == "NAT gateway data processed"
+                    and line["resources"] == [nat])
+
+    name = function(server, net, HTTP)
+    applied(server)
+    assert nat_data()["monthly"] is None  # no flow log: not counted, not made up
+    ec2.create_flow_logs(ResourceIds=[net["vpc"]], ResourceType="VPC", TrafficType="ALL",
+                         LogGroupName="/vpc/evidence", DeliverLogsPermissionArn=FLOW_LOG_ROLE)
+    applied(server)
+    time.sleep(1)  # the collector's first read of the new flow log table
+    payload, error, log = invoke(server.client("lambda"), name,
+                                 {"url": "http://198.51.100.10/"})
+    assert error is None and payload["bytes"] > 200_000, (payload, log)
+    deadline = time.monotonic() + 30
+    while (line := nat_data())["monthly"] is None:
+        assert time.monotonic() < deadline, line
+        time.sleep(0.5)
+    # both ways through the NAT gateway: the request's 200 kB and its echo
+    assert line["quantity"] > 0 and line["monthly"] == pytest.approx(
+        line["quantity"] * line["rate"]), line
+    assert "bytes in" in line["note"] and "at that pace for the month" in line["note"]
+    size = int(line["note"].split(" bytes")[0])
+    assert size > 400_000, line

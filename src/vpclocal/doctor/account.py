@@ -28,6 +28,8 @@ class Evidence:
         field(default_factory=dict)
     # (database ENI, port, client address) -> when its latest connections were accepted
     connections: Mapping[tuple[str, int, str], Sequence[float]] = field(default_factory=dict)
+    # ENI -> (bytes it accepted, over how many seconds): flow-logged VPCs' counters
+    processed: Mapping[str, tuple[int, float]] = field(default_factory=dict)
 
 
 class Account:
