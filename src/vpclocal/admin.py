@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import TYPE_CHECKING
 
 from vpclocal.fabric.relay import from_fabric
@@ -75,8 +76,22 @@ def doctor(app: App, request: HttpRequest) -> HttpResponse:
     from vpclocal.doctor import Account, run
 
     region = (request.query.get("region") or [""])[0] or app.config.region
-    findings = run(Account(app.store.view(region), region))
+    findings = run(Account(app.store.view(region), region, evidence(app)))
     return _json(200, {"region": region, "findings": [f.to_dict() for f in findings]})
+
+
+def evidence(app: App):
+    """What this server saw since it started, for the doctor's run-time checks."""
+    from vpclocal.doctor import Evidence
+
+    runtime = app.providers["lambda"].started_runtime()
+    published, flows = app.fabric.published, app.fabric.flow_logs
+    return Evidence(
+        processed=flows.measured(time.time()) if flows is not None else {},
+        invocations={k: list(v) for k, v in runtime.invocations.items()} if runtime else {},
+        blocked={k: dict(v) for k, v in runtime.blocked.items()} if runtime else {},
+        connections={k: list(v) for k, v in published.connections.items()} if published
+        else {})
 
 
 def cost(app: App, request: HttpRequest) -> HttpResponse:
@@ -88,7 +103,7 @@ def cost(app: App, request: HttpRequest) -> HttpResponse:
     region = (request.query.get("region") or [""])[0] or app.config.region
     month = (request.query.get("month") or [""])[0] or None
     try:
-        result = bill(Account(app.store.view(region), region), month)
+        result = bill(Account(app.store.view(region), region, evidence(app)), month)
     except ValueError as exc:
         return _json(400, {"error": str(exc)})
     return _json(200, result.to_dict())

@@ -3,12 +3,14 @@
 
 Each check is one small function over a read-only Account (account.py) that yields the
 problems it sees; CHECKS (checks.py) says, for each, its id, severity and the guide's rationale.
-run() turns their problems into findings, each with the `aws` commands that fix it.
+run() turns their problems into findings, each with the `aws` commands that fix it. Most
+checks read the configuration; two read what the running server saw (Evidence): connections
+the network dropped, and functions that open a database connection on every invocation.
 """
 
 from __future__ import annotations
 
-from vpclocal.doctor.account import Account
+from vpclocal.doctor.account import Account, Evidence
 from vpclocal.doctor.checks import CHECKS, SEVERITIES, Check, Finding, run
 
-__all__ = ["CHECKS", "SEVERITIES", "Account", "Check", "Finding", "run"]
+__all__ = ["CHECKS", "SEVERITIES", "Account", "Check", "Evidence", "Finding", "run"]

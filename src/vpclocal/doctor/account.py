@@ -4,6 +4,9 @@ checks share (which route table a subnet uses, whether it is private, ...)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cached_property
 
 from vpclocal.network.index import Index
@@ -14,13 +17,29 @@ from vpclocal.services.lambda_.model import FUNCTIONS
 DATABASE_REQUESTERS = ("amazon-rds", "amazon-elasticache")
 
 
+@dataclass
+class Evidence:
+    """What the running server saw lately (empty: the checks that need it find nothing)."""
+
+    # (region, function) -> when its latest invocations ran (epoch seconds)
+    invocations: Mapping[tuple[str, str], Sequence[float]] = field(default_factory=dict)
+    # (region, function) -> {(address, port): the log line that explained the drop}
+    blocked: Mapping[tuple[str, str], Mapping[tuple[str, int], str]] = \
+        field(default_factory=dict)
+    # (database ENI, port, client address) -> when its latest connections were accepted
+    connections: Mapping[tuple[str, int, str], Sequence[float]] = field(default_factory=dict)
+    # ENI -> (bytes it accepted, over how many seconds): flow-logged VPCs' counters
+    processed: Mapping[str, tuple[int, float]] = field(default_factory=dict)
+
+
 class Account:
     """One region of the store, read once. `view` is a store view of the region (IAM records
     are read through it from the global scope)."""
 
-    def __init__(self, view, region: str) -> None:
+    def __init__(self, view, region: str, evidence: Evidence | None = None) -> None:
         self.view = view
         self.region = region
+        self.evidence = evidence or Evidence()
         self.topo = Topology.from_view(view)
         self.index = Index(self.topo)
 
@@ -71,6 +90,42 @@ class Account:
     @cached_property
     def vpcs_with_interfaces(self) -> set[str]:
         return {eni.get("VpcId", "") for eni in self.topo.network_interfaces.values()}
+
+    @cached_property
+    def databases(self) -> dict[str, tuple[str, str, dict]]:
+        """Each database network interface -> (the store kind, the database's name, its
+        record): RDS instances and proxies, ElastiCache clusters."""
+        out = {}
+        for kind, key in (("db_instances", "DBInstanceIdentifier"),
+                          ("db_proxies", "DBProxyName"), ("cache_clusters", "CacheClusterId")):
+            for record in self.view.all(kind).values():
+                for eni_id in record.get("_NetworkInterfaceIds") or ():
+                    out[eni_id] = (kind, record.get(key, ""), record)
+        return out
+
+    @cached_property
+    def functions_at(self) -> dict[str, list[str]]:
+        """A Hyperplane ENI's private address -> the functions that run on it (one ENI per
+        subnet and security-group set, shared by the functions that have both)."""
+        out: dict[str, list[str]] = {}
+        for eni in self.topo.network_interfaces.values():
+            if eni.get("InterfaceType") != "lambda" or not eni.get("PrivateIpAddress"):
+                continue
+            groups = {g["GroupId"] for g in eni.get("Groups") or ()}
+            out[eni["PrivateIpAddress"]] = [
+                fn["FunctionName"] for fn in self.vpc_functions
+                if eni.get("SubnetId") in fn["VpcConfig"]["SubnetIds"]
+                and set(fn["VpcConfig"].get("SecurityGroupIds") or ()) == groups]
+        return out
+
+    def modified(self, name: str) -> float:
+        """When a function's configuration or code last changed (epoch seconds)."""
+        fn = self.view.get(FUNCTIONS, name) or {}
+        try:
+            return datetime.strptime(fn.get("LastModified", ""),
+                                     "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+        except ValueError:
+            return 0.0
 
     def az(self, subnet_id: str) -> str:
         return (self.topo.subnets.get(subnet_id) or {}).get("AvailabilityZone", "")

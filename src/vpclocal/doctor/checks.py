@@ -274,6 +274,72 @@ def timeout_under_database_connect(acct: Account) -> Iterator[Problem]:
                               f"{fn['FunctionName']} --timeout 30")])
 
 
+# ---- 9. seen at run time -------------------------------------------------------------------
+
+
+def dropped_connection(acct: Account) -> Iterator[Problem]:
+    """Connections an invocation waited on until it gave up because the network dropped them
+    (the runtime's hint line names the ENI), where the path is still closed now: the engine
+    analyses it again, so a fix makes the finding go."""
+    from vpclocal.fabric.hints import blocked_line
+
+    names = {fn["FunctionName"] for fn in acct.functions}
+    for (region, name), lines in sorted(acct.evidence.blocked.items()):
+        if region != acct.region or name not in names:
+            continue
+        for (address, port), seen in sorted(lines.items()):
+            eni_id = seen.partition(" from ")[2].partition(" ")[0]
+            line = blocked_line(acct.view, eni_id, address, port)
+            if line is None:
+                continue  # open now
+            what, _, fix = line.partition(". Fix: ")
+            first = fix.split(". Or, without the internet: ")[0]
+            yield Problem([name, eni_id, f"{address}:{port}"],
+                          f"function {name}'s connections to {address}:{port}/tcp were "
+                          f"dropped: {what.partition(' blocked: ')[2]}",
+                          [c for c in first.split(" && ") if c])
+
+
+CONNECTION_PER_INVOKE_MIN = 3  # invocations before connections per invocation mean anything
+
+
+def connection_per_invoke(acct: Account) -> Iterator[Problem]:
+    """Functions whose invocations each opened a database connection (counted where the
+    fabric publishes the database) instead of reusing one from a warm environment. Only
+    what happened since the functions last changed counts: a fix makes the finding go."""
+    evidence = acct.evidence
+    seen: dict[tuple[str, tuple[str, ...]], list[float]] = {}
+    for (eni_id, _port, client), times in evidence.connections.items():
+        functions = tuple(acct.functions_at.get(client) or ())
+        if eni_id in acct.databases and functions:
+            seen.setdefault((eni_id, functions), []).extend(times)
+    for (eni_id, functions), times in sorted(seen.items()):
+        since = max(acct.modified(f) for f in functions)
+        count = sum(1 for t in times if t >= since)
+        invocations = sum(1 for f in functions
+                          for t in evidence.invocations.get((acct.region, f), ()) if t >= since)
+        if invocations < CONNECTION_PER_INVOKE_MIN or count < invocations:
+            continue
+        kind, db, record = acct.databases[eni_id]
+        fix = []
+        if kind == "db_instances":
+            family = "POSTGRESQL" if "postgres" in record.get("Engine", "") else "MYSQL"
+            subnets = [s["SubnetIdentifier"] for s in
+                       (record.get("DBSubnetGroup") or {}).get("Subnets") or ()]
+            groups = [g["VpcSecurityGroupId"] for g in record.get("VpcSecurityGroups") or ()]
+            fix = [(f"aws rds create-db-proxy --db-proxy-name {db}-proxy --engine-family "
+                    f"{family} --role-arn <PROXY-ROLE-ARN> --auth SecretArn=<SECRET-ARN>,"
+                    f"IAMAuth=DISABLED --vpc-subnet-ids {' '.join(subnets)} "
+                    f"--vpc-security-group-ids {' '.join(groups)}"),
+                   (f"aws rds register-db-proxy-targets --db-proxy-name {db}-proxy "
+                    f"--db-instance-identifiers {db}")]
+        yield Problem([*functions, db],
+                      f"{', '.join(functions)} opened {count} connections to {db} in "
+                      f"{invocations} invocations: one per invocation. Open it outside the "
+                      "handler, where warm invocations reuse it"
+                      + (", or connect through an RDS Proxy" if fix else ""), fix)
+
+
 CHECKS = [
     Check("function-single-az", "warning",
           "Use multiple AZs (minimum 2 for HA): a function in one AZ does not survive its "
@@ -299,6 +365,13 @@ CHECKS = [
     Check("timeout-under-database-connect", "info",
           "A cold start's database connect can take seconds: a 3 s timeout leaves no room "
           "(guide 5 and 8 use 30 s).", timeout_under_database_connect),
+    Check("connection-dropped", "error",
+          "In a VPC a blocked connection is a timeout, not an error: routes, NACLs and "
+          "security groups must allow the way there and back (guide 6 issues 1 and 2).",
+          dropped_connection),
+    Check("database-connection-per-invoke", "warning",
+          "Initialize connections outside the handler and reuse them; RDS Proxy pools them "
+          "for many concurrent functions (guide 7.5, 8).", connection_per_invoke),
 ]
 
 

@@ -5,8 +5,10 @@ The hourly parts (NAT gateways, interface endpoints' AZs, public IPv4 addresses,
 ElastiCache nodes) are priced for a whole month of 730 hours. The usage parts are what vpclocal
 recorded in the month asked for: Lambda requests and GB-seconds from the AWS/Lambda metrics
 (Invocations, Duration) with each function's MemorySize, CloudWatch Logs ingestion from the
-stored log events. The per-GB data processing of NAT gateways and interface endpoints is not
-measured here: those lines say so and are not priced (no volume is made up).
+stored log events. The per-GB data processing of NAT gateways and interface endpoints is what
+their network interfaces accepted in the fabric, at that pace for the month: the fabric counts
+bytes in VPCs with a flow log; elsewhere those lines say it is not measured and are not priced
+(no volume is made up).
 
 Each doctor finding whose fix changes the bill gets its monthly saving (negative: the fix
 costs more), or says why it cannot be computed.
@@ -114,9 +116,26 @@ def nat_gateways(acct: Account, hours: int) -> list[Line]:
             continue
         lines.append(Line("VPC", "NAT gateway hours", [nat_id], hours, "hours",
                           book["per_hour"], hours * book["per_hour"]))
-        lines.append(Line("VPC", "NAT gateway data processed", [nat_id], 0, "GB",
-                          book["per_gb_processed"], None, NOT_MEASURED))
+        enis = [a["NetworkInterfaceId"] for a in nat.get("NatGatewayAddresses") or ()
+                if a.get("NetworkInterfaceId")]
+        lines.append(processed(acct, "NAT gateway data processed", nat_id, enis, hours,
+                               book["per_gb_processed"]))
     return lines
+
+
+def processed(acct: Account, item: str, resource: str, enis: list[str], hours: int,
+              rate: float) -> Line:
+    """A gateway's or endpoint's data processing: the bytes its interfaces accepted in the
+    fabric (flow-logged VPCs count them), at that pace for the month."""
+    seen = [acct.evidence.processed[e] for e in enis if e in acct.evidence.processed]
+    seconds = max((s for _b, s in seen), default=0.0)
+    if not seen or seconds < 1:
+        return Line("VPC", item, [resource], 0, "GB", rate, None,
+                    NOT_MEASURED)
+    size = sum(b for b, _s in seen)
+    gb = size / seconds * hours * 3600 / GB
+    return Line("VPC", item, [resource], gb, "GB", rate, gb * rate,
+                f"{size} bytes in {seconds:.0f} s, at that pace for the month")
 
 
 def interface_endpoints(acct: Account, hours: int) -> list[Line]:
@@ -129,8 +148,9 @@ def interface_endpoints(acct: Account, hours: int) -> list[Line]:
         lines.append(Line("VPC", "interface endpoint AZ-hours", [ep_id], len(zones) * hours,
                           "AZ-hours", book["per_az_hour"], len(zones) * hours * book["per_az_hour"],
                           f"{ep.get('ServiceName', '')} in {', '.join(zones)}"))
-        lines.append(Line("VPC", "interface endpoint data processed", [ep_id], 0, "GB",
-                          book["per_gb_processed"], None, NOT_MEASURED))
+        lines.append(processed(acct, "interface endpoint data processed", ep_id,
+                               list(ep.get("NetworkInterfaceIds") or ()), hours,
+                               book["per_gb_processed"]))
     return lines
 
 

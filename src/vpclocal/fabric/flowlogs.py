@@ -346,6 +346,10 @@ class Collector:
         self.figures = {"reads": 0, "delivered": 0, "errors": 0}
         # the console's live flows: what each read added, per edge, for LIVE_SECONDS
         self.live: dict[tuple, list] = {}
+        # the bytes each ENI of a flow-logged VPC accepted (sent or received) since its VPC's
+        # counting began: what a NAT gateway or an endpoint processed (`vpclocal cost`)
+        self.processed: dict[str, int] = {}
+        self.counting_since: dict[str, float] = {}  # VPC -> when its first read was
         self._live_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -413,11 +417,28 @@ class Collector:
         for v, result in zip(routers, results, strict=True):
             if result.rc != 0:  # the table is being replaced: counted at the next read
                 continue
+            self.counting_since.setdefault(v, now)
             for (flow, verdict), (packets, size) in self.deltas.update(
                     v, parse_counts(result.out)).items():
+                seen = views(flow, verdict, owners[v])
                 out += [(eni, direction, flow, action, packets, size)
-                        for eni, direction, action in views(flow, verdict, owners[v])]
+                        for eni, direction, action in seen]
+                for eni, _direction, action in seen:
+                    if action == "ACCEPT":
+                        self.processed[eni] = self.processed.get(eni, 0) + size
                 self._remember(v, flow, verdict, owners[v], packets, size, now)
+        return out
+
+    def measured(self, now: float) -> dict[str, tuple[int, float]]:
+        """ENI -> (bytes it accepted, over how many seconds), in flow-logged VPCs."""
+        fabric = self.service.fabric
+        plan = fabric.reconciler.plan if fabric is not None else None
+        out = {}
+        for eni, size in list(self.processed.items()):
+            e = plan.enis.get(eni) if plan is not None else None
+            since = self.counting_since.get(e.vpc) if e is not None else None
+            if since is not None:
+                out[eni] = (size, now - since)
         return out
 
     def _remember(self, vpc: str, flow: Flow, verdict: int, owner: dict[str, str],

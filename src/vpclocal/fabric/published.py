@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import defaultdict, deque
 from collections.abc import Callable
 
 from .relay import pipe
@@ -46,6 +48,7 @@ KINDS: dict[str, Callable[[dict], int | None]] = {
 }
 
 Key = tuple[str, int]  # (ENI id, port)
+EVIDENCE = 1000  # connection times kept per endpoint and client
 
 
 def wanted(store) -> dict[Key, int]:
@@ -70,6 +73,10 @@ class Published:
         self.local_host = local_host
         self.targets: dict[Key, int] = {}  # where each endpoint's connections go
         self.listeners: dict[Key, tuple[Space, asyncio.Server]] = {}
+        # when the latest connections were accepted, per endpoint and client address (the
+        # doctor's evidence of a function that connects on every invocation)
+        self.connections: dict[tuple[str, int, str], deque[float]] = defaultdict(
+            lambda: deque(maxlen=EVIDENCE))
 
     async def sync(self, targets: dict[Key, int], spaces: dict[str, Space]) -> None:
         self.targets = targets
@@ -95,6 +102,8 @@ class Published:
         if local is None:
             writer.close()
             return
+        client = (writer.get_extra_info("peername") or ("",))[0]
+        self.connections[(*key, client)].append(time.time())
         await pipe(reader, writer, self.local_host, local)
 
     def close(self) -> None:

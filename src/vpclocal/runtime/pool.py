@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 from pathlib import Path
 
 from vpclocal.runtime.code import CodeCache
@@ -45,6 +45,7 @@ MAX_RESPONSE = 6 * 1024 * 1024
 # a connection still opening after this long is looked into (connections.py; and again at
 # this interval): a dropped SYN gets one explaining log line per destination
 OPENING_S = 0.3
+EVIDENCE = 1000  # invocation times kept per function (the doctor's evidence)
 
 
 def _iso(ms: int) -> str:
@@ -83,6 +84,11 @@ class Runtime:
         self._by_key: dict[str, Environment] = {}  # its credentials' access key -> it
         # each environment in a jail of its own, when functions run as users of their own
         self.jails: Jails | None = None
+        # what invocations showed, per (region, function): when the latest ran, and the
+        # connections the network dropped ((address, port) -> the hint line)
+        self.invocations: dict[tuple[str, str], deque[float]] = defaultdict(
+            lambda: deque(maxlen=EVIDENCE))
+        self.blocked: dict[tuple[str, str], dict[tuple[str, int], str]] = defaultdict(dict)
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -323,6 +329,7 @@ class Runtime:
         self.telemetry.log(spec, env.stream, lines)
         failed = result.function_error is not None or injected_error
         self.telemetry.metric(spec.region, spec.name, "Invocations", 1)
+        self.invocations[(spec.region, spec.name)].append(time.time())
         self.telemetry.metric(spec.region, spec.name, "Errors", 1 if failed else 0)
         self.telemetry.metric(spec.region, spec.name, "Duration", round(result.duration_ms, 2))
         if log_tail:
@@ -393,6 +400,7 @@ class Runtime:
                 line = explain(*destination)
                 if line:
                     hints.append((now_ms(), line))
+                    self.blocked[(spec.region, spec.name)][destination] = line
             watch = loop.call_later(OPENING_S, watch_connections)
 
         deadline = loop.call_later(spec.timeout_s, on_deadline)

@@ -64,6 +64,10 @@ class InvokeOperations:
 
     # ---- lifecycle (called from LambdaProvider.start / stop) ------------------------------
 
+    def started_runtime(self) -> Runtime | None:
+        """The runtime, if any function has run (runtime() makes it)."""
+        return self._runtime
+
     def runtime(self) -> Runtime:
         if self._runtime is None:
             config = self.app.config
