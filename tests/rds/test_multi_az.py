@@ -9,6 +9,7 @@ the endpoint name with the VPC resolver and connects as a function in the VPC wo
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import json
 import os
@@ -315,6 +316,13 @@ def test_errors(server, rds):
         assert error_of(rds.describe_events, SourceIdentifier=db_id)[::2] == (
             "InvalidParameterCombination", 400)
         assert messages(rds, db_id) == ["DB instance created"]
+        later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+        assert rds.describe_events(SourceType="db-instance", SourceIdentifier=db_id,
+                                   StartTime=later)["Events"] == []
+        assert len(rds.describe_events(SourceType="db-instance", SourceIdentifier=db_id,
+                                       Duration=5)["Events"]) == 1
+        assert rds.describe_events(SourceType="db-snapshot", SourceIdentifier=db_id,
+                                   Duration=5)["Events"] == []
         # Multi-AZ by ModifyDBInstance: a standby appears, and goes again
         modified = rds.modify_db_instance(DBInstanceIdentifier=db_id, MultiAZ=True,
                                           ApplyImmediately=True)["DBInstance"]

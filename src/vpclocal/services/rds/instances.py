@@ -401,10 +401,12 @@ class InstanceOperations:
         answer = public(record)
         for name in users:  # a deleted target leaves its proxies' target groups
             await self.drop_target(ctx, name, record["DBInstanceIdentifier"])
-        for each in servers(self.app, ctx.region, record):
-            await asyncio.to_thread(each.destroy)
-        with self.store_tx(ctx) as tx:
-            remove(tx, record["DBInstanceIdentifier"])
+        async with self.lock(ctx.region, record["DBInstanceIdentifier"]):  # (a rebuild)
+            for each in servers(self.app, ctx.region, record):
+                await asyncio.to_thread(each.destroy)
+            with self.store_tx(ctx) as tx:
+                remove(tx, record["DBInstanceIdentifier"])
+        self.locks.pop((ctx.region, record["DBInstanceIdentifier"]), None)
         return {"DBInstance": answer}
 
     # ---- helpers ----------------------------------------------------------------------------
