@@ -13,8 +13,10 @@ import datetime as dt
 import ipaddress
 import json
 import os
+from unittest import mock
 
 import botocore.exceptions
+import pymysql
 import pytest
 
 from tests.conftest import unique
@@ -332,5 +334,33 @@ def test_errors(server, rds):
         back = rds.modify_db_instance(DBInstanceIdentifier=db_id, MultiAZ=False,
                                       ApplyImmediately=True)["DBInstance"]
         assert back["MultiAZ"] is False and "SecondaryAvailabilityZone" not in back
+    finally:
+        rds.delete_db_instance(DBInstanceIdentifier=db_id, SkipFinalSnapshot=True)
+
+
+def test_a_restart_keeps_the_standby(server, rds):
+    """vpclocal restarted: the standby replicates again, and a failover finds the rows
+    written before and after the restart."""
+    net = network(server, 66)
+    db_id = create(rds, net, "mysql", MultiAZ=True)["DBInstanceIdentifier"]
+
+    def sql(statement: str):
+        port = internal(server, "db_instances", db_id)["_LocalPort"]
+        with pymysql.connect(host="127.0.0.1", port=port, user="admin", password=PASSWORD,
+                             database="app", autocommit=True) as conn, conn.cursor() as cur:
+            cur.execute(statement)
+            return cur.fetchall()
+
+    try:
+        sql("CREATE TABLE items (id INT PRIMARY KEY)")
+        sql("INSERT INTO items VALUES (1)")
+        server.stop()
+        with mock.patch.dict(os.environ, {"VPCLOCAL_FABRIC": "1"}):
+            server.start()
+        assert standby_healthy(server, db_id)
+        sql("INSERT INTO items VALUES (2)")
+        rds.reboot_db_instance(DBInstanceIdentifier=db_id, ForceFailover=True)
+        assert described(rds, db_id)["AvailabilityZone"] == "us-east-1b"
+        assert sql("SELECT count(*) FROM items") == ((2,),)
     finally:
         rds.delete_db_instance(DBInstanceIdentifier=db_id, SkipFinalSnapshot=True)

@@ -140,6 +140,12 @@ class MariaDB:
                 raise EngineError("the standby did not connect to its primary")
             time.sleep(0.02)
 
+    def catch_up(self, primary: MariaDB, timeout: float = 10) -> None:
+        """Until the standby has applied all the (still running) primary has logged: a
+        planned failover loses nothing, whether commits waited for the standby or not."""
+        position = primary.sql("SELECT @@gtid_binlog_pos;").strip()
+        self.sql(f"SELECT MASTER_GTID_WAIT({_literal(position)}, {timeout});")
+
     def promote(self) -> None:
         """Apply everything received from the (gone) primary, then stop being a replica."""
         self.sql("STOP SLAVE IO_THREAD;")

@@ -115,6 +115,13 @@ class Postgres:
             time.sleep(0.02)
         self._synchronous("'*'")
 
+    def wait_followed(self, primary: Postgres, timeout: float = 30) -> None:
+        """(As MariaDB's: until this standby streams from `primary`.)"""
+        primary.wait_standby(timeout)
+
+    def catch_up(self, primary: Postgres) -> None:
+        """(Nothing to wait for: a commit returned only once this standby had flushed it.)"""
+
     def standby_gone(self) -> None:
         """No standby to wait for: commits would wait for ever."""
         self._synchronous(None)

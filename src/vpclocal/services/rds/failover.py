@@ -47,7 +47,7 @@ def build_standby(primary, standby, record: dict) -> None:
     else:
         standby.clone_from(primary)
         standby.start(where)
-        primary.wait_standby()
+    standby.wait_followed(primary)
 
 
 class FailoverOperations:
@@ -108,6 +108,8 @@ class FailoverOperations:
             self.note(region, db_id, events.FAILOVER_STARTED)
             old, new = (server_for(self.app, region, record),
                         standby_server(self.app, region, record))
+            if why == events.USER_FAILOVER:  # planned: the primary is still there to read
+                await asyncio.to_thread(new.catch_up, old)
             await asyncio.to_thread(old.kill)
             await asyncio.to_thread(new.promote)
             record = self._edit(region, db_id, lambda tx, r: multi_az.swap(tx, r))

@@ -230,6 +230,13 @@ def launch(server, record: dict, password: str | None = None) -> dict:
     return {"_MaxConnections": server.max_connections(), "_ServerVersion": server.version()}
 
 
+def resume_standby(primary, standby, record: dict) -> None:
+    """Start a Multi-AZ standby that replicated before (a reboot, a restart of vpclocal) and
+    wait until it replicates again: until then, a commit would not wait for it."""
+    standby.start(Placement("127.0.0.1", record["_Standby"]["LocalPort"]))
+    standby.wait_followed(primary)
+
+
 def engine_failure(exc: EngineError) -> ServiceError:
     return ServiceError(f"The DB instance could not be started: {exc}", code="InternalFailure",
                         status=500, sender_fault=False)
@@ -369,8 +376,7 @@ class InstanceOperations:
             try:
                 facts = await asyncio.to_thread(launch, server, record)
                 for each in standby:  # (it resumes replicating where it stopped)
-                    await asyncio.to_thread(each.start, Placement(
-                        "127.0.0.1", record["_Standby"]["LocalPort"]))
+                    await asyncio.to_thread(resume_standby, server, each, record)
             except EngineError as exc:
                 self.set_state(ctx, record["DBInstanceIdentifier"], "failed")
                 raise engine_failure(exc) from exc

@@ -11,12 +11,18 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from vpclocal.engines.base import EngineError, Placement, free_port, port_free
+from vpclocal.engines.base import EngineError, free_port, port_free
 from vpclocal.services.base import Provider
 from vpclocal.services.rds import instances
 from vpclocal.services.rds.events import EventOperations
 from vpclocal.services.rds.failover import FailoverOperations, standby_server
-from vpclocal.services.rds.instances import InstanceOperations, launch, server_for, servers
+from vpclocal.services.rds.instances import (
+    InstanceOperations,
+    launch,
+    resume_standby,
+    server_for,
+    servers,
+)
 from vpclocal.services.rds.proxies import KIND as PROXIES
 from vpclocal.services.rds.proxies import ProxyOperations
 from vpclocal.services.rds.subnet_groups import SubnetGroupOperations
@@ -84,16 +90,16 @@ class RdsProvider(SubnetGroupOperations, InstanceOperations, FailoverOperations,
             return
         db_id = record["DBInstanceIdentifier"]
         server = standby_server(self.app, scope, record)
+        primary = server_for(self.app, scope, record)
         if standby["Healthy"] and server.initialized():
             try:
-                await asyncio.to_thread(server.start,
-                                        Placement("127.0.0.1", standby["LocalPort"]))
+                await asyncio.to_thread(resume_standby, primary, server, record)
                 return
             except EngineError as exc:
                 log.error("the standby of %s did not start: %s", db_id, exc)
         with self.app.store.transaction(scope) as tx:
             tx.edit(instances.KIND, db_id)["_Standby"]["Healthy"] = False
-        await asyncio.to_thread(server_for(self.app, scope, record).standby_gone)
+        await asyncio.to_thread(primary.standby_gone)
         await self.rebuild_standby(scope, db_id)
 
     def _set(self, scope: str, db_id: str, changes: dict) -> None:
