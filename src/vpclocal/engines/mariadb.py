@@ -133,9 +133,11 @@ class MariaDB:
         while int(primary.status("SHOW STATUS LIKE 'Rpl_semi_sync_master_clients'")
                   .get("Value", 0) or 0) < 1:
             state = self.status("SHOW SLAVE STATUS")
-            if state.get("Last_IO_Error") or state.get("Last_SQL_Error"):
-                raise EngineError(f"replication failed: {state.get('Last_IO_Error')} "
-                                  f"{state.get('Last_SQL_Error')}")
+            # a thread that stopped on an error is for good; one still connecting retries
+            for thread in ("IO", "SQL"):
+                if state.get(f"Slave_{thread}_Running") == "No" and state.get(
+                        f"Last_{thread}_Error"):
+                    raise EngineError(f"replication failed: {state[f'Last_{thread}_Error']}")
             if time.monotonic() > deadline:
                 raise EngineError("the standby did not connect to its primary")
             time.sleep(0.02)

@@ -93,10 +93,13 @@ class FailoverOperations:
                     or record["DBInstanceStatus"] not in ("available", "rebooting")
                     or multi_az.cut_off(view, standby["SubnetId"])):
                 return
-            try:
-                await self.make_standby(region, db_id)
-            except EngineError as exc:
-                log.error("the standby of %s could not be built: %s", db_id, exc)
+            for attempt in (1, 2):  # (once more: a machine under load can time it out)
+                try:
+                    await self.make_standby(region, db_id)
+                    return
+                except EngineError as exc:
+                    log.error("the standby of %s could not be built (attempt %d): %s", db_id,
+                              attempt, exc)
 
     async def fail_over(self, region: str, db_id: str, why: tuple) -> bool:
         """Promote the standby (see the module's docstring); False when there is no healthy
