@@ -1,8 +1,9 @@
 """Multi-AZ DB instances on real servers, through the fabric: a standby replicating in the
 other AZ's subnet, failover by RebootDBInstance --force-failover, by FIS (reboot with
 forceFailover, and the primary's subnet cut off), the endpoint name following it in the VPC
-resolver, committed rows surviving, the RDS events, the RDS Proxy following its target; and
-AWS's errors.
+resolver, committed rows surviving, the RDS events, the RDS Proxy following its target; the
+standby's subnet cut off (writes go on, a new standby when it is back); a vpclocal restart;
+and AWS's errors.
 
 The client is a process of this test in a client ENI's namespace (us-east-1c), which resolves
 the endpoint name with the VPC resolver and connects as a function in the VPC would."""
@@ -253,19 +254,59 @@ def test_fis_az_disruption_fails_over_and_the_standby_comes_back(server, rds):
         rds.delete_db_instance(DBInstanceIdentifier=db_id, SkipFinalSnapshot=True)
 
 
-def test_rds_proxy_follows_the_failover(server, rds):
-    net = network(server, 63)
-    db = create(rds, net, "mysql", MultiAZ=True)
+def test_standby_cut_off_leaves_writes_going_and_comes_back(server, rds):
+    """FIS cuts off the standby's subnet (us-east-1b): the PostgreSQL primary's commits stop
+    waiting for it (they would wait for ever); when the subnet is back, a new standby
+    replicates, and a failover to it finds every row."""
+    net = network(server, 68)
+    db = create(rds, net, "postgres", MultiAZ=True)
+    db_id, name = db["DBInstanceIdentifier"], db["Endpoint"]["Address"]
+    client = Client(server, net["vpc"], net["subnets"]["c"]["SubnetId"], name, "postgres")
+    fis = server.client("fis")
+    try:
+        client.ok("connect")
+        client.ok("sql CREATE TABLE items (id INT PRIMARY KEY)")
+        template = fis.create_experiment_template(
+            clientToken=unique("t"), description="lose us-east-1b", roleArn=ROLE,
+            stopConditions=NONE,
+            targets={"b": {"resourceType": "aws:ec2:subnet", "selectionMode": "ALL",
+                           "resourceArns": [net["subnets"]["b"]["SubnetArn"]]}},
+            actions={"cut": {"actionId": "aws:network:disrupt-connectivity",
+                             "parameters": {"duration": "PT10M", "scope": "all"},
+                             "targets": {"Subnets": "b"}}})["experimentTemplate"]["id"]
+        eid = fis.start_experiment(clientToken=unique("s"),
+                                   experimentTemplateId=template)["experiment"]["id"]
+        reaches(fis, eid, "running")
+        until(lambda: not standby_healthy(server, db_id), 30, lambda: "standby not lost")
+        client.ok("sql INSERT INTO items VALUES (1)")  # (within the client's 5 s timeout)
+        assert described(rds, db_id)["AvailabilityZone"] == "us-east-1a"
+        fis.stop_experiment(id=eid)
+        reaches(fis, eid, "stopped")
+        until(lambda: standby_healthy(server, db_id), 60, lambda: "no standby rebuilt")
+        client.ok("sql INSERT INTO items VALUES (2)")
+        rds.reboot_db_instance(DBInstanceIdentifier=db_id, ForceFailover=True)
+        assert zone_of(net, client.ok("connect")) == "b"
+        assert client.ok("sql SELECT count(*) FROM items") == [[2]]
+    finally:
+        client.proc.stop()
+        rds.delete_db_instance(DBInstanceIdentifier=db_id, SkipFinalSnapshot=True)
+
+
+@pytest.mark.parametrize("engine", ["mysql", "postgres"])
+def test_rds_proxy_follows_the_failover(server, rds, engine):
+    net = network(server, 63 if engine == "mysql" else 67)
+    db = create(rds, net, engine, MultiAZ=True)
     db_id = db["DBInstanceIdentifier"]
     proxy = unique("prx")
     found = rds.create_db_proxy(
-        DBProxyName=proxy, EngineFamily="MYSQL", RoleArn="arn:aws:iam::000000000000:role/p",
+        DBProxyName=proxy, EngineFamily="MYSQL" if engine == "mysql" else "POSTGRESQL",
+        RoleArn="arn:aws:iam::000000000000:role/p",
         VpcSubnetIds=[net["subnets"]["a"]["SubnetId"], net["subnets"]["b"]["SubnetId"]],
         Auth=[{"SecretArn": "arn:aws:secretsmanager:us-east-1:000000000000:secret:db"}]
     )["DBProxy"]
     rds.register_db_proxy_targets(DBProxyName=proxy, DBInstanceIdentifiers=[db_id])
     client = Client(server, net["vpc"], net["subnets"]["c"]["SubnetId"], found["Endpoint"],
-                    "mysql")
+                    engine)
     try:
         client.ok("connect")
         client.ok("sql CREATE TABLE items (id INT PRIMARY KEY)")
