@@ -33,18 +33,21 @@ def standby_server(app, region: str, record: dict):
     return server_for(app, region, record, standby["Node"], standby["LocalPort"])
 
 
-def build_standby(primary, standby, record: dict) -> None:
-    """Make `standby` a fresh replica of the running `primary` (blocking)."""
-    standby.destroy()  # whatever an earlier server left there
+def build_standby(primary, standby, record: dict, initialized: bool = False) -> None:
+    """Make `standby` a fresh replica of the running `primary` (blocking); `initialized`:
+    a MariaDB standby's data directory was just made (empty)."""
     where = Placement("127.0.0.1", record["_Standby"]["LocalPort"])
     if isinstance(primary, MariaDB):
         password = record["_ReplicationPassword"]
         primary.serve_standby(multi_az.REPLICATION_USER, password)
-        standby.init()
+        if not initialized:
+            standby.destroy()  # whatever an earlier server left there
+            standby.init()
         standby.start(where)
         standby.follow(record["_LocalPort"], multi_az.REPLICATION_USER, password)
         standby.wait_followed(primary)
     else:
+        standby.destroy()
         standby.clone_from(primary)
         standby.start(where)
     standby.wait_followed(primary)
@@ -70,12 +73,12 @@ class FailoverOperations:
                 events.record(tx, record, event)
         self._edit(region, db_id, add)
 
-    async def make_standby(self, region: str, db_id: str) -> None:
+    async def make_standby(self, region: str, db_id: str, initialized: bool = False) -> None:
         """Build the instance's standby from its primary; EngineError if it cannot be."""
         record = self.app.store.view(region).get(KIND, db_id)
         primary = server_for(self.app, region, record)
         await asyncio.to_thread(build_standby, primary, standby_server(self.app, region, record),
-                                record)
+                                record, initialized)
 
         def healthy(tx, r):
             if r.get("_Standby", {}).get("Node") == record["_Standby"]["Node"]:

@@ -251,11 +251,18 @@ class InstanceOperations:
             record = new_instance(tx, ctx, p)
         answer = public(record)
         db_id = record["DBInstanceIdentifier"]
-        server = server_for(self.app, ctx.region, record)
+        server, *standby = servers(self.app, ctx.region, record)
+        # a MariaDB standby's empty data directory needs no primary: made meanwhile
+        early = bool(standby) and isinstance(server, MariaDB)
+        jobs = [asyncio.to_thread(launch, server, record, p["MasterUserPassword"]),
+                *([asyncio.to_thread(standby[0].init)] if early else [])]
         try:
-            facts = await asyncio.to_thread(launch, server, record, p["MasterUserPassword"])
-            if record.get("_Standby"):
-                await self.make_standby(ctx.region, db_id)
+            facts, *others = await asyncio.gather(*jobs, return_exceptions=True)
+            for outcome in (facts, *others):
+                if isinstance(outcome, BaseException):
+                    raise outcome
+            if standby:
+                await self.make_standby(ctx.region, db_id, initialized=early)
         except EngineError as exc:  # nothing half-created: no record, no ENI, no data
             for each in servers(self.app, ctx.region, record):
                 await asyncio.to_thread(each.destroy)
