@@ -379,6 +379,27 @@ def test_errors(server, rds):
         rds.delete_db_instance(DBInstanceIdentifier=db_id, SkipFinalSnapshot=True)
 
 
+def test_a_public_address_follows_the_primary(server, rds):
+    ec2 = server.client("ec2")
+    net = network(server, 69)
+    db_id = create(rds, net, "postgres", MultiAZ=True,
+                   PubliclyAccessible=True)["DBInstanceIdentifier"]
+
+    def public_of(zone: str):
+        found = ec2.describe_network_interfaces(Filters=[
+            {"Name": "subnet-id", "Values": [net["subnets"][zone]["SubnetId"]]},
+            {"Name": "description", "Values": ["RDSNetworkInterface"]}])["NetworkInterfaces"]
+        return (found[0].get("Association") or {}).get("PublicIp")
+
+    try:
+        address = public_of("a")
+        assert address and public_of("b") is None
+        rds.reboot_db_instance(DBInstanceIdentifier=db_id, ForceFailover=True)
+        assert (public_of("a"), public_of("b")) == (None, address)
+    finally:
+        rds.delete_db_instance(DBInstanceIdentifier=db_id, SkipFinalSnapshot=True)
+
+
 def test_a_restart_keeps_the_standby(server, rds):
     """vpclocal restarted: the standby replicates again, and a failover finds the rows
     written before and after the restart."""

@@ -329,6 +329,11 @@ class InstanceOperations:
             if multi and not record["_Standby"]["Healthy"]:
                 await self.make_standby(ctx.region, db_id)
         except EngineError as exc:
+            if multi and not record["_Standby"]["Healthy"]:  # Single-AZ as it was
+                _primary, standby = servers(self.app, ctx.region, record)
+                await asyncio.to_thread(standby.destroy)
+                with self.store_tx(ctx) as tx:
+                    multi_az.drop_standby(tx, tx.edit(KIND, db_id))
             raise engine_failure(exc) from exc
         return {"DBInstance": public(self.app.store.view(ctx.region).get(KIND, db_id))}
 

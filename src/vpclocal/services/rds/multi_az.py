@@ -86,6 +86,12 @@ def swap(tx, record: dict) -> None:
     new = record["_Standby"]
     eni_id = record["_NetworkInterfaceIds"][0]
     eni = tx.get("network_interfaces", eni_id) or {}
+    if eni.get("Association") and tx.get("network_interfaces", new["NetworkInterfaceId"]):
+        # a publicly accessible instance's public address follows the primary
+        association = tx.edit("network_interfaces", eni_id).pop("Association")
+        tx.edit("network_interfaces", new["NetworkInterfaceId"])["Association"] = association
+        tx.put("public_ips", association["PublicIp"], {"Owner": new["NetworkInterfaceId"]},
+               scope="global")
     record["_Standby"] = {
         "Node": primary_node(record), "NetworkInterfaceId": eni_id,
         "SubnetId": eni.get("SubnetId"), "Address": record["_Address"],
