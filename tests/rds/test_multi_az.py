@@ -223,8 +223,9 @@ def test_fis_az_disruption_fails_over_and_the_standby_comes_back(server, rds):
         eid = fis.start_experiment(clientToken=unique("s"),
                                    experimentTemplateId=template)["experiment"]["id"]
         reaches(fis, eid, "running")
-        until(lambda: described(rds, db_id)["AvailabilityZone"] == "us-east-1b", 30,
-              lambda: "no failover")
+        until(lambda: "Multi-AZ instance failover completed" in messages(rds, db_id), 30,
+              lambda: f"no failover: {messages(rds, db_id)}")
+        assert described(rds, db_id)["AvailabilityZone"] == "us-east-1b"
         assert zone_of(net, client.ok("connect")) == "b"
         assert client.ok("sql SELECT count(*) FROM items") == [[1]]
         assert "The primary host of the RDS Multi-AZ instance is unreachable due to loss of " \
@@ -419,7 +420,7 @@ def test_a_restart_keeps_the_standby(server, rds):
         server.stop()
         with mock.patch.dict(os.environ, {"VPCLOCAL_FABRIC": "1"}):
             server.start()
-        assert standby_healthy(server, db_id)
+        until(lambda: standby_healthy(server, db_id), 60, lambda: "the standby not back")
         sql("INSERT INTO items VALUES (2)")
         rds.reboot_db_instance(DBInstanceIdentifier=db_id, ForceFailover=True)
         assert described(rds, db_id)["AvailabilityZone"] == "us-east-1b"

@@ -81,26 +81,31 @@ class RdsProvider(SubnetGroupOperations, InstanceOperations, FailoverOperations,
             return
         self._set(scope, db_id, {**facts, "DBInstanceStatus": "available",
                                  "_LocalPort": record["_LocalPort"]})
-        await self._revive_standby(scope, record)
+        if record.get("_Standby"):  # (meanwhile: no failover to it)
+            self._spawn(self._revive_standby(scope, record))
 
     async def _revive_standby(self, scope: str, record: dict) -> None:
-        """A standby that replicated resumes; one that did not (or cannot start) is rebuilt."""
-        standby = record.get("_Standby")
-        if not standby:
-            return
-        db_id = record["DBInstanceIdentifier"]
-        server = standby_server(self.app, scope, record)
-        primary = server_for(self.app, scope, record)
-        if standby["Healthy"] and server.initialized():
-            try:
-                await asyncio.to_thread(resume_standby, primary, server, record)
-                return
-            except EngineError as exc:
-                log.error("the standby of %s did not start: %s", db_id, exc)
-        with self.app.store.transaction(scope) as tx:
-            tx.edit(instances.KIND, db_id)["_Standby"]["Healthy"] = False
-        await asyncio.to_thread(primary.standby_gone)
+        """A standby that replicated resumes, and counts again once it replicates; one that
+        did not (or cannot start) is rebuilt."""
+        db_id, healthy = record["DBInstanceIdentifier"], record["_Standby"]["Healthy"]
+        self._set_standby(scope, db_id, False)
+        async with self.lock(scope, db_id):
+            server = standby_server(self.app, scope, record)
+            primary = server_for(self.app, scope, record)
+            if healthy and server.initialized():
+                try:
+                    await asyncio.to_thread(resume_standby, primary, server, record)
+                    self._set_standby(scope, db_id, True)
+                    return
+                except EngineError as exc:
+                    log.error("the standby of %s did not start: %s", db_id, exc)
+            await asyncio.to_thread(primary.standby_gone)
         await self.rebuild_standby(scope, db_id)
+
+    def _set_standby(self, scope: str, db_id: str, healthy: bool) -> None:
+        with self.app.store.transaction(scope) as tx:
+            if tx.get(instances.KIND, db_id) is not None:
+                tx.edit(instances.KIND, db_id)["_Standby"]["Healthy"] = healthy
 
     def _set(self, scope: str, db_id: str, changes: dict) -> None:
         with self.app.store.transaction(scope) as tx:
