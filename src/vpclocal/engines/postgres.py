@@ -3,11 +3,17 @@
 Layout under `root`: data/ (the cluster), server.pid, server.log; the unix socket in a short
 run directory of its own (base.socket_dir; 0700: admin access is the master user over the
 socket with trust authentication; TCP needs SCRAM passwords).
+
+A Multi-AZ standby is a physical copy of its primary (pg_basebackup over the primary's socket)
+that streams its WAL; the primary's synchronous_standby_names makes a commit wait until the
+standby has flushed it, so a failover (pg_promote) loses no committed transaction.
 """
 
 from __future__ import annotations
 
 import glob
+import signal
+import time
 from pathlib import Path
 
 from vpclocal.engines import base
@@ -73,7 +79,8 @@ class Postgres:
             lines = (self.data / "postmaster.pid").read_text().splitlines()
         except OSError:
             return False
-        return len(lines) >= 8 and lines[7].strip() == "ready"
+        # ("standby": a hot standby's, accepting read-only connections)
+        return len(lines) >= 8 and lines[7].strip() in ("ready", "standby")
 
     def sql(self, statement: str, db: str = "postgres") -> str:
         return base.run([str(bindir() / "psql"), "-h", str(self.run_dir), "-p", str(self.port),
@@ -86,6 +93,54 @@ class Postgres:
         self.sql(f'CREATE ROLE "{ADMIN}" LOGIN SUPERUSER')
         if db_name and db_name != "postgres":
             self.sql(f'CREATE DATABASE "{db_name}"')
+
+    # ---- Multi-AZ: this server as a primary, or as its standby ---------------------------
+
+    def clone_from(self, primary: Postgres) -> None:
+        """This server's data: a base backup of the running `primary`, set up to stream
+        from it once started (standby.signal, primary_conninfo)."""
+        base.own_dir(self.root, self.user)
+        base.own_dir(self.run_dir, self.user)
+        base.run([str(bindir() / "pg_basebackup"), "-h", str(primary.run_dir),
+                  "-p", str(primary.port), "-U", self.master, "-D", str(self.data),
+                  "-X", "stream", "-R", "-c", "fast", "--no-sync"], self.user)
+
+    def wait_standby(self, timeout: float = 30) -> None:
+        """Until a standby streams from this primary; then commits wait for it."""
+        deadline = time.monotonic() + timeout
+        while self.sql("SELECT count(*) FROM pg_stat_replication "
+                       "WHERE state = 'streaming'").strip() == "0":
+            if time.monotonic() > deadline:
+                raise EngineError("the standby did not connect to its primary")
+            time.sleep(0.02)
+        self._synchronous("'*'")
+
+    def wait_followed(self, primary: Postgres, timeout: float = 30) -> None:
+        """(As MariaDB's: until this standby streams from `primary`.)"""
+        primary.wait_standby(timeout)
+
+    def catch_up(self, primary: Postgres) -> None:
+        """(Nothing to wait for: a commit returned only once this standby had flushed it.)"""
+
+    def standby_gone(self) -> None:
+        """No standby to wait for: commits would wait for ever."""
+        self._synchronous(None)
+
+    def _synchronous(self, names: str | None) -> None:
+        self.sql("ALTER SYSTEM RESET synchronous_standby_names" if names is None else
+                 f"ALTER SYSTEM SET synchronous_standby_names = {names}")
+        self.sql("SELECT pg_reload_conf()")
+
+    def promote(self) -> None:
+        """Stop following the (gone) primary and take writes, waiting for no standby."""
+        if self.sql("SELECT pg_promote(true, 30)").strip() != "t":
+            raise EngineError("the standby was not promoted")
+        self.standby_gone()  # (its settings are its old primary's copy)
+
+    def kill(self) -> None:
+        """Stop at once, as a failed host does (immediate shutdown: every connection
+        breaks)."""
+        base.stop(base.read_pid(self.pidfile), str(self.data), sig=signal.SIGQUIT)
 
     def set_password(self, user: str, password: str) -> None:
         self.sql(f'ALTER ROLE "{user}" PASSWORD {_literal(password)}')

@@ -14,7 +14,11 @@ does:
   disruption the fabric cannot apply fails the action and the experiment, with the reason.
 - aws:lambda:invocation-add-delay / invocation-error: fault records the Lambda invoke path
   samples (faults.py).
-- aws:rds:reboot-db-instances: the RDS provider's own reboot (the engine restarts).
+  A Multi-AZ DB instance whose primary is in a subnet cut off (scope `all`) fails over, and
+  gets its standby back when the subnet is restored (the RDS provider's subnets_disrupted /
+  subnets_restored hooks).
+- aws:rds:reboot-db-instances: the RDS provider's own reboot (the engine restarts), through a
+  Multi-AZ failover with forceFailover.
 - aws:fis:wait: nothing but its duration.
 
 Stop conditions: a template's `aws:cloudwatch:alarm` conditions name CloudWatch alarms
@@ -607,6 +611,8 @@ class FisProvider(Provider):
                     for key in keys:
                         tx.delete(DISRUPTIONS, key)
                 await converge("remove")
+                if scope == "all":
+                    await self.app.provider("rds").subnets_restored(region, subnets)
 
             try:
                 await converge("apply")
@@ -615,6 +621,8 @@ class FisProvider(Provider):
                     for key in keys:
                         tx.delete(DISRUPTIONS, key)
                 raise
+            if scope == "all":
+                await self.app.provider("rds").subnets_disrupted(region, subnets)
             return undo
         if aid in ("aws:lambda:invocation-add-delay", "aws:lambda:invocation-error"):
             percent = int(params.get("invocationPercentage", "100"))
@@ -632,17 +640,15 @@ class FisProvider(Provider):
                         tx.delete(faults.LAMBDA_FAULTS, key)
             return undo_faults
         if aid == "aws:rds:reboot-db-instances":
-            if params.get("forceFailover") == "true":
-                raise _Failed("vpclocal does not run Multi-AZ failover yet (issue 15): "
-                              "forceFailover must be false.")
             rds = self.app.provider("rds")
             record = store.view(region).get(EXPERIMENTS, eid)
             ctx = RequestContext(record["_Account"], region, "", "rds", "RebootDBInstance",
                                  self.app)
             for arn in arns:
                 try:
-                    await rds.reboot_db_instance(ctx, {"DBInstanceIdentifier":
-                                                       arn.rpartition(":")[2]})
+                    await rds.reboot_db_instance(ctx, {
+                        "DBInstanceIdentifier": arn.rpartition(":")[2],
+                        "ForceFailover": params.get("forceFailover") == "true"})
                 except ServiceError as exc:
                     raise _Failed(f"Rebooting {arn} failed: {exc.code}: {exc.message}") from None
             return None

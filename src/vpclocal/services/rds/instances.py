@@ -19,7 +19,7 @@ from vpclocal.protocols.base import now_iso
 from vpclocal.services.ec2.addresses import allocate_public_ip, public_dns_name
 from vpclocal.services.ec2.defaults import ensure_region
 from vpclocal.services.ec2.network_interfaces import create_interface, delete_interface
-from vpclocal.services.rds import subnet_groups
+from vpclocal.services.rds import events, multi_az, subnet_groups
 from vpclocal.services.rds.common import (
     HOSTED_ZONE,
     arn,
@@ -132,6 +132,11 @@ def new_instance(tx, ctx, p) -> dict:
     groups = _security_groups(tx, group["VpcId"], p.get("VpcSecurityGroupIds"))
     subnets = group["Subnets"]
     zone = p.get("AvailabilityZone")
+    if zone and p.get("MultiAZ"):
+        raise fail("InvalidParameterCombination",
+                   "Requesting a specific availability zone is not valid for Multi-AZ instances.")
+    if p.get("MultiAZ"):
+        multi_az.check_coverage(tx, group)
     if zone:
         subnets = [s for s in subnets if s["SubnetAvailabilityZone"]["Name"] == zone]
         if not subnets:
@@ -180,6 +185,8 @@ def new_instance(tx, ctx, p) -> dict:
     }
     if p.get("DBName"):
         record["DBName"] = p["DBName"]
+    if p.get("MultiAZ"):
+        multi_az.add_standby(tx, ctx, record, group)
     return tx.put(KIND, db_id, record)
 
 
@@ -187,15 +194,29 @@ def remove(tx, db_id: str) -> None:
     record = tx.get(KIND, db_id)
     if record is None:
         return
-    for eni_id in record.get("_NetworkInterfaceIds", []):
+    for eni_id in multi_az.enis(record):
         delete_interface(tx, eni_id)
     tx.delete(KIND, db_id)
 
 
-def server_for(app, region: str, record: dict):
-    root = app.config.data_dir / "rds" / region / record["DBInstanceIdentifier"]
-    server = ENGINES[record["Engine"]]["server"]
-    return MariaDB(root) if server is MariaDB else Postgres(root, record["MasterUsername"])
+def server_for(app, region: str, record: dict, node: str | None = None,
+               port: int | None = None):
+    """The server of the instance's primary (or of `node`, listening at `port`: its
+    standby's, multi_az)."""
+    root = app.config.data_dir / "rds" / region / (node or multi_az.primary_node(record))
+    if ENGINES[record["Engine"]]["server"] is MariaDB:
+        return MariaDB(root)
+    server = Postgres(root, record["MasterUsername"])
+    server.port = port or record["_LocalPort"]
+    return server
+
+
+def servers(app, region: str, record: dict) -> list:
+    """The servers of every node the instance has: its primary's, and its standby's."""
+    standby = record.get("_Standby")
+    return [server_for(app, region, record),
+            *([server_for(app, region, record, standby["Node"], standby["LocalPort"])]
+              if standby else [])]
 
 
 def launch(server, record: dict, password: str | None = None) -> dict:
@@ -207,6 +228,13 @@ def launch(server, record: dict, password: str | None = None) -> dict:
     if fresh:
         server.bootstrap(record["MasterUsername"], password, record.get("DBName"))
     return {"_MaxConnections": server.max_connections(), "_ServerVersion": server.version()}
+
+
+def resume_standby(primary, standby, record: dict) -> None:
+    """Start a Multi-AZ standby that replicated before (a reboot, a restart of vpclocal) and
+    wait until it replicates again: until then, a commit would not wait for it."""
+    standby.start(Placement("127.0.0.1", record["_Standby"]["LocalPort"]))
+    standby.wait_followed(primary)
 
 
 def engine_failure(exc: EngineError) -> ServiceError:
@@ -222,15 +250,26 @@ class InstanceOperations:
             ensure_region(tx, ctx)
             record = new_instance(tx, ctx, p)
         answer = public(record)
-        server = server_for(self.app, ctx.region, record)
+        db_id = record["DBInstanceIdentifier"]
+        server, *standby = servers(self.app, ctx.region, record)
+        # a MariaDB standby's empty data directory needs no primary: made meanwhile
+        early = bool(standby) and isinstance(server, MariaDB)
+        jobs = [asyncio.to_thread(launch, server, record, p["MasterUserPassword"]),
+                *([asyncio.to_thread(standby[0].init)] if early else [])]
         try:
-            facts = await asyncio.to_thread(launch, server, record, p["MasterUserPassword"])
+            facts, *others = await asyncio.gather(*jobs, return_exceptions=True)
+            for outcome in (facts, *others):
+                if isinstance(outcome, BaseException):
+                    raise outcome
+            if standby:
+                await self.make_standby(ctx.region, db_id, initialized=early)
         except EngineError as exc:  # nothing half-created: no record, no ENI, no data
-            await asyncio.to_thread(server.destroy)
+            for each in servers(self.app, ctx.region, record):
+                await asyncio.to_thread(each.destroy)
             with self.store_tx(ctx) as tx:
-                remove(tx, record["DBInstanceIdentifier"])
+                remove(tx, db_id)
             raise engine_failure(exc) from exc
-        self.set_state(ctx, record["DBInstanceIdentifier"], "available", facts)
+        self.set_state(ctx, db_id, "available", facts, events.CREATED)
         return {"DBInstance": answer}
 
     def describe_db_instances(self, ctx, p):
@@ -251,15 +290,27 @@ class InstanceOperations:
         password = p.get("MasterUserPassword")
         if password is not None:
             check_password(password)
+        async with self.lock(ctx.region, db_id):
+            return await self._modify(ctx, p, db_id, password)
+
+    async def _modify(self, ctx, p, db_id: str, password: str | None):
+        multi = p.get("MultiAZ")
         with self.store_tx(ctx) as tx:
             record = tx.edit(KIND, db_id)
             self.require_state(record, "available")
+            # applied at once, whatever ApplyImmediately says (no maintenance windows here)
+            if multi and not record.get("_Standby"):
+                group = subnet_groups.get_group(tx, record["DBSubnetGroup"]["DBSubnetGroupName"])
+                multi_az.add_standby(tx, ctx, record, group)
+            gone = record.get("_Standby") if multi is False else None
+            if gone is not None:
+                multi_az.drop_standby(tx, record)
             if p.get("VpcSecurityGroupIds"):
                 groups = _security_groups(tx, record["DBSubnetGroup"]["VpcId"],
                                           p["VpcSecurityGroupIds"])
                 record["VpcSecurityGroups"] = [{"VpcSecurityGroupId": g, "Status": "active"}
                                                for g in groups]
-                for eni_id in record["_NetworkInterfaceIds"]:
+                for eni_id in multi_az.enis(record):
                     eni = tx.edit("network_interfaces", eni_id)
                     eni["Groups"] = [{"GroupId": g, "GroupName": tx.get(
                         "security_groups", g)["GroupName"]} for g in groups]
@@ -267,16 +318,51 @@ class InstanceOperations:
                         "DeletionProtection", "PubliclyAccessible", "CopyTagsToSnapshot"):
                 if p.get(key) is not None:
                     record[key] = p[key]
-        if password is not None:  # applied at once, as AWS does for the master password
-            server = server_for(self.app, ctx.region, record)
-            try:
+        server = server_for(self.app, ctx.region, record)
+        try:
+            if password is not None:  # applied at once, as AWS does for the master password
                 await asyncio.to_thread(server.set_password, record["MasterUsername"], password)
-            except EngineError as exc:
-                raise engine_failure(exc) from exc
-        return {"DBInstance": public(record)}
+            if gone is not None:  # Single-AZ again: commits wait for no standby
+                await asyncio.to_thread(server.standby_gone)
+                await asyncio.to_thread(server_for(self.app, ctx.region, record, gone["Node"],
+                                                   gone["LocalPort"]).destroy)
+            if multi and not record["_Standby"]["Healthy"]:
+                await self.make_standby(ctx.region, db_id)
+        except EngineError as exc:
+            if multi and not record["_Standby"]["Healthy"]:  # Single-AZ as it was
+                _primary, standby = servers(self.app, ctx.region, record)
+                await asyncio.to_thread(standby.destroy)
+                with self.store_tx(ctx) as tx:
+                    multi_az.drop_standby(tx, tx.edit(KIND, db_id))
+            raise engine_failure(exc) from exc
+        return {"DBInstance": public(self.app.store.view(ctx.region).get(KIND, db_id))}
 
     async def reboot_db_instance(self, ctx, p):
-        return await self._cycle(ctx, p, "rebooting", restart=True)
+        if not p.get("ForceFailover"):
+            return await self._cycle(ctx, p, "rebooting", restart=True)
+        with self.store_tx(ctx) as tx:
+            record = tx.edit(KIND, get_instance(tx, p["DBInstanceIdentifier"])[
+                "DBInstanceIdentifier"])
+            if not record.get("MultiAZ"):
+                # the documented constraint; AWS's wording is unconfirmed
+                raise fail("InvalidParameterCombination", "You can't specify ForceFailover for "
+                           f"DB instance {record['DBInstanceIdentifier']} because it is not "
+                           "configured for Multi-AZ.")
+            self.require_state(record, "available")
+            record["DBInstanceStatus"] = "rebooting"
+        answer, db_id = public(record), record["DBInstanceIdentifier"]
+        try:
+            if await self.fail_over(ctx.region, db_id, events.USER_FAILOVER):
+                await self.rebuild_standby(ctx.region, db_id)
+            else:  # no standby to promote (its AZ is out): a plain reboot
+                server = server_for(self.app, ctx.region, record)
+                await asyncio.to_thread(server.stop)
+                await asyncio.to_thread(launch, server, record)
+        except EngineError as exc:
+            self.set_state(ctx, db_id, "failed")
+            raise engine_failure(exc) from exc
+        self.set_state(ctx, db_id, "available", None, events.RESTARTED)
+        return {"DBInstance": answer}
 
     async def stop_db_instance(self, ctx, p):
         return await self._cycle(ctx, p, "stopping", restart=False)
@@ -294,17 +380,21 @@ class InstanceOperations:
                            f"Instance {record['DBInstanceIdentifier']} is not in {wanted} state.")
             record["DBInstanceStatus"] = transient
         answer = public(record)
-        server = server_for(self.app, ctx.region, record)
-        await asyncio.to_thread(server.stop)
+        server, *standby = servers(self.app, ctx.region, record)
+        for each in (server, *standby):
+            await asyncio.to_thread(each.stop)
         facts = {}
         if restart:
             try:
                 facts = await asyncio.to_thread(launch, server, record)
+                for each in standby:  # (it resumes replicating where it stopped)
+                    await asyncio.to_thread(resume_standby, server, each, record)
             except EngineError as exc:
                 self.set_state(ctx, record["DBInstanceIdentifier"], "failed")
                 raise engine_failure(exc) from exc
         self.set_state(ctx, record["DBInstanceIdentifier"],
-                       "available" if restart else "stopped", facts)
+                       "available" if restart else "stopped", facts,
+                       events.RESTARTED if transient == "rebooting" else None)
         return {"DBInstance": answer}
 
     async def delete_db_instance(self, ctx, p):
@@ -329,9 +419,12 @@ class InstanceOperations:
         answer = public(record)
         for name in users:  # a deleted target leaves its proxies' target groups
             await self.drop_target(ctx, name, record["DBInstanceIdentifier"])
-        await asyncio.to_thread(server_for(self.app, ctx.region, record).destroy)
-        with self.store_tx(ctx) as tx:
-            remove(tx, record["DBInstanceIdentifier"])
+        async with self.lock(ctx.region, record["DBInstanceIdentifier"]):  # (a rebuild)
+            for each in servers(self.app, ctx.region, record):
+                await asyncio.to_thread(each.destroy)
+            with self.store_tx(ctx) as tx:
+                remove(tx, record["DBInstanceIdentifier"])
+        self.locks.pop((ctx.region, record["DBInstanceIdentifier"]), None)
         return {"DBInstance": answer}
 
     # ---- helpers ----------------------------------------------------------------------------
@@ -342,10 +435,13 @@ class InstanceOperations:
             raise fail("InvalidDBInstanceState", f"Instance {record['DBInstanceIdentifier']} is "
                        f"not in {state} state.")
 
-    def set_state(self, ctx, db_id: str, status: str, facts: dict | None = None) -> None:
+    def set_state(self, ctx, db_id: str, status: str, facts: dict | None = None,
+                  event: tuple | None = None) -> None:
         with self.store_tx(ctx) as tx:
             if tx.get(KIND, db_id) is None:
                 return
             record = tx.edit(KIND, db_id)
             record["DBInstanceStatus"] = status
             record.update(facts or {})
+            if event is not None:
+                events.record(tx, record, event)

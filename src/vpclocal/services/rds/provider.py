@@ -1,5 +1,6 @@
-"""The RDS provider: subnet groups, instances on real servers, RDS Proxy on pgbouncer
-(PostgreSQL) and on the MySQL pool of engines.mysql_pool (MySQL family).
+"""The RDS provider: subnet groups, instances on real servers (Multi-AZ: with a standby
+server, failover.py), RDS Proxy on pgbouncer (PostgreSQL) and on the MySQL pool of
+engines.mysql_pool (MySQL family), events.
 
 The store says which servers should run; start() brings them back after a restart (data
 directories persist under <data_dir>/rds/<region>/), stop() shuts them down cleanly.
@@ -13,7 +14,15 @@ import logging
 from vpclocal.engines.base import EngineError, free_port, port_free
 from vpclocal.services.base import Provider
 from vpclocal.services.rds import instances
-from vpclocal.services.rds.instances import InstanceOperations, launch, server_for
+from vpclocal.services.rds.events import EventOperations
+from vpclocal.services.rds.failover import FailoverOperations, standby_server
+from vpclocal.services.rds.instances import (
+    InstanceOperations,
+    launch,
+    resume_standby,
+    server_for,
+    servers,
+)
 from vpclocal.services.rds.proxies import KIND as PROXIES
 from vpclocal.services.rds.proxies import ProxyOperations
 from vpclocal.services.rds.subnet_groups import SubnetGroupOperations
@@ -21,12 +30,15 @@ from vpclocal.services.rds.subnet_groups import SubnetGroupOperations
 log = logging.getLogger("vpclocal.rds")
 
 
-class RdsProvider(SubnetGroupOperations, InstanceOperations, ProxyOperations, Provider):
+class RdsProvider(SubnetGroupOperations, InstanceOperations, FailoverOperations,
+                  ProxyOperations, EventOperations, Provider):
     service_name = "rds"
 
     def __init__(self, app) -> None:
         super().__init__(app)
         self.mysql_proxies = {}  # (region, proxy name) -> MySQLProxy serving on our loop
+        self.locks = {}  # (region, instance) -> asyncio.Lock: one failover or rebuild at once
+        self.tasks = set()  # failovers and rebuilds an AZ disruption started
 
     def store_tx(self, ctx):
         return self.app.store.transaction(self.scope(ctx))
@@ -51,7 +63,8 @@ class RdsProvider(SubnetGroupOperations, InstanceOperations, ProxyOperations, Pr
         server = server_for(self.app, scope, record)
         status = record["DBInstanceStatus"]
         if status == "deleting" or not server.initialized():  # never finished either way
-            await asyncio.to_thread(server.destroy)
+            for each in servers(self.app, scope, record):
+                await asyncio.to_thread(each.destroy)
             with self.app.store.transaction(scope) as tx:
                 instances.remove(tx, db_id)
             return
@@ -68,6 +81,31 @@ class RdsProvider(SubnetGroupOperations, InstanceOperations, ProxyOperations, Pr
             return
         self._set(scope, db_id, {**facts, "DBInstanceStatus": "available",
                                  "_LocalPort": record["_LocalPort"]})
+        if record.get("_Standby"):  # (meanwhile: no failover to it)
+            self._spawn(self._revive_standby(scope, record))
+
+    async def _revive_standby(self, scope: str, record: dict) -> None:
+        """A standby that replicated resumes, and counts again once it replicates; one that
+        did not (or cannot start) is rebuilt."""
+        db_id, healthy = record["DBInstanceIdentifier"], record["_Standby"]["Healthy"]
+        self._set_standby(scope, db_id, False)
+        async with self.lock(scope, db_id):
+            server = standby_server(self.app, scope, record)
+            primary = server_for(self.app, scope, record)
+            if healthy and server.initialized():
+                try:
+                    await asyncio.to_thread(resume_standby, primary, server, record)
+                    self._set_standby(scope, db_id, True)
+                    return
+                except EngineError as exc:
+                    log.error("the standby of %s did not start: %s", db_id, exc)
+            await asyncio.to_thread(primary.standby_gone)
+        await self.rebuild_standby(scope, db_id)
+
+    def _set_standby(self, scope: str, db_id: str, healthy: bool) -> None:
+        with self.app.store.transaction(scope) as tx:
+            if tx.get(instances.KIND, db_id) is not None:
+                tx.edit(instances.KIND, db_id)["_Standby"]["Healthy"] = healthy
 
     def _set(self, scope: str, db_id: str, changes: dict) -> None:
         with self.app.store.transaction(scope) as tx:
@@ -78,7 +116,9 @@ class RdsProvider(SubnetGroupOperations, InstanceOperations, ProxyOperations, Pr
                 self._records(PROXIES)]
         jobs += [proxy.stop() for proxy in self.mysql_proxies.values()]
         self.mysql_proxies = {}
-        jobs += [asyncio.to_thread(server_for(self.app, scope, r).stop)
-                 for scope, r in self._records(instances.KIND)]
+        for task in list(self.tasks):
+            task.cancel()
+        jobs += [asyncio.to_thread(server.stop) for scope, r in self._records(instances.KIND)
+                 for server in servers(self.app, scope, r)]
         await asyncio.gather(*jobs)
         await super().stop()
