@@ -94,8 +94,10 @@ class FisProvider(Provider):
             except ValueError:
                 raise validation(f"Invalid selection mode {t['selectionMode']} for target "
                                  f"{name}.") from None
-            if t.get("parameters"):
-                raise validation(f"Unexpected parameter \"{next(iter(t['parameters']))}\" "
+            unexpected = [k for k in t.get("parameters") or {}
+                          if k not in targets.PARAMETERS.get(t["resourceType"], {})]
+            if unexpected:
+                raise validation(f"Unexpected parameter \"{unexpected[0]}\" "
                                  f"found in target {name}.")
         for name, a in acts.items():
             spec = ACTIONS.get(a["actionId"])

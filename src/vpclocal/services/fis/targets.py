@@ -1,6 +1,7 @@
 """Resolving an experiment's targets to resources: by ARN, by tags (a resource with every
-tag), and by filters (a path into the resource's Describe shape, any of the values), then
-the selection mode (ALL, COUNT(n), PERCENT(n): chosen at random, as AWS does)."""
+tag), by the type's parameters (a subnet's AZ and VPC, as AWS's AZ scenarios choose them),
+and by filters (a path into the resource's Describe shape, any of the values), then the
+selection mode (ALL, COUNT(n), PERCENT(n): chosen at random, as AWS does)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,13 @@ KINDS = {
                             lambda r: dict(r.get("_Tags") or {})),
     "aws:rds:db": ("db_instances", lambda r: r.get("DBInstanceArn", ""),
                    lambda r: {t["Key"]: t["Value"] for t in r.get("TagList") or ()}),
+}
+
+
+# the target parameters a resource type takes -> the record fields one must match (any)
+PARAMETERS = {
+    "aws:ec2:subnet": {"availabilityZoneIdentifier": ("AvailabilityZone", "AvailabilityZoneId"),
+                       "vpc": ("VpcId",)},
 }
 
 
@@ -54,6 +62,9 @@ def resolve(view, name: str, target: dict, rng: random.Random | None = None) -> 
                   if all(tags_of(r).get(k) == v for k, v in want.items())]
     else:
         chosen = records
+    fields = PARAMETERS.get(target["resourceType"], {})
+    for parameter, value in (target.get("parameters") or {}).items():
+        chosen = [r for r in chosen if value in (r.get(f) for f in fields[parameter])]
     for f in target.get("filters") or ():
         values = set(f["values"])
         chosen = [r for r in chosen if values & set(_walk(r, f["path"]))]
