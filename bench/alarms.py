@@ -28,10 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import start_fabric_vpclocal, stop
-from fabric_api_latency import fabric_status, netns_of
-from fis import LISTENER, PORT, Stream, experiment, summary
-
-from tests.fabric.test_functions_in_fabric import InNamespace
+from fabric_api_latency import fabric_status
+from fis import across_zones, experiment, summary
 
 
 def new_alarm(cw, name: str) -> str:
@@ -93,22 +91,7 @@ def main() -> None:
             r["eval"].append(alarm["StateUpdatedTimestamp"].timestamp() - t_call)
             r["seen"].append(t_seen - t_call)
 
-        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-        a, b = (ec2.create_subnet(VpcId=vpc, CidrBlock=c, AvailabilityZone=z)["Subnet"][
-            "SubnetId"] for c, z in (("10.0.1.0/24", "us-east-1a"),
-                                     ("10.0.2.0/24", "us-east-1b")))
-        sg = ec2.create_security_group(VpcId=vpc, GroupName="all", Description="all")["GroupId"]
-        ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[{
-            "IpProtocol": "-1", "IpRanges": [{"CidrIp": "10.0.0.0/16"}]}])
-        host = ec2.create_network_interface(SubnetId=b, Groups=[sg])["NetworkInterface"]
-        client = ec2.create_network_interface(SubnetId=a, Groups=[sg])["NetworkInterface"]
-        listener = InNamespace(netns_of(url, host["NetworkInterfaceId"]), LISTENER, str(PORT))
-        started.append(listener)
-        assert listener.line() == "ready"
-        stream = Stream(netns_of(url, client["NetworkInterfaceId"]), host["PrivateIpAddress"],
-                        args.wait)
-        started.append(stream)
-        stream.next("ok", 0, timeout=30)
+        _vpc, (a, _b), stream = across_zones(ec2, url, started, args.wait)
         for i in range(args.rounds):  # a stop condition ends a disruption
             name = f"guard-{i}"
             arn = new_alarm(cw, name)

@@ -82,7 +82,9 @@ def slowest(cfn, name: str, n: int = 4) -> str:
     return ", ".join(f"{k} {v:.2f}" for k, v in top)
 
 
-def main() -> None:
+def on_a_server(run) -> None:
+    """run(server, a scratch directory, whether the fabric is on) against a server of its
+    own: with the fabric when this is root (the real network), else without."""
     fabric = os.geteuid() == 0
     with tempfile.TemporaryDirectory() as tmp, \
             mock.patch.dict(os.environ, {"VPCLOCAL_FABRIC": "1" if fabric else "0"}):
@@ -91,6 +93,10 @@ def main() -> None:
             run(server, Path(tmp), fabric)
         finally:
             server.stop()
+
+
+def main() -> None:
+    on_a_server(run)
 
 
 def run(server: Server, tmp: Path, fabric: bool) -> None:

@@ -162,6 +162,29 @@ def rounds(url: str, fis, stream: Stream, tid: str, n: int) -> dict[str, list[fl
     return out
 
 
+def across_zones(ec2, url: str, started: list, wait: float):
+    """A VPC with a subnet in us-east-1a and one in us-east-1b (tagged bench=a / b), and a
+    stream of connection attempts from an ENI in a to a listener on an ENI in b, flowing
+    (the fabric has both). (vpc, (subnet a, subnet b), the stream); what it started is
+    appended to `started`, for the caller to stop."""
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    a, b = (ec2.create_subnet(VpcId=vpc, CidrBlock=c, AvailabilityZone=z, TagSpecifications=[
+        {"ResourceType": "subnet", "Tags": [{"Key": "bench", "Value": k}]}])["Subnet"]["SubnetId"]
+        for k, c, z in (("a", "10.0.1.0/24", "us-east-1a"), ("b", "10.0.2.0/24", "us-east-1b")))
+    sg = ec2.create_security_group(VpcId=vpc, GroupName="all", Description="all")["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[{
+        "IpProtocol": "-1", "IpRanges": [{"CidrIp": "10.0.0.0/16"}]}])
+    host = ec2.create_network_interface(SubnetId=b, Groups=[sg])["NetworkInterface"]
+    client = ec2.create_network_interface(SubnetId=a, Groups=[sg])["NetworkInterface"]
+    listener = InNamespace(netns_of(url, host["NetworkInterfaceId"]), LISTENER, str(PORT))
+    started.append(listener)
+    assert listener.line() == "ready"
+    stream = Stream(netns_of(url, client["NetworkInterfaceId"]), host["PrivateIpAddress"], wait)
+    started.append(stream)
+    stream.next("ok", 0, timeout=30)  # the fabric has both ENIs
+    return vpc, (a, b), stream
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10)
@@ -177,23 +200,7 @@ def main() -> None:
         kw = {"endpoint_url": url, "region_name": "us-east-1", "aws_access_key_id": "test",
               "aws_secret_access_key": "test"}
         ec2, fis = boto3.client("ec2", **kw), boto3.client("fis", **kw)
-        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-        a, b = (ec2.create_subnet(VpcId=vpc, CidrBlock=c, AvailabilityZone=z, TagSpecifications=[
-            {"ResourceType": "subnet", "Tags": [{"Key": "bench", "Value": k}]}])["Subnet"]["SubnetId"]
-            for k, c, z in (("a", "10.0.1.0/24", "us-east-1a"),
-                            ("b", "10.0.2.0/24", "us-east-1b")))
-        sg = ec2.create_security_group(VpcId=vpc, GroupName="all", Description="all")["GroupId"]
-        ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[{
-            "IpProtocol": "-1", "IpRanges": [{"CidrIp": "10.0.0.0/16"}]}])
-        host = ec2.create_network_interface(SubnetId=b, Groups=[sg])["NetworkInterface"]
-        client = ec2.create_network_interface(SubnetId=a, Groups=[sg])["NetworkInterface"]
-        listener = InNamespace(netns_of(url, host["NetworkInterfaceId"]), LISTENER, str(PORT))
-        started.append(listener)
-        assert listener.line() == "ready"
-        stream = Stream(netns_of(url, client["NetworkInterfaceId"]), host["PrivateIpAddress"],
-                        args.wait)
-        started.append(stream)
-        stream.next("ok", 0, timeout=30)  # the fabric has both ENIs
+        _vpc, (_a, _b), stream = across_zones(ec2, url, started, args.wait)
         for scope in ("all", "availability-zone"):
             tid = fis.create_experiment_template(
                 description=scope, roleArn="arn:aws:iam::000000000000:role/fis",

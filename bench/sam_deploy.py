@@ -17,15 +17,13 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
-from unittest import mock
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.cloudformation_stack import slowest
+from bench.cloudformation_stack import on_a_server, slowest
 from tests.cloudformation.test_sam_cli import SAM, sam
 from tests.cloudformation.test_sam_vpc_app import EXAMPLE, pymysql_wheel
 from tests.conftest import Server
@@ -48,14 +46,7 @@ def inside(cfn, name: str) -> float:
 def main() -> None:
     if not SAM.exists():
         sys.exit("aws-sam-cli is not installed: make setup installs it into .venv-sam")
-    fabric = os.geteuid() == 0
-    with tempfile.TemporaryDirectory() as tmp, \
-            mock.patch.dict(os.environ, {"VPCLOCAL_FABRIC": "1" if fabric else "0"}):
-        server = Server(Path(tmp) / "data").start()
-        try:
-            run(server, Path(tmp), fabric)
-        finally:
-            server.stop()
+    on_a_server(run)
 
 
 def run(server: Server, tmp: Path, fabric: bool) -> None:

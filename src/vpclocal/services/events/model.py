@@ -7,10 +7,9 @@ in the scheduler clock's epoch seconds (vpclocal.clock).
 
 from __future__ import annotations
 
-import base64
-import json
 import time
 
+from vpclocal import paging
 from vpclocal.errors import ServiceError
 
 BUSES = "events.bus"  # id: the bus name
@@ -86,17 +85,5 @@ def public(record: dict) -> dict:
 
 def page(items: list, key, token: str | None, limit: int | None) -> tuple[list, str | None]:
     """A page of items (sorted by `key`, a string) after the key a previous page ended at."""
-    if token:
-        try:
-            after = json.loads(base64.urlsafe_b64decode(token.encode()))["after"]
-        except (ValueError, KeyError, TypeError):
-            after = None
-        if not isinstance(after, str):
-            raise validation("The nextToken provided is invalid.")
-        items = [item for item in items if key(item) > after]
-    limit = limit or 100
-    shown = items[:limit]
-    if len(items) <= limit:
-        return shown, None
-    last = json.dumps({"after": key(shown[-1])}).encode()
-    return shown, base64.urlsafe_b64encode(last).decode()
+    return paging.page(items, key, token, limit or 100,
+                       lambda: validation("The nextToken provided is invalid."))

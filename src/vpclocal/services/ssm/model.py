@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 
+from vpclocal import paging
 from vpclocal.errors import ServiceError
 
 PARAMETERS = "ssm.parameter"  # id: the parameter's name, as given ("/a/b" and "a/b" differ)
@@ -154,19 +155,8 @@ def ciphertext(region: str, key: str, value: str) -> str:
 
 def page(items: list, token: str | None, limit: int) -> tuple[list, str | None]:
     """A page of items (sorted by name) after the name a previous page ended at."""
-    if token:
-        try:
-            after = json.loads(base64.urlsafe_b64decode(token.encode()))["after"]
-        except (ValueError, KeyError, TypeError):
-            after = None
-        if not isinstance(after, str):
-            raise ServiceError("The specified token isn't valid.", code="InvalidNextToken")
-        items = [item for item in items if item["Name"] > after]
-    shown = items[:limit]
-    if len(items) <= limit:
-        return shown, None
-    last = json.dumps({"after": shown[-1]["Name"]}).encode()
-    return shown, base64.urlsafe_b64encode(last).decode()
+    return paging.page(items, lambda item: item["Name"], token, limit, lambda: ServiceError(
+        "The specified token isn't valid.", code="InvalidNextToken"))
 
 
 def lookup(view, given: str) -> dict | None:
