@@ -11,11 +11,12 @@ from tests.cloudformation.conftest import settle, wait
 from tests.lambda_.conftest import unique
 
 
-def template(cidr: str, group_tag: str) -> str:
+def template(cidr: str, group_tag: str, public: bool = False) -> str:
     return json.dumps({"Resources": {
         "Vpc": {"Type": "AWS::EC2::VPC", "Properties": {"CidrBlock": "10.42.0.0/16"}},
         "Subnet": {"Type": "AWS::EC2::Subnet",
-                   "Properties": {"VpcId": {"Ref": "Vpc"}, "CidrBlock": cidr}},
+                   "Properties": {"VpcId": {"Ref": "Vpc"}, "CidrBlock": cidr,
+                                  "MapPublicIpOnLaunch": public}},
         "Group": {"Type": "AWS::EC2::SecurityGroup", "Properties": {
             "VpcId": {"Ref": "Vpc"}, "GroupDescription": "app",
             "Tags": [{"Key": "tier", "Value": group_tag}]}}}})
@@ -65,6 +66,12 @@ def test_change_set_says_what_replaces_and_execution_does_it(server, cfn):
         StackName=name)["StackEvents"] if e["LogicalResourceId"] == "Subnet"]
     assert "Requested update requires the creation of a new physical resource; hence " \
            "creating one." in reasons
+    # a property AWS updates without interruption: the same subnet, its attribute changed
+    cfn.update_stack(StackName=name, TemplateBody=template("10.42.2.0/24", "b", public=True))
+    wait(cfn, name, "stack_update_complete")
+    assert physical(cfn, name)["Subnet"] == after["Subnet"]
+    shown = ec2.describe_subnets(SubnetIds=[after["Subnet"]])["Subnets"][0]
+    assert shown["MapPublicIpOnLaunch"] is True
     cfn.delete_stack(StackName=name)
     cfn.get_waiter("stack_delete_complete").wait(StackName=name, WaiterConfig={"Delay": 1})
     assert ec2.describe_vpcs(Filters=[{"Name": "vpc-id", "Values": [after["Vpc"]]}])["Vpcs"] == []

@@ -34,14 +34,22 @@ async def _retag(env: Env, resource_id: str, old: dict, new: dict) -> None:
 
 
 class _Tagged(Handler):
-    """An EC2 type whose in-place update vpclocal knows is its tags: another property's
-    change (not a createOnly one, which replaces it first) replaces it too."""
+    """An EC2 type that updates its tags in place, and `in_place(...)` for the other
+    properties it updates so (by default none: such a change replaces it, as a createOnly
+    one does before `update` is asked)."""
+
+    in_place: tuple[str, ...] = ()
 
     async def update(self, env, physical_id, attrs, old, new):
-        if any(old.get(k) != new.get(k) for k in set(old) | set(new) if k != "Tags"):
+        if any(old.get(k) != new.get(k) for k in set(old) | set(new)
+               if k != "Tags" and k not in self.in_place):
             raise NeedsReplacement
+        await self.modify(env, physical_id, old, new)
         await _retag(env, physical_id, old, new)
         return physical_id, attrs
+
+    async def modify(self, env, physical_id: str, old: dict, new: dict) -> None:
+        """Apply the changes of `in_place` properties."""
 
 
 async def _one(env: Env, operation: str, key: str, params: dict) -> dict:
@@ -94,6 +102,13 @@ class Vpc(Handler):
 
 class Subnet(_Tagged):
     type_name = "AWS::EC2::Subnet"
+    in_place = ("MapPublicIpOnLaunch",)
+
+    async def modify(self, env, physical_id, old, new):
+        if as_bool(old.get("MapPublicIpOnLaunch")) != as_bool(new.get("MapPublicIpOnLaunch")):
+            await env.call("ec2", "ModifySubnetAttribute", {
+                "SubnetId": physical_id,
+                "MapPublicIpOnLaunch": {"Value": as_bool(new.get("MapPublicIpOnLaunch"))}})
 
     async def create(self, env, props):
         params = {"VpcId": props["VpcId"], **_spec("subnet", props)}
