@@ -105,8 +105,9 @@ def _revoke_cli(group_id: str, perm: dict) -> str:
     if proto == "tcp" and low == high and ranges:
         return (f"aws ec2 revoke-security-group-ingress --group-id {group_id} --protocol tcp "
                 f"--port {low} --cidr 0.0.0.0/0")
-    wide = {"IpProtocol": proto, "IpRanges": [{"CidrIp": "0.0.0.0/0"}] if ranges else [],
-            "Ipv6Ranges": [{"CidrIpv6": "::/0"}] if not ranges else []}
+    wide: dict[str, object] = {
+        "IpProtocol": proto, "IpRanges": [{"CidrIp": "0.0.0.0/0"}] if ranges else [],
+        "Ipv6Ranges": [{"CidrIpv6": "::/0"}] if not ranges else []}
     if proto != "-1":
         wide.update(FromPort=low, ToPort=high)
     return (f"aws ec2 revoke-security-group-ingress --group-id {group_id} "

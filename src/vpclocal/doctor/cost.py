@@ -285,7 +285,8 @@ def savings(acct: Account, hours: int) -> list[dict]:
     nat_month = hours * (book["nat_gateway"]["per_hour"] + book["public_ipv4"]["per_hour"])
     out = []
     for finding in run(acct):
-        entry = {"id": finding.id, "message": finding.message, "resources": finding.resources}
+        entry: dict[str, object] = {"id": finding.id, "message": finding.message,
+                                    "resources": finding.resources}
         if finding.id == "gateway-service-through-nat":
             entry.update(monthly_saving=None, note=(
                 f"the traffic moved to the free gateway endpoint stops paying "

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import ssl
 from collections import deque
@@ -83,21 +84,21 @@ class InterfaceEndpoints:
                 server.close()
                 del self.listeners[key]
         for eni_id, target in targets.items():
-            space = spaces.get(eni_id)
-            if space is None:
+            found = spaces.get(eni_id)
+            if found is None:
                 continue  # its ENI is not in the fabric (yet)
             for port in PORTS:
                 if (eni_id, port) in self.listeners:
                     continue
                 try:
-                    sock = await asyncio.to_thread(self.sandbox.listen, space, "0.0.0.0", port)
+                    sock = await asyncio.to_thread(self.sandbox.listen, found, "0.0.0.0", port)
                 except (FabricError, OSError) as exc:
                     log.error("interface endpoint %s cannot listen on :%d: %s",
                               target.endpoint, port, exc)
                     continue
                 server = await asyncio.start_server(
-                    lambda r, w, e=eni_id, p=port: self._serve(e, p, r, w), sock=sock)
-                self.listeners[(eni_id, port)] = (space, server)
+                    functools.partial(self._serve, eni_id, port), sock=sock)
+                self.listeners[(eni_id, port)] = (found, server)
 
     async def _serve(self, eni_id: str, port: int, reader, writer) -> None:
         target = self.targets.get(eni_id)

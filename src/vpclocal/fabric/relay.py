@@ -33,7 +33,7 @@ FROM_FABRIC: dict[int, Origin | None] = {}
 
 def from_fabric(client: tuple[str, int] | None) -> bool:
     """Did a request's connection (ASGI's `client`) come through a relay?"""
-    return bool(client) and client[0] == "127.0.0.1" and client[1] in FROM_FABRIC
+    return client is not None and client[0] == "127.0.0.1" and client[1] in FROM_FABRIC
 
 
 def origin(client: tuple[str, int] | None) -> Origin | None:
@@ -74,7 +74,8 @@ async def splice(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
     finally:
         for end in ends:
             end.close()
-        FROM_FABRIC.pop(local, None)
+        if local is not None:
+            FROM_FABRIC.pop(local, None)
 
 
 async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ends) -> None:

@@ -98,7 +98,8 @@ def _scalar(value) -> str | None:
 def replaces(type_name: str, old: dict, new: dict) -> bool:
     """Whether updating these properties replaces the resource (a createOnly one changed)."""
     found = schema(type_name)
-    return bool(found) and any(not _same(old.get(n), new.get(n)) for n in found.create_only)
+    return found is not None and any(not _same(old.get(n), new.get(n))
+                                     for n in found.create_only)
 
 
 def replacement(type_name: str, old: dict, new: dict) -> tuple[str, list[dict]]:
