@@ -28,8 +28,9 @@ class Evidence:
         field(default_factory=dict)
     # (database ENI, port, client address) -> when its latest connections were accepted
     connections: Mapping[tuple[str, int, str], Sequence[float]] = field(default_factory=dict)
-    # ENI -> (bytes it accepted, over how many seconds): flow-logged VPCs' counters
-    processed: Mapping[str, tuple[int, float]] = field(default_factory=dict)
+    # ENI -> (bytes it accepted, over how many seconds): flow-logged VPCs' counters; and
+    # (ENI, "s3" | "dynamodb") -> the same, for what went to or came from that service
+    processed: Mapping = field(default_factory=dict)
 
 
 class Account:

@@ -288,10 +288,24 @@ def savings(acct: Account, hours: int) -> list[dict]:
         entry: dict[str, object] = {"id": finding.id, "message": finding.message,
                                     "resources": finding.resources}
         if finding.id == "gateway-service-through-nat":
-            entry.update(monthly_saving=None, note=(
-                f"the traffic moved to the free gateway endpoint stops paying "
-                f"${book['nat_gateway']['per_gb_processed']}/GB of NAT processing: "
-                f"{NOT_MEASURED}, so the saving is not computed"))
+            rate = book["nat_gateway"]["per_gb_processed"]
+            service = finding.message.split(" ", 1)[0]  # "<service> traffic of ..."
+            nat = acct.topo.nat_gateways.get(finding.resources[1]) or {}
+            seen = [acct.evidence.processed[(a["NetworkInterfaceId"], service)]
+                    for a in nat.get("NatGatewayAddresses") or ()
+                    if (a.get("NetworkInterfaceId"), service) in acct.evidence.processed]
+            seconds = max((t for _b, t in seen), default=0.0)
+            if seen and seconds >= 1:
+                gb = sum(b for b, _t in seen) / seconds * hours * 3600 / GB
+                entry.update(monthly_saving=round(gb * rate, 6), note=(
+                    f"{gb:.3f} GB a month of {service} traffic (measured by the fabric, at "
+                    f"that pace) moves to the free gateway endpoint: ${rate}/GB of NAT "
+                    "processing no longer paid"))
+            else:
+                entry.update(monthly_saving=None, note=(
+                    f"the traffic moved to the free gateway endpoint stops paying "
+                    f"${rate}/GB of NAT processing: {NOT_MEASURED}, so the saving is not "
+                    "computed"))
         elif finding.id == "nat-gateway-shared-across-azs":
             extra = sum(c.startswith("aws ec2 create-nat-gateway") for c in finding.fix)
             entry.update(monthly_saving=-round(extra * nat_month, 6), note=(

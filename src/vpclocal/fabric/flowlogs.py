@@ -43,6 +43,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from vpclocal.network.names import GATEWAY_ADDRESSES
 from vpclocal.network.topology import Topology
 
 from .plan import NftChain, RouterPlan
@@ -50,6 +51,7 @@ from .plan import NftChain, RouterPlan
 log = logging.getLogger("vpclocal.fabric.flowlogs")
 
 TABLE = "flowlog"
+GATEWAY_AT = {address: service for service, address in GATEWAY_ADDRESSES.items()}
 TIMEOUT = 60  # seconds an idle flow keeps its counters in the kernel
 LIVE_SECONDS = 60  # how long the console shows a flow after its last packet
 DEFAULT_FORMAT = ("${version} ${account-id} ${interface-id} ${srcaddr} ${dstaddr} ${srcport} "
@@ -349,6 +351,8 @@ class Collector:
         # the bytes each ENI of a flow-logged VPC accepted (sent or received) since its VPC's
         # counting began: what a NAT gateway or an endpoint processed (`vpclocal cost`)
         self.processed: dict[str, int] = {}
+        # ... of which to or from a gateway service's public endpoint: (ENI, "s3") -> bytes
+        self.processed_for: dict[tuple[str, str], int] = {}
         self.counting_since: dict[str, float] = {}  # VPC -> when its first read was
         self._live_lock = threading.Lock()
         self._stop = threading.Event()
@@ -423,22 +427,27 @@ class Collector:
                 seen = views(flow, verdict, owners[v])
                 out += [(eni, direction, flow, action, packets, size)
                         for eni, direction, action in seen]
+                service = GATEWAY_AT.get(flow[1]) or GATEWAY_AT.get(flow[0])
                 for eni, _direction, action in seen:
                     if action == "ACCEPT":
                         self.processed[eni] = self.processed.get(eni, 0) + size
+                        if service:
+                            key = (eni, service)
+                            self.processed_for[key] = self.processed_for.get(key, 0) + size
                 self._remember(v, flow, verdict, owners[v], packets, size, now)
         return out
 
-    def measured(self, now: float) -> dict[str, tuple[int, float]]:
-        """ENI -> (bytes it accepted, over how many seconds), in flow-logged VPCs."""
+    def measured(self, now: float) -> dict:
+        """ENI (or (ENI, gateway service)) -> (bytes it accepted, over how many seconds), in
+        flow-logged VPCs."""
         fabric = self.service.fabric
         plan = fabric.reconciler.plan if fabric is not None else None
-        out = {}
-        for eni, size in list(self.processed.items()):
-            e = plan.enis.get(eni) if plan is not None else None
+        out: dict = {}
+        for key, size in [*self.processed.items(), *self.processed_for.items()]:
+            e = plan.enis.get(key if isinstance(key, str) else key[0]) if plan else None
             since = self.counting_since.get(e.vpc) if e is not None else None
             if since is not None:
-                out[eni] = (size, now - since)
+                out[key] = (size, now - since)
         return out
 
     def _remember(self, vpc: str, flow: Flow, verdict: int, owner: dict[str, str],
