@@ -27,7 +27,9 @@ def launch(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
 
-@pytest.fixture(scope="session")
+# module-scoped: Playwright's sync API keeps an event loop running in this thread until it
+# stops, and the next test file on this worker may call asyncio.run()
+@pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright
 
