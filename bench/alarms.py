@@ -17,7 +17,6 @@ Run (root): .venv/bin/python bench/alarms.py [--rounds 10] [--wait 0.005]
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -29,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import start_fabric_vpclocal, stop
 from fabric_api_latency import fabric_status
-from fis import across_zones, experiment, summary
+from fis import across_zones, arguments, experiment, summary
 
 
 def new_alarm(cw, name: str) -> str:
@@ -68,11 +67,7 @@ def in_alarm(cw, name: str, timeout: float = 30) -> tuple[float, dict]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--wait", type=float, default=0.005,
-                        help="seconds a probe attempt waits for its SYN's answer")
-    args = parser.parse_args()
+    args = arguments(__doc__)
     proc, url = start_fabric_vpclocal()
     started: list = []
     r: dict[str, list[float]] = {k: [] for k in ("eval", "seen", "stopped", "gone")}

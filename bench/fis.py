@@ -185,12 +185,17 @@ def across_zones(ec2, url: str, started: list, wait: float):
     return vpc, (a, b), stream
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments(doc: str) -> argparse.Namespace:
+    """--rounds and --wait, for the benches that measure through a probe stream."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--wait", type=float, default=0.005,
                         help="seconds a probe attempt waits for its SYN's answer")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = arguments(__doc__)
     proc, url = start_fabric_vpclocal()
     started: list = []
     results = {}
