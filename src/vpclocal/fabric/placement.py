@@ -204,7 +204,7 @@ class Placements:
         except BaseException:
             listener.close()
             raise
-        environment = await asyncio.to_thread(self.function_env, region)
+        environment = await asyncio.to_thread(self.function_env)
         resolver, search = self.resolver_of(eni_id)
         return Placement(listener=listener, netns_fd=netns, guard=_guard(sandbox, space, listener),
                          note=_unguarded(sandbox), endpoint_url="", environment=environment,
@@ -239,7 +239,7 @@ class Placements:
             return "", ""
         return router.resolver[0], dns.internal_domain(service.regions.get(eni.vpc, "us-east-1"))
 
-    def function_env(self, region: str) -> dict[str, str]:
+    def function_env(self) -> dict[str, str]:
         """What a function in the fabric needs to reach the AWS public endpoints the way
         unchanged code does on AWS (at their public names, across the network): trust in the
         local CA that signs those names. Functions run as other users: they get a copy of the

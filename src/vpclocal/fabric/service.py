@@ -554,9 +554,6 @@ class FabricService:
     def resolver_of(self, eni_id: str) -> tuple[str, str]:
         return self.placements.resolver_of(eni_id)
 
-    def function_env(self, region: str) -> dict[str, str]:
-        return self.placements.function_env(region)
-
     def serve_dns(self, space: Space, addresses, lookup: dns.Lookup) -> list[dns.Served]:
         """Answer DNS with `lookup` at addresses of a namespace (Resolvers.serve)."""
         return self.resolvers.serve(space, addresses, lookup)
