@@ -112,6 +112,9 @@ def into_closed_pipe(argv: list[str], env: dict[str, str]) -> subprocess.Complet
         os.close(write)
 
 
+STOP_TIMEOUT = 60  # seconds a server may take to stop gracefully before it is killed
+
+
 class Server:
     """A `vpclocal up` subprocess on a free port with its own data directory."""
 
@@ -156,7 +159,9 @@ class Server:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
-                self.proc.wait(10)
+                # a loaded machine's graceful stop (databases, the fabric) can take a while; a
+                # server killed before it ends leaves its database servers running
+                self.proc.wait(STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()

@@ -88,7 +88,9 @@ async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ends
             writer.write_eof()
         else:
             writer.close()
-    except OSError:  # ConnectionError and ssl.SSLError too
+    # ConnectionError and ssl.SSLError are OSErrors; uvloop raises RuntimeError writing to a
+    # transport the other direction has closed already
+    except (OSError, RuntimeError):
         for end in ends:  # one side is gone: so is the other
             with contextlib.suppress(Exception):
                 end.close()
