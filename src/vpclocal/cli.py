@@ -131,8 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="The monthly AWS bill of what is configured now, from us-east-1 list prices "
         "(NAT gateways, interface endpoints, public IPv4 addresses, RDS and ElastiCache hours "
         "for 730 hours; Lambda requests and GB-seconds and CloudWatch Logs ingestion as "
-        "recorded in the month), and the saving of each doctor fix. Per-GB data processing is "
-        "not measured. Exit status 0 done, 2 error.")
+        "recorded in the month; NAT gateway and interface endpoint data processing as the "
+        "fabric counted it in VPCs with a flow log), and the saving of each doctor fix. Exit "
+        "status 0 done, 2 error.")
     cost.add_argument("--month", help="the month whose recorded usage to price, as YYYY-MM "
                       "(default: the current month, UTC)")
     _asks_the_server(cost, "the bill")

@@ -123,17 +123,26 @@ def nat_gateways(acct: Account, hours: int) -> list[Line]:
     return lines
 
 
+def monthly_gb(acct: Account, keys: list, hours: int) -> tuple[float, int, float] | None:
+    """(GB a month, bytes, seconds): what the fabric counted for these keys of
+    Evidence.processed (ENIs, or (ENI, service)), at that pace for the month; None when
+    nothing was measured."""
+    seen = [acct.evidence.processed[k] for k in keys if k in acct.evidence.processed]
+    seconds = max((s for _b, s in seen), default=0.0)
+    if not seen or seconds < 1:
+        return None
+    size = sum(b for b, _s in seen)
+    return size / seconds * hours * 3600 / GB, size, seconds
+
+
 def processed(acct: Account, item: str, resource: str, enis: list[str], hours: int,
               rate: float) -> Line:
     """A gateway's or endpoint's data processing: the bytes its interfaces accepted in the
     fabric (flow-logged VPCs count them), at that pace for the month."""
-    seen = [acct.evidence.processed[e] for e in enis if e in acct.evidence.processed]
-    seconds = max((s for _b, s in seen), default=0.0)
-    if not seen or seconds < 1:
-        return Line("VPC", item, [resource], 0, "GB", rate, None,
-                    NOT_MEASURED)
-    size = sum(b for b, _s in seen)
-    gb = size / seconds * hours * 3600 / GB
+    measured = monthly_gb(acct, enis, hours)
+    if measured is None:
+        return Line("VPC", item, [resource], 0, "GB", rate, None, NOT_MEASURED)
+    gb, size, seconds = measured
     return Line("VPC", item, [resource], gb, "GB", rate, gb * rate,
                 f"{size} bytes in {seconds:.0f} s, at that pace for the month")
 
@@ -291,12 +300,10 @@ def savings(acct: Account, hours: int) -> list[dict]:
             rate = book["nat_gateway"]["per_gb_processed"]
             service = finding.message.split(" ", 1)[0]  # "<service> traffic of ..."
             nat = acct.topo.nat_gateways.get(finding.resources[1]) or {}
-            seen = [acct.evidence.processed[(a["NetworkInterfaceId"], service)]
-                    for a in nat.get("NatGatewayAddresses") or ()
-                    if (a.get("NetworkInterfaceId"), service) in acct.evidence.processed]
-            seconds = max((t for _b, t in seen), default=0.0)
-            if seen and seconds >= 1:
-                gb = sum(b for b, _t in seen) / seconds * hours * 3600 / GB
+            measured = monthly_gb(acct, [(a.get("NetworkInterfaceId"), service)
+                                         for a in nat.get("NatGatewayAddresses") or ()], hours)
+            if measured is not None:
+                gb = measured[0]
                 entry.update(monthly_saving=round(gb * rate, 6), note=(
                     f"{gb:.3f} GB a month of {service} traffic (measured by the fabric, at "
                     f"that pace) moves to the free gateway endpoint: ${rate}/GB of NAT "
